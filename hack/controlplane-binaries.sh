@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Puts etcd, kube-apiserver, kube-controller-manager and kubectl for the local control plane in a
+# cache directory outside the clone and prints that directory.
+#
+# It first asks setup-envtest (fast where its download site is reachable) for etcd, kube-apiserver
+# and kubectl, then builds whatever is still missing from the Go module proxy:
+# kube-apiserver, kube-controller-manager and kubectl from k8s.io/kubernetes with every staging
+# module replaced by its tagged release, and etcd from go.etcd.io/etcd/server/v3.
+# kube-controller-manager is not shipped by setup-envtest, so it is always built (once).
+#
+# Environment: STABLERING_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/stablering),
+# K8S_VERSION (default 1.36.3), ETCD_VERSION (default 3.6.5).
+set -euo pipefail
+
+K8S_VERSION=${K8S_VERSION:-1.36.3}
+ETCD_VERSION=${ETCD_VERSION:-3.6.5}
+SETUP_ENVTEST_VERSION=${SETUP_ENVTEST_VERSION:-release-0.24}
+CACHE=${STABLERING_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stablering}
+BIN="$CACHE/controlplane/v$K8S_VERSION"
+GO=${GO:-go}
+
+log() { echo "controlplane-binaries: $*" >&2; }
+
+have() { [ -x "$BIN/$1" ]; }
+
+try_setup_envtest() {
+  have etcd && have kube-apiserver && have kubectl && return 0
+  [ "${STABLERING_SKIP_SETUP_ENVTEST:-}" = 1 ] && return 0
+  log "trying setup-envtest for $K8S_VERSION"
+  local dir
+  if dir=$(timeout 120 "$GO" run "sigs.k8s.io/controller-runtime/tools/setup-envtest@$SETUP_ENVTEST_VERSION" \
+      use "$K8S_VERSION" --bin-dir "$CACHE/setup-envtest" -p path 2>/dev/null) && [ -x "$dir/kube-apiserver" ]; then
+    mkdir -p "$BIN"
+    for b in etcd kube-apiserver kubectl; do have "$b" || cp "$dir/$b" "$BIN/$b"; done
+    log "using setup-envtest binaries from $dir"
+  else
+    log "setup-envtest unavailable here; building from the Go module proxy"
+  fi
+}
+
+# build_k8s builds the named k8s.io/kubernetes commands that are still missing.
+build_k8s() {
+  local missing=() c
+  for c in "$@"; do have "$c" || missing+=("$c"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local mod="$CACHE/build/kubernetes-$K8S_VERSION"
+  mkdir -p "$mod" "$BIN"
+  if [ ! -f "$mod/go.sum" ]; then
+    log "preparing build module in $mod"
+    (cd "$mod" && rm -f go.mod && "$GO" mod init stablering.local/k8sbuild >/dev/null 2>&1)
+    (cd "$mod" && "$GO" mod download -json "k8s.io/kubernetes@v$K8S_VERSION" >/dev/null)
+    local kmod
+    kmod=$(cd "$mod" && "$GO" mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+    {
+      echo "module stablering.local/k8sbuild"
+      echo
+      echo "go 1.25"
+      echo
+      echo "require k8s.io/kubernetes v$K8S_VERSION"
+      echo
+      echo "replace ("
+      sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/src/.*#\t\1 => \1 v0.'"${K8S_VERSION#1.}"'#p' "$kmod"
+      echo ")"
+    } >"$mod/go.mod"
+    printf 'package main\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver/app"\n\t_ "k8s.io/kubernetes/cmd/kube-controller-manager/app"\n\t_ "k8s.io/kubectl/pkg/cmd"\n)\n\nfunc main() {}\n' >"$mod/tools.go"
+    (cd "$mod" && "$GO" mod tidy >&2)
+  fi
+  local minor=${K8S_VERSION#*.}; minor=${minor%%.*}
+  local v=k8s.io/component-base/version
+  local ldflags="-s -w -X $v.gitVersion=v$K8S_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean -X $v.buildDate=1970-01-01T00:00:00Z"
+  ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=v$K8S_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+  for c in "${missing[@]}"; do
+    log "building $c v$K8S_VERSION (several minutes the first time)"
+    (cd "$mod" && CGO_ENABLED=0 "$GO" build -trimpath -ldflags "$ldflags" -o "$BIN/$c.tmp" "k8s.io/kubernetes/cmd/$c")
+    mv "$BIN/$c.tmp" "$BIN/$c"
+  done
+}
+
+build_etcd() {
+  have etcd && return 0
+  local mod="$CACHE/build/etcd-$ETCD_VERSION"
+  mkdir -p "$mod" "$BIN"
+  if [ ! -f "$mod/go.sum" ]; then
+    (cd "$mod" && rm -f go.mod && "$GO" mod init stablering.local/etcdbuild >/dev/null 2>&1)
+    (cd "$mod" && "$GO" get "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" >&2)
+  fi
+  log "building etcd v$ETCD_VERSION"
+  (cd "$mod" && CGO_ENABLED=0 "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/etcd.tmp" go.etcd.io/etcd/server/v3)
+  mv "$BIN/etcd.tmp" "$BIN/etcd"
+}
+
+try_setup_envtest
+build_etcd
+build_k8s kube-apiserver kube-controller-manager kubectl
+echo "$BIN"
