@@ -1,0 +1,29 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestRun(t *testing.T) {
+	for _, tc := range []struct {
+		args               []string
+		code               int
+		inStdout, inStderr string
+	}{
+		{[]string{"--help"}, 0, "lookup     print the ordinal that owns each room key", ""},
+		{[]string{"help"}, 0, "Commands:", ""},
+		{nil, 2, "", "no command given"},
+		{[]string{"lookpu"}, 2, "", `unknown command "lookpu"`},
+		{[]string{"lookup", "--replicas", "6", "room-42"}, 0, "room-42 1\n", ""},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(tc.args, &stdout, &stderr)
+		if code != tc.code || !strings.Contains(stdout.String(), tc.inStdout) || !strings.Contains(stderr.String(), tc.inStderr) ||
+			tc.inStderr == "" && stderr.Len() > 0 {
+			t.Errorf("stablering %q = exit %d, stdout %q, stderr %q; want exit %d, stdout with %q, stderr with %q",
+				tc.args, code, stdout.String(), stderr.String(), tc.code, tc.inStdout, tc.inStderr)
+		}
+	}
+}
