@@ -66,6 +66,12 @@ test: verify-generated vet envtest ## Unit tests and the envtest suites on a rea
 bench-balancer: ## Measure the balancer and regenerate docs/balancer.md.
 	hack/balancer-report.sh
 
+##@ Run
+
+.PHONY: localcluster
+localcluster: envtest ## Run a local control plane with a simulated node until Ctrl-C.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) run ./test/cmd/localcluster
+
 ##@ Build
 
 .PHONY: build
