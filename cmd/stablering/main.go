@@ -26,6 +26,7 @@ type command struct {
 // by adding an entry.
 var commands = []command{
 	{name: "lookup", summary: "print the ordinal that owns each room key", run: runLookup},
+	{name: "loadgen", summary: "drive WebSocket load at a room service and measure reconnects and room splits", run: runLoadgen},
 }
 
 func main() {

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+const (
+	// maxRoomKeyBytes bounds the room key so that a client cannot make the server keep
+	// arbitrarily large keys in memory.
+	maxRoomKeyBytes = 256
+	// maxMessageBytes is the largest text message a client may send.
+	maxMessageBytes = 4 << 10
+	// closeTimeout bounds the close handshakes that follow the shutdown window.
+	closeTimeout = 5 * time.Second
+)
+
+// server is the chat service: its HTTP handlers and its rooms.
+type server struct {
+	pod     string
+	log     *slog.Logger
+	hub     *hub
+	ready   atomic.Bool
+	clients atomic.Uint64 // numbers the client ids
+}
+
+func newServer(pod string, log *slog.Logger) *server {
+	s := &server{pod: pod, log: log, hub: newHub(pod)}
+	s.ready.Store(true)
+	return s
+}
+
+// run listens on cfg.listen and serves until ctx is done, then shuts down gracefully.
+func run(ctx context.Context, cfg config, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return err
+	}
+	return newServer(cfg.pod, log).serve(ctx, ln, cfg.shutdownWindow)
+}
+
+// serve answers on ln until ctx is done. Then it stops being ready, closes every WebSocket
+// spread over window, stops the HTTP server and returns nil.
+func (s *server) serve(ctx context.Context, ln net.Listener, window time.Duration) error {
+	srv := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	s.log.Info("listening", "addr", ln.Addr().String())
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+
+	start := time.Now()
+	s.ready.Store(false)
+	s.log.Info("shutting down", "window", window.String())
+	drainCtx, cancel := context.WithTimeout(context.Background(), window+closeTimeout)
+	defer cancel()
+	closed, err := s.hub.drain(drainCtx, window)
+	if err != nil {
+		s.log.Warn("some WebSockets did not finish closing", "err", err)
+	}
+	if err := srv.Shutdown(drainCtx); err != nil {
+		s.log.Warn("HTTP server did not shut down cleanly", "err", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		s.log.Warn("HTTP server failed while shutting down", "err", err)
+	}
+	s.log.Info("shut down", "websockets", closed, "took", time.Since(start).String())
+	return nil
+}
+
+// routes returns the service's HTTP handler.
+func (s *server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ws", s.handleWebSocket)
+	mux.HandleFunc("GET /rooms/{room}/ws", s.handleWebSocket)
+	mux.HandleFunc("GET /rooms", s.handleRooms)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", s.handleReady)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "chat pod %s\n", s.pod)
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Served-By", s.pod)
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func (s *server) handleReady(w http.ResponseWriter, _ *http.Request) {
+	if !s.ready.Load() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+func (s *server) handleRooms(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(roomList{Pod: s.pod, Rooms: s.hub.list()})
+}
+
+// roomKey returns the request's room: the {room} path segment, else the room query parameter.
+func roomKey(r *http.Request) (string, error) {
+	room := r.PathValue("room")
+	if room == "" {
+		room = r.URL.Query().Get("room")
+	}
+	switch {
+	case room == "":
+		return "", errors.New("no room: use /ws?room=NAME or /rooms/NAME/ws")
+	case len(room) > maxRoomKeyBytes:
+		return "", fmt.Errorf("room key longer than %d bytes", maxRoomKeyBytes)
+	}
+	return room, nil
+}
+
+// handleWebSocket upgrades the request, joins the room and serves the member until either side
+// closes the connection.
+func (s *server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
+	room, err := roomKey(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if !s.ready.Load() {
+		refuse(w)
+		return
+	}
+	conn, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return // Accept has answered the request
+	}
+	conn.SetReadLimit(maxMessageBytes)
+
+	m := newMember("c"+strconv.FormatUint(s.clients.Add(1), 10), room)
+	if err := s.hub.join(m); err != nil {
+		_ = conn.Close(websocket.StatusGoingAway, "pod shutting down")
+		return
+	}
+	defer s.hub.leave(m)
+	s.log.Debug("joined", "room", room, "client", m.id)
+
+	ctx := r.Context()
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		s.readMessages(ctx, conn, m)
+	}()
+	m.writeMessages(ctx, conn, readerDone)
+	_ = conn.CloseNow()
+	<-readerDone
+	s.log.Debug("left", "room", room, "client", m.id)
+}
+
+// refuse answers a WebSocket request that arrives during shutdown.
+func refuse(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, "shutting down", http.StatusServiceUnavailable)
+}
+
+// readMessages broadcasts every text message m sends until the connection ends.
+func (s *server) readMessages(ctx context.Context, conn *websocket.Conn, m *member) {
+	for {
+		typ, data, err := conn.Read(ctx)
+		if err != nil {
+			return
+		}
+		if typ != websocket.MessageText {
+			_ = conn.Close(websocket.StatusUnsupportedData, "text messages only")
+			return
+		}
+		s.hub.broadcast(m, string(data))
+	}
+}
