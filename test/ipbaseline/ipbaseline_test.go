@@ -136,7 +136,7 @@ func TestRouterProxiesHTTPAndWebSocketToTheOwner(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	owner, _ := r.Owner("lobby")
-	c, _, err := websocket.Dial(ctx, "ws"+gw.URL[len("http"):]+"/ws?room=lobby", nil)
+	c, _, err := websocket.Dial(ctx, "ws"+gw.URL[len("http"):]+"/ws?room=lobby", nil) //nolint:bodyclose // websocket.Dial's handshake response needs no closing
 	if err != nil {
 		t.Fatal(err)
 	}
