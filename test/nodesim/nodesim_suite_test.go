@@ -2,6 +2,7 @@ package nodesim_test
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -20,8 +21,9 @@ func TestNodeSim(t *testing.T) {
 }
 
 var (
-	sim     *nodesim.Simulator
-	clients kubernetes.Interface
+	sim       *nodesim.Simulator
+	processes *nodesim.ProcessRuntime
+	clients   kubernetes.Interface
 )
 
 var _ = BeforeSuite(func(ctx SpecContext) {
@@ -35,9 +37,22 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	clients, err = kubernetes.NewForConfig(cp.Config)
 	Expect(err).NotTo(HaveOccurred())
 
+	logDir, err := os.MkdirTemp("", "nodesim-logs-")
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(os.RemoveAll, logDir)
+	processes, err = nodesim.NewProcessRuntime(nodesim.ProcessOptions{
+		Images:                   map[string]string{nodesim.EchoImage: nodesim.EchoServer()},
+		LogDir:                   logDir,
+		ServiceAccountKubeconfig: cp.ImpersonatingKubeconfig,
+		Client:                   clients,
+		RestartBackoff:           500 * time.Millisecond,
+		Log:                      GinkgoLogr.WithName("processes"),
+	})
+	Expect(err).NotTo(HaveOccurred())
 	sim, err = nodesim.New(cp.Config, nodesim.Options{
 		MaxGrace:    time.Minute, // the pods' own terminationGracePeriodSeconds applies
 		ProbePeriod: 200 * time.Millisecond,
+		Runtime:     processes, // pods of other images than the echoserver's run nothing
 		Log:         GinkgoLogr.WithName("nodesim"),
 	})
 	Expect(err).NotTo(HaveOccurred())

@@ -103,7 +103,7 @@ func (s *Simulator) run(ctx context.Context, pod *corev1.Pod) (time.Duration, er
 		return 0, err
 	}
 	ready, recheck := s.readiness(ctx, pod, st)
-	return recheck, s.updateStatus(ctx, pod, st.report(ready))
+	return recheck, s.updateStatus(ctx, pod, s.report(pod, st, ready))
 }
 
 // start records pod with an IP on first sight and has the Runtime start it.
@@ -159,9 +159,14 @@ func (s *Simulator) readiness(ctx context.Context, pod *corev1.Pod, st *podState
 	return !notReady && s.opts.Runtime.Ready(ctx, pod, st.ip), s.opts.ProbePeriod
 }
 
-// report is what the status of the started pod shows.
-func (st *podState) report(ready bool) PodState {
-	return PodState{IP: st.ip, HostIP: HostIP, StartedAt: st.startedAt, Ready: ready}
+// report is what the status of the started pod shows, with what the Runtime reports about its
+// containers if it is a ContainerReporter.
+func (s *Simulator) report(pod *corev1.Pod, st *podState, ready bool) PodState {
+	report := PodState{IP: st.ip, HostIP: HostIP, StartedAt: st.startedAt, Ready: ready}
+	if r, ok := s.opts.Runtime.(ContainerReporter); ok {
+		report.Containers = r.Containers(pod)
+	}
+	return report
 }
 
 // terminate handles a deleted pod: a running one turns not ready at once and is stopped in the
@@ -176,7 +181,7 @@ func (s *Simulator) terminate(ctx context.Context, pod *corev1.Pod) error {
 	s.mu.Unlock()
 	switch current {
 	case running:
-		if err := s.updateStatus(ctx, pod, st.report(false)); err != nil {
+		if err := s.updateStatus(ctx, pod, s.report(pod, st, false)); err != nil {
 			return err
 		}
 		s.setPhase(st, stopping)

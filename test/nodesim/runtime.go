@@ -22,6 +22,29 @@ type Runtime interface {
 	Stop(ctx context.Context, pod *corev1.Pod, grace time.Duration) error
 }
 
+// ContainerReporter is implemented by a Runtime that tracks the containers of the pods it runs,
+// e.g. restarting those that exit; the simulator reports what it returns in the pods' container
+// statuses, asking once per probe period after Ready.
+type ContainerReporter interface {
+	// Containers returns the state of the containers of the started pod by name. A container it
+	// leaves out is reported running since the pod started, never restarted.
+	Containers(pod *corev1.Pod) map[string]ContainerStatus
+}
+
+// ContainerStatus is the state of one container of a started pod.
+type ContainerStatus struct {
+	// RestartCount is how often the container was restarted.
+	RestartCount int32
+	// StartedAt is when the running instance of the container started; zero means when the pod
+	// started.
+	StartedAt time.Time
+	// Waiting, when not empty, is why the container is not running, e.g. "CrashLoopBackOff". A
+	// pod with a waiting container is not ready.
+	Waiting string
+	// LastTermination tells how the previous instance ended, if one did.
+	LastTermination *corev1.ContainerStateTerminated
+}
+
 // IdleRuntime runs nothing: a pod is ready as soon as it starts and takes its whole grace period
 // to stop, like a server that drains its connections until it is killed.
 type IdleRuntime struct{}

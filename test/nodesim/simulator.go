@@ -2,7 +2,8 @@
 // (see package controlplane). It registers a Ready Node, binds every unscheduled pod to it, gives
 // each pod a loopback IP of its own, reports the pod Running and Ready, and honours graceful
 // deletion: the pod turns not ready at once and is removed after its grace period (capped).
-// A Runtime decides what running a pod means; the default IdleRuntime runs nothing.
+// A Runtime decides what running a pod means: the default IdleRuntime runs nothing, and
+// ProcessRuntime runs the containers of known images as local processes bound to their pod's IP.
 package nodesim
 
 import (

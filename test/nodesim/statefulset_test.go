@@ -21,16 +21,12 @@ var _ = Describe("A StatefulSet on the simulated node", func() {
 	var namespace string
 
 	BeforeEach(func(ctx SpecContext) {
-		ns, err := clients.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
-			ObjectMeta: metav1.ObjectMeta{GenerateName: "nodesim-"},
-		}, metav1.CreateOptions{})
-		Expect(err).NotTo(HaveOccurred())
-		namespace = ns.Name
+		namespace = createNamespace(ctx)
 	})
 
 	DescribeTable("gets its pods running and ready, with distinct loopback IPs",
 		func(ctx SpecContext, policy appsv1.PodManagementPolicyType) {
-			createStatefulSet(ctx, namespace, policy)
+			createStatefulSet(ctx, namespace, policy, idleContainer)
 			pods := readyPods(ctx, namespace)
 			ips := map[string]bool{}
 			for _, pod := range pods {
@@ -45,7 +41,7 @@ var _ = Describe("A StatefulSet on the simulated node", func() {
 	)
 
 	It("does not rewrite the status of a settled pod", func(ctx SpecContext) {
-		createStatefulSet(ctx, namespace, appsv1.ParallelPodManagement)
+		createStatefulSet(ctx, namespace, appsv1.ParallelPodManagement, idleContainer)
 		pod := readyPods(ctx, namespace)[0]
 		Consistently(func(g Gomega) string {
 			return getPod(ctx, g, namespace, pod.Name).ResourceVersion
@@ -54,7 +50,7 @@ var _ = Describe("A StatefulSet on the simulated node", func() {
 
 	When("a pod is deleted", func() {
 		It("turns it not ready at once, and the recreated pod becomes ready with a new IP", func(ctx SpecContext) {
-			createStatefulSet(ctx, namespace, appsv1.ParallelPodManagement)
+			createStatefulSet(ctx, namespace, appsv1.ParallelPodManagement, idleContainer)
 			before := readyPods(ctx, namespace)
 			old := before[1]
 			Expect(clients.CoreV1().Pods(namespace).Delete(ctx, old.Name, metav1.DeleteOptions{})).To(Succeed())
@@ -78,7 +74,7 @@ var _ = Describe("A StatefulSet on the simulated node", func() {
 
 	When("a pod is marked not ready", func() {
 		It("reports it not ready until it is marked ready again", func(ctx SpecContext) {
-			createStatefulSet(ctx, namespace, appsv1.ParallelPodManagement)
+			createStatefulSet(ctx, namespace, appsv1.ParallelPodManagement, idleContainer)
 			pod := readyPods(ctx, namespace)[2]
 
 			Expect(sim.SetReady(namespace, pod.Name, false)).To(Succeed())
@@ -93,7 +89,19 @@ var _ = Describe("A StatefulSet on the simulated node", func() {
 	})
 })
 
-func createStatefulSet(ctx SpecContext, namespace string, policy appsv1.PodManagementPolicyType) {
+// idleContainer runs nothing: its image is not the echoserver's.
+var idleContainer = corev1.Container{Name: "chat", Image: "example.com/chat:v1"}
+
+func createNamespace(ctx SpecContext) string {
+	ns, err := clients.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "nodesim-"},
+	}, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	return ns.Name
+}
+
+// createStatefulSet creates the StatefulSet chat of replicas pods of container.
+func createStatefulSet(ctx SpecContext, namespace string, policy appsv1.PodManagementPolicyType, container corev1.Container) {
 	labels := map[string]string{"app": "chat"}
 	sts := &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: "chat", Namespace: namespace},
@@ -106,7 +114,7 @@ func createStatefulSet(ctx SpecContext, namespace string, policy appsv1.PodManag
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{
 					TerminationGracePeriodSeconds: ptr.To[int64](1),
-					Containers:                    []corev1.Container{{Name: "chat", Image: "example.com/chat:v1"}},
+					Containers:                    []corev1.Container{container},
 				},
 			},
 		},

@@ -105,3 +105,38 @@ func TestBuildStatusIsStableAndTracksTransitions(t *testing.T) {
 	g.Expect(condition(notReady, corev1.PodInitialized).LastTransitionTime.Time).To(Equal(t0.Truncate(time.Second)))
 	g.Expect(condition(pod.Status, corev1.PodReady).Status).To(Equal(corev1.ConditionTrue), "the pod is not modified")
 }
+
+func TestBuildStatusReportsRestartsFromTheRuntime(t *testing.T) {
+	g := NewWithT(t)
+	pod := scheduledPod()
+	exited := &corev1.ContainerStateTerminated{
+		ExitCode: 137, Signal: 9, Reason: "Error",
+		StartedAt: metav1.NewTime(t0.Add(-time.Minute)), FinishedAt: metav1.NewTime(t0.Add(-time.Second)),
+	}
+	st := PodState{IP: "127.1.0.9", HostIP: HostIP, StartedAt: t0.Add(-time.Hour), Ready: true, Containers: map[string]ContainerStatus{
+		"app": {RestartCount: 2, StartedAt: t0, LastTermination: exited},
+	}}
+
+	status := BuildStatus(pod, st, t0)
+	app, sidecar := status.ContainerStatuses[0], status.ContainerStatuses[1]
+	g.Expect(app.RestartCount).To(Equal(int32(2)))
+	g.Expect(app.State.Running.StartedAt.Time).To(Equal(t0.Truncate(time.Second)), "the running instance's start")
+	g.Expect(app.LastTerminationState.Terminated).To(HaveField("ExitCode", int32(137)))
+	g.Expect(app.LastTerminationState.Terminated.FinishedAt.Time).To(Equal(t0.Add(-time.Second).Truncate(time.Second)))
+	g.Expect(exited.FinishedAt.Time).To(Equal(t0.Add(-time.Second)), "the runtime's state is not modified")
+	g.Expect(sidecar.RestartCount).To(BeZero(), "not reported: running since the pod started")
+	g.Expect(sidecar.State.Running.StartedAt.Time).To(Equal(t0.Add(-time.Hour).Truncate(time.Second)))
+	g.Expect(condition(status, corev1.PodReady).Status).To(Equal(corev1.ConditionTrue))
+
+	st.Containers["app"] = ContainerStatus{RestartCount: 2, Waiting: "CrashLoopBackOff", LastTermination: exited}
+	status = BuildStatus(pod, st, t0)
+	app = status.ContainerStatuses[0]
+	g.Expect(app.State.Running).To(BeNil())
+	g.Expect(app.State.Waiting).To(HaveField("Reason", "CrashLoopBackOff"))
+	g.Expect(app.Started).To(Equal(ptr.To(false)))
+	g.Expect(app.Ready).To(BeFalse())
+	g.Expect(status.ContainerStatuses[1].Ready).To(BeFalse())
+	g.Expect(condition(status, corev1.ContainersReady).Status).To(Equal(corev1.ConditionFalse), "a waiting container makes the pod not ready")
+	g.Expect(condition(status, corev1.PodReady).Status).To(Equal(corev1.ConditionFalse))
+	g.Expect(status.Phase).To(Equal(corev1.PodRunning))
+}

@@ -1,29 +1,38 @@
 // Command localcluster runs a local Kubernetes control plane (etcd, kube-apiserver and a
 // kube-controller-manager with the workload controllers) and a simulated node for manual testing,
-// until it receives SIGINT or SIGTERM. Pods get loopback IPs (127.1.0.0/16) and run no containers.
+// until it receives SIGINT or SIGTERM. Pods get loopback IPs (127.1.0.0/16). Pods of the project's
+// images (stablering/chat, stablering/manager and stablering/gateway, any tag) run as local
+// processes built from this module, with the RBAC permissions of their service accounts and
+// their output in --log-dir; other pods run nothing (see nodesim.ProcessRuntime).
 //
 //	go run ./test/cmd/localcluster
 //	export KUBECONFIG=$PWD/.localcluster/kubeconfig
 //
-// The binaries come from `make envtest`.
+// The control plane binaries come from `make envtest`.
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
+	"k8s.io/client-go/kubernetes"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/stablering/stablering/test/controlplane"
+	"github.com/stablering/stablering/test/images"
 	"github.com/stablering/stablering/test/nodesim"
 )
 
@@ -33,6 +42,8 @@ type config struct {
 	binDir        string
 	maxGrace      time.Duration
 	readyDelay    time.Duration
+	runImages     bool
+	logDir        string
 	verbosity     int
 }
 
@@ -50,6 +61,8 @@ func parseFlags() config {
 	flag.StringVar(&cfg.binDir, "bin-dir", "", "directory of etcd, kube-apiserver, kube-controller-manager and kubectl (default $KUBEBUILDER_ASSETS, else the cache of `make envtest`)")
 	flag.DurationVar(&cfg.maxGrace, "max-grace", 30*time.Second, "cap on the termination grace period of deleted pods")
 	flag.DurationVar(&cfg.readyDelay, "ready-delay", 0, "how long a started pod stays not ready")
+	flag.BoolVar(&cfg.runImages, "run-images", true, "build the project's images and run their pods as local processes")
+	flag.StringVar(&cfg.logDir, "log-dir", filepath.Join(".localcluster", "logs"), "where the processes' output goes, one <namespace>_<pod>_<container>.log each")
 	flag.IntVar(&cfg.verbosity, "v", 0, "log verbosity")
 	flag.Parse()
 	return cfg
@@ -61,6 +74,16 @@ func run(cfg config) (err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	exeDir, err := os.MkdirTemp("", "localcluster-images-")
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, os.RemoveAll(exeDir)) }()
+	executables := map[string]string{}
+	if cfg.runImages {
+		executables = buildImages(ctx, log, exeDir)
+	}
+
 	cp, err := controlplane.Start(ctx, controlplane.Options{BinDir: cfg.binDir, CRDPaths: crdPaths(log, cfg.crdDir)})
 	if err != nil {
 		return err
@@ -71,16 +94,53 @@ func run(cfg config) (err error) {
 	}
 	defer func() { err = errors.Join(err, os.Remove(cfg.kubeconfigOut)) }()
 
+	processes, err := processRuntime(cp, executables, cfg.logDir, log)
+	if err != nil {
+		return err
+	}
 	sim, err := nodesim.New(cp.Config, nodesim.Options{
 		MaxGrace:   cfg.maxGrace,
 		ReadyDelay: cfg.readyDelay,
+		Runtime:    processes,
 		Log:        log.WithName("nodesim"),
 	})
 	if err != nil {
 		return err
 	}
-	printUsage(cp, sim, cfg.kubeconfigOut)
+	printUsage(cp, sim, cfg.kubeconfigOut, executables, cfg.logDir)
 	return sim.Run(ctx)
+}
+
+// buildImages builds the executables of the project's images into dir and returns them by
+// image. Images that fail to build are left out, with a warning: their pods run nothing.
+func buildImages(ctx context.Context, log logr.Logger, dir string) map[string]string {
+	log.Info("building the project's images", "images", slices.Sorted(maps.Keys(images.Project)))
+	root, err := images.ModuleRoot(ctx)
+	if err != nil {
+		log.Error(err, "not running any image as processes")
+		return nil
+	}
+	built, err := images.Build(ctx, root, dir, images.Project)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "localcluster: warning: pods of the images that failed to build run nothing:\n%v\n", err)
+	}
+	return built
+}
+
+// processRuntime runs the pods of the images of executables as processes that act as their
+// service accounts.
+func processRuntime(cp *controlplane.ControlPlane, executables map[string]string, logDir string, log logr.Logger) (*nodesim.ProcessRuntime, error) {
+	client, err := kubernetes.NewForConfig(cp.Config)
+	if err != nil {
+		return nil, err
+	}
+	return nodesim.NewProcessRuntime(nodesim.ProcessOptions{
+		Images:                   executables,
+		LogDir:                   logDir,
+		ServiceAccountKubeconfig: cp.ImpersonatingKubeconfig,
+		Client:                   client,
+		Log:                      log.WithName("processes"),
+	})
 }
 
 // crdPaths returns dir if it exists.
@@ -107,18 +167,25 @@ func copyFile(from, to string) error {
 	return os.WriteFile(to, data, 0o600)
 }
 
-func printUsage(cp *controlplane.ControlPlane, sim *nodesim.Simulator, kubeconfig string) {
-	if abs, err := filepath.Abs(kubeconfig); err == nil {
-		kubeconfig = abs
-	}
+func printUsage(cp *controlplane.ControlPlane, sim *nodesim.Simulator, kubeconfig string, executables map[string]string, logDir string) {
 	fmt.Printf(`
 Local cluster running: kube-apiserver %s, node %q.
 
   export KUBECONFIG=%s
   kubectl get nodes   # a matching kubectl is in %s
 
+Images run as processes: %s (any tag); their logs: %s
 kube-controller-manager log: %s
 Press Ctrl-C to stop.
 
-`, cp.Config.Host, sim.NodeName(), kubeconfig, cp.BinDir, cp.ControllerManagerLog)
+`, cp.Config.Host, sim.NodeName(), absPath(kubeconfig), cp.BinDir,
+		cmp.Or(strings.Join(slices.Sorted(maps.Keys(executables)), ", "), "none"), absPath(logDir), cp.ControllerManagerLog)
+}
+
+// absPath returns path made absolute if possible.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
 }

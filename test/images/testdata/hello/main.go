@@ -1,0 +1,8 @@
+// Command hello is the program the images tests build.
+package main
+
+import "fmt"
+
+func main() {
+	fmt.Println("hello")
+}
