@@ -90,10 +90,14 @@ type KeySource string
 
 // The supported key sources.
 const (
+	// KeySourceHeader reads the key from the request header key.name.
 	KeySourceHeader KeySource = "Header"
-	KeySourceQuery  KeySource = "Query"
+	// KeySourceQuery reads the key from the query parameter key.name.
+	KeySourceQuery KeySource = "Query"
+	// KeySourceCookie reads the key from the cookie key.name.
 	KeySourceCookie KeySource = "Cookie"
-	KeySourcePath   KeySource = "Path"
+	// KeySourcePath reads the key from path segment key.pathSegment.
+	KeySourcePath KeySource = "Path"
 )
 
 // KeySpec says where the room key of a request is.

@@ -1,0 +1,112 @@
+package ring
+
+import (
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/stablering/stablering/api/v1alpha1"
+)
+
+// Input is everything the controller knows about one StableRing at one instant.
+type Input struct {
+	// Ring is the StableRing: its spec and the status last written. It must not be nil.
+	Ring *v1alpha1.StableRing
+	// StatefulSet is the StatefulSet the ring names, nil when it does not exist.
+	StatefulSet *appsv1.StatefulSet
+	// Pods are the StatefulSet's pods.
+	Pods []corev1.Pod
+	// Now is the current time.
+	Now time.Time
+}
+
+// Result is what the controller should do.
+type Result struct {
+	// Status is the StableRing status to persist.
+	Status v1alpha1.StableRingStatus
+	// Delete are the pods to delete, after Status is persisted.
+	Delete []PodRef
+	// RequeueAfter is when to compute again although nothing changes; 0 for never.
+	RequeueAfter time.Duration
+	// Events are to be emitted once Status is persisted.
+	Events []Event
+}
+
+// wakeSlack is added to RequeueAfter so the next computation finds its timer expired.
+const wakeSlack = 10 * time.Millisecond
+
+// Compute resolves the ring and plans the rollout. It reads nothing but its input and changes
+// nothing in it.
+func Compute(in Input) Result {
+	ring, sts := in.Ring, in.StatefulSet
+	prev := &ring.Status
+	start, replicas := prev.OrdinalsStart, prev.Replicas
+	var plan rolloutPlan
+	var obs []observed
+	if sts == nil {
+		// Without the StatefulSet, keep the last known members, with no pods: joined members are
+		// Down, and the rollout waits as it was.
+		obs = observe(ring.Spec.StatefulSetName, start, replicas, nil, ring.Spec.Port)
+		plan.status = prev.Rollout.DeepCopy()
+	} else {
+		start, replicas = shape(sts)
+		obs = observe(sts.Name, start, replicas, in.Pods, ring.Spec.Port)
+		plan = planRollout(rolloutInput{
+			spec:            ring.Spec.Rollout,
+			replicas:        replicas,
+			onDelete:        sts.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType,
+			synced:          sts.Status.ObservedGeneration >= sts.Generation && sts.Status.UpdateRevision != "",
+			currentRevision: sts.Status.CurrentRevision,
+			updateRevision:  sts.Status.UpdateRevision,
+			members:         obs,
+			prev:            prev.Rollout,
+			changed:         ring.Generation != prev.ObservedGeneration || start != prev.OrdinalsStart || replicas != prev.Replicas,
+			now:             in.Now,
+		})
+	}
+	batchRollout := plan.status
+	if sts == nil {
+		batchRollout = nil
+	}
+	members, events := resolveMembers(obs, prev.Members, batchRollout, in.Now)
+	status := v1alpha1.StableRingStatus{
+		ObservedGeneration: ring.Generation,
+		Replicas:           replicas,
+		OrdinalsStart:      start,
+		Hash:               normalizeHash(&ring.Spec.Hash),
+		Members:            members,
+		Rollout:            plan.status,
+	}
+	for _, m := range members {
+		if m.State == v1alpha1.MemberServing {
+			status.ReadyMembers++
+		}
+	}
+	if sts != nil {
+		for _, o := range obs {
+			if o.live() && o.revision == sts.Status.UpdateRevision {
+				status.UpdatedMembers++
+			}
+		}
+	}
+	status.RingVersion = Version(&status)
+	status.Conditions = conditions(conditionInput{ring: ring, sts: sts, members: members, obs: obs, plan: plan}, prev.Conditions, in.Now)
+	result := Result{Status: status, Delete: plan.delete, Events: append(events, plan.events...)}
+	if !plan.wake.IsZero() {
+		result.RequeueAfter = max(plan.wake.Sub(in.Now), 0) + wakeSlack
+	}
+	return result
+}
+
+// shape returns the StatefulSet's first ordinal and replica count.
+func shape(sts *appsv1.StatefulSet) (start, replicas int32) {
+	replicas = 1
+	if sts.Spec.Replicas != nil {
+		replicas = *sts.Spec.Replicas
+	}
+	if sts.Spec.Ordinals != nil {
+		start = sts.Spec.Ordinals.Start
+	}
+	return start, replicas
+}

@@ -1,0 +1,290 @@
+package ring
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/stablering/stablering/api/v1alpha1"
+)
+
+// Condition reasons of a StableRing.
+const (
+	// ReasonAllMembersServing (Ready=True): every joined member is Serving.
+	ReasonAllMembersServing = "AllMembersServing"
+	// ReasonMembersNotServing (Ready=False): some joined members are Draining, Restarting or Down.
+	ReasonMembersNotServing = "MembersNotServing"
+	// ReasonNoMembers (Ready=False): no member has joined the ring yet.
+	ReasonNoMembers = "NoMembers"
+	// ReasonStatefulSetNotFound (Ready=False, Progressing=False, Degraded=True): the named
+	// StatefulSet does not exist.
+	ReasonStatefulSetNotFound = "StatefulSetNotFound"
+	// ReasonWaitingForStatefulSet (Progressing=Unknown): the StatefulSet controller has not
+	// reported the StatefulSet's revisions yet.
+	ReasonWaitingForStatefulSet = "WaitingForStatefulSet"
+	// ReasonRollingUpdateStrategy (Progressing=False, Degraded=True): the StatefulSet does not
+	// use OnDelete, so rollouts are not paced.
+	ReasonRollingUpdateStrategy = "RollingUpdateStrategy"
+	// ReasonBatchProgressing (Progressing=True): a batch is Draining, Restarting or Settling.
+	ReasonBatchProgressing = "BatchProgressing"
+	// ReasonWaitingForMembers (Progressing=True): the next batch waits for members outside it to
+	// be Serving.
+	ReasonWaitingForMembers = "WaitingForMembers"
+	// ReasonRolloutComplete (Progressing=False): every member runs the update revision.
+	ReasonRolloutComplete = "RolloutComplete"
+	// ReasonRolloutPaused (Progressing=False): spec.rollout.paused stopped the rollout.
+	ReasonRolloutPaused = "RolloutPaused"
+	// ReasonProgressDeadlineExceeded (Progressing=False, Degraded=True): a batch was not Ready
+	// in time and the rollout stalled.
+	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"
+	// ReasonMembersDown (Degraded=True): joined members are not Ready outside a rollout batch.
+	ReasonMembersDown = "MembersDown"
+	// ReasonPortNotFound (Degraded=True): spec.port names a port that pods do not declare.
+	ReasonPortNotFound = "PortNotFound"
+	// ReasonAsExpected (Degraded=False): nothing is wrong.
+	ReasonAsExpected = "AsExpected"
+)
+
+// maxListed is how many members a condition message names before it says "and N more".
+const maxListed = 8
+
+// conditionInput is what the conditions are computed from.
+type conditionInput struct {
+	ring    *v1alpha1.StableRing
+	sts     *appsv1.StatefulSet
+	members []v1alpha1.Member
+	obs     []observed
+	plan    rolloutPlan
+}
+
+// conditions sets Ready, Progressing and Degraded on a copy of prev. A condition's
+// lastTransitionTime changes only when its status does.
+func conditions(in conditionInput, prev []metav1.Condition, now time.Time) []metav1.Condition {
+	conds := slices.Clone(prev)
+	for _, c := range []metav1.Condition{in.ready(), in.progressing(), in.degraded()} {
+		c.ObservedGeneration = in.ring.Generation
+		c.LastTransitionTime = metav1.NewTime(now.Truncate(time.Second))
+		meta.SetStatusCondition(&conds, c)
+	}
+	return conds
+}
+
+func condition(conditionType string, status metav1.ConditionStatus, reason, format string, args ...any) metav1.Condition {
+	return metav1.Condition{Type: conditionType, Status: status, Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+func (in conditionInput) ready() metav1.Condition {
+	if in.sts == nil {
+		return condition(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonStatefulSetNotFound,
+			"StatefulSet %s does not exist in namespace %s", in.ring.Spec.StatefulSetName, in.ring.Namespace)
+	}
+	pending := in.membersIn(v1alpha1.MemberPending)
+	joined := len(in.members) - len(pending)
+	notServing := in.membersWhere(func(m v1alpha1.Member) bool {
+		return m.State != v1alpha1.MemberPending && m.State != v1alpha1.MemberServing
+	})
+	switch {
+	case len(in.members) == 0:
+		return condition(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonNoMembers,
+			"StatefulSet %s has 0 replicas; scale it up to serve rooms", in.sts.Name)
+	case joined == 0:
+		return condition(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonNoMembers,
+			"no member has joined the ring yet; a member joins when its pod is first Ready (Pending: %s)", listMembers(pending, false))
+	case len(notServing) > 0:
+		return condition(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonMembersNotServing,
+			"%d of %d joined members are not Serving: %s. Draining and Restarting members are in a paced rollout batch (see Progressing); Down members are explained by Degraded",
+			len(notServing), joined, listMembers(notServing, true))
+	case len(pending) > 0:
+		return condition(v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonAllMembersServing,
+			"all %d joined members are Serving; %d Pending members join when first Ready: %s", joined, len(pending), listMembers(pending, false))
+	default:
+		return condition(v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonAllMembersServing,
+			"all %d members are Serving", joined)
+	}
+}
+
+func (in conditionInput) progressing() metav1.Condition {
+	r := in.plan.status
+	switch {
+	case in.sts == nil:
+		return condition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonStatefulSetNotFound,
+			"no rollout: StatefulSet %s does not exist", in.ring.Spec.StatefulSetName)
+	case r == nil:
+		return condition(v1alpha1.ConditionProgressing, metav1.ConditionUnknown, ReasonWaitingForStatefulSet,
+			"waiting for the StatefulSet controller to report the revisions of StatefulSet %s", in.sts.Name)
+	case r.Phase == v1alpha1.RolloutDisabled:
+		return condition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonRollingUpdateStrategy, "%s", in.rollingUpdateMessage())
+	case r.Phase == v1alpha1.RolloutComplete:
+		return condition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonRolloutComplete,
+			"all %d members run revision %s", len(in.members), r.UpdateRevision)
+	case r.Phase == v1alpha1.RolloutPaused:
+		return condition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonRolloutPaused,
+			"spec.rollout.paused is true: %d members still run an older revision than %s; set spec.rollout.paused to false to continue",
+			len(in.outdated(r.UpdateRevision)), r.UpdateRevision)
+	case r.Phase == v1alpha1.RolloutStalled:
+		return condition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonProgressDeadlineExceeded, "%s", in.stallMessage())
+	case len(r.BatchMembers) > 0:
+		return condition(v1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonBatchProgressing, "%s", in.batchMessage())
+	default:
+		return condition(v1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonWaitingForMembers,
+			"batch %d (members %s) starts when every member outside it is Serving; not Serving: %s. If they cannot become Ready at their current revision, delete their pods: the StatefulSet recreates them at revision %s",
+			r.Batch+1, ordinals(in.plan.next), listMembers(in.membersAt(in.plan.blockers), true), r.UpdateRevision)
+	}
+}
+
+func (in conditionInput) batchMessage() string {
+	r := in.plan.status
+	spec := in.ring.Spec.Rollout
+	head := fmt.Sprintf("batch %d (members %s)", r.Batch, ordinals(r.BatchMembers))
+	var msg string
+	switch r.Step {
+	case v1alpha1.BatchDraining:
+		msg = fmt.Sprintf("%s is Draining; its pods are deleted at %s", head,
+			timestamp(r.StepStartTime.Add(seconds(spec.DrainSeconds)+PublishLead)))
+	case v1alpha1.BatchRestarting:
+		msg = fmt.Sprintf("%s is Restarting: waiting for pods %s to be Ready at revision %s (progress deadline %s)", head,
+			strings.Join(in.unreplaced(r), ", "), r.UpdateRevision, timestamp(r.StepStartTime.Add(seconds(spec.ProgressDeadlineSeconds))))
+	default:
+		msg = fmt.Sprintf("%s is Ready at revision %s; the next batch may start at %s (pauseSeconds)", head,
+			r.UpdateRevision, timestamp(r.StepStartTime.Add(seconds(spec.PauseSeconds))))
+	}
+	if spec.Paused {
+		msg += "; spec.rollout.paused is true, so the rollout stops after this batch"
+	}
+	return msg
+}
+
+func (in conditionInput) stallMessage() string {
+	r := in.plan.status
+	return fmt.Sprintf("batch %d (members %s) was not Ready at revision %s within progressDeadlineSeconds (%ds) after its pods were deleted; not Ready: %s. "+
+		"No more pods are deleted until the StableRing spec or the StatefulSet changes: fix the pod template (the new revision restarts the rollout), "+
+		"or change spec.rollout (for example raise progressDeadlineSeconds) to retry",
+		r.Batch, ordinals(r.BatchMembers), r.UpdateRevision, in.ring.Spec.Rollout.ProgressDeadlineSeconds, strings.Join(in.unreplaced(r), ", "))
+}
+
+func (in conditionInput) rollingUpdateMessage() string {
+	return fmt.Sprintf("StatefulSet %s uses updateStrategy %s, so the StatefulSet controller replaces pods without draining and this StableRing does not pace rollouts; "+
+		"set the StatefulSet's spec.updateStrategy.type to OnDelete to pace them", in.sts.Name, in.sts.Spec.UpdateStrategy.Type)
+}
+
+func (in conditionInput) degraded() metav1.Condition {
+	type problem struct{ reason, message string }
+	var problems []problem
+	add := func(reason, format string, args ...any) {
+		problems = append(problems, problem{reason, fmt.Sprintf(format, args...)})
+	}
+	if in.sts == nil {
+		add(ReasonStatefulSetNotFound, "StatefulSet %s not found in namespace %s; its %d joined members are kept as Down, so gateways treat their rooms as spec.unavailable says. "+
+			"Create the StatefulSet; spec.statefulSetName is immutable, so to use another StatefulSet create a new StableRing.",
+			in.ring.Spec.StatefulSetName, in.ring.Namespace, len(in.membersIn(v1alpha1.MemberDown)))
+	}
+	r := in.plan.status
+	if in.sts != nil && r != nil && r.Phase == v1alpha1.RolloutStalled {
+		add(ReasonProgressDeadlineExceeded, "%s.", in.stallMessage())
+	}
+	if down := in.membersIn(v1alpha1.MemberDown); in.sts != nil && len(down) > 0 {
+		add(ReasonMembersDown, "members %s are Down (joined, not Ready, not in a rollout batch); %s. Check their pods with kubectl describe pod.",
+			listMembers(down, false), in.unavailableEffect())
+	}
+	if missing := in.portMissing(); len(missing) > 0 {
+		add(ReasonPortNotFound, "spec.port %q is not a container port of pods %s, so those members have no address; name a containerPort of the pod template or use a port number.",
+			in.ring.Spec.Port.String(), strings.Join(missing, ", "))
+	}
+	if r != nil && r.Phase == v1alpha1.RolloutDisabled {
+		add(ReasonRollingUpdateStrategy, "%s.", in.rollingUpdateMessage())
+	}
+	if len(problems) == 0 {
+		return condition(v1alpha1.ConditionDegraded, metav1.ConditionFalse, ReasonAsExpected, "the ring is resolved and no rollout is stalled")
+	}
+	messages := make([]string, len(problems))
+	for i, p := range problems {
+		messages[i] = p.message
+	}
+	return condition(v1alpha1.ConditionDegraded, metav1.ConditionTrue, problems[0].reason, "%s", strings.Join(messages, " "))
+}
+
+func (in conditionInput) unavailableEffect() string {
+	u := in.ring.Spec.Unavailable
+	if u.Policy == v1alpha1.UnavailableFailover {
+		return "gateways fail their rooms over to the next members at once (spec.unavailable.policy Failover)"
+	}
+	return fmt.Sprintf("gateways hold their rooms for %ds, then fail them over (spec.unavailable)", u.HoldSeconds)
+}
+
+// unreplaced names the pods of batch members that are not yet Ready at the update revision.
+func (in conditionInput) unreplaced(r *v1alpha1.RolloutStatus) []string {
+	deleted := deletedUIDs(r)
+	var pods []string
+	for _, ordinal := range r.BatchMembers {
+		i := slices.IndexFunc(in.obs, func(o observed) bool { return o.ordinal == ordinal })
+		if i >= 0 && !replaced(in.obs[i], r.UpdateRevision, deleted) {
+			pods = append(pods, in.obs[i].podName)
+		}
+	}
+	return pods
+}
+
+func (in conditionInput) outdated(revision string) []int32 {
+	var list []int32
+	for _, o := range in.obs {
+		if o.live() && o.revision != revision {
+			list = append(list, o.ordinal)
+		}
+	}
+	return list
+}
+
+func (in conditionInput) portMissing() []string {
+	var pods []string
+	for _, o := range in.obs {
+		if o.exists && o.portMissing {
+			pods = append(pods, o.podName)
+		}
+	}
+	return pods
+}
+
+func (in conditionInput) membersIn(state v1alpha1.MemberState) []v1alpha1.Member {
+	return in.membersWhere(func(m v1alpha1.Member) bool { return m.State == state })
+}
+
+func (in conditionInput) membersAt(ordinals []int32) []v1alpha1.Member {
+	return in.membersWhere(func(m v1alpha1.Member) bool { return slices.Contains(ordinals, m.Ordinal) })
+}
+
+func (in conditionInput) membersWhere(keep func(v1alpha1.Member) bool) []v1alpha1.Member {
+	var list []v1alpha1.Member
+	for _, m := range in.members {
+		if keep(m) {
+			list = append(list, m)
+		}
+	}
+	return list
+}
+
+// listMembers formats members as "3 (chat-3), 2 (chat-2)", with their states if withState, and
+// names at most maxListed of them.
+func listMembers(members []v1alpha1.Member, withState bool) string {
+	parts := make([]string, 0, min(len(members), maxListed)+1)
+	for i, m := range members {
+		if i == maxListed {
+			parts = append(parts, fmt.Sprintf("and %d more", len(members)-maxListed))
+			break
+		}
+		part := fmt.Sprintf("%d (%s)", m.Ordinal, m.Pod)
+		if withState {
+			part = fmt.Sprintf("%d (%s, %s)", m.Ordinal, m.Pod, m.State)
+		}
+		parts = append(parts, part)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func timestamp(t time.Time) string {
+	return t.UTC().Format(time.RFC3339)
+}

@@ -1,0 +1,142 @@
+package controllers
+
+import (
+	"context"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/stablering/stablering/api/v1alpha1"
+)
+
+const (
+	// StatefulSetNameField indexes StableRings by spec.statefulSetName.
+	StatefulSetNameField = "spec.statefulSetName"
+	// podStatefulSetField indexes pods by the name of the StatefulSet that controls them.
+	podStatefulSetField = "metadata.controller.statefulSet"
+)
+
+// ControllerName names the controller in logs, metrics and events.
+const ControllerName = "stablering"
+
+// SetupWithManager registers the field indexes and the controller with mgr. Watches are narrow:
+// a StatefulSet maps to the StableRings that name it, and a pod to the StableRings of the
+// StatefulSet that controls it, through indexes; pod and StatefulSet updates that cannot change a
+// ring are dropped.
+func (r *StableRingReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	indexer := mgr.GetFieldIndexer()
+	if err := indexer.IndexField(ctx, &v1alpha1.StableRing{}, StatefulSetNameField, func(o client.Object) []string {
+		return []string{o.(*v1alpha1.StableRing).Spec.StatefulSetName}
+	}); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(ctx, &corev1.Pod{}, podStatefulSetField, func(o client.Object) []string {
+		if name, ok := controllingStatefulSet(o); ok {
+			return []string{name}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named(ControllerName).
+		For(&v1alpha1.StableRing{}).
+		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(r.ringsOfStatefulSet),
+			builder.WithPredicates(predicate.Funcs{UpdateFunc: statefulSetChanged})).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.ringsOfPod),
+			builder.WithPredicates(predicate.Funcs{UpdateFunc: podChanged})).
+		Complete(r)
+}
+
+// controllingStatefulSet returns the name of the StatefulSet controlling o.
+func controllingStatefulSet(o client.Object) (string, bool) {
+	owner := metav1.GetControllerOf(o)
+	if owner == nil || owner.Kind != "StatefulSet" || owner.APIVersion != appsv1.SchemeGroupVersion.String() {
+		return "", false
+	}
+	return owner.Name, true
+}
+
+func (r *StableRingReconciler) ringsOfStatefulSet(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.ringsNaming(ctx, o.GetNamespace(), o.GetName())
+}
+
+func (r *StableRingReconciler) ringsOfPod(ctx context.Context, o client.Object) []reconcile.Request {
+	name, ok := controllingStatefulSet(o)
+	if !ok {
+		return nil
+	}
+	return r.ringsNaming(ctx, o.GetNamespace(), name)
+}
+
+// ringsNaming returns requests for the StableRings in namespace that name StatefulSet sts.
+func (r *StableRingReconciler) ringsNaming(ctx context.Context, namespace, sts string) []reconcile.Request {
+	rings := &v1alpha1.StableRingList{}
+	if err := r.Client.List(ctx, rings, client.InNamespace(namespace), client.MatchingFields{StatefulSetNameField: sts}); err != nil {
+		log.FromContext(ctx).Error(err, "listing the StableRings of a StatefulSet", "namespace", namespace, "statefulSet", sts)
+		return nil
+	}
+	requests := make([]reconcile.Request, 0, len(rings.Items))
+	for _, sr := range rings.Items {
+		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&sr)})
+	}
+	return requests
+}
+
+// statefulSetChanged passes updates that can change a ring: the spec (replicas, ordinals,
+// strategy, template) or the revisions the StatefulSet controller reports.
+func statefulSetChanged(e event.UpdateEvent) bool {
+	before, okBefore := e.ObjectOld.(*appsv1.StatefulSet)
+	after, okAfter := e.ObjectNew.(*appsv1.StatefulSet)
+	if !okBefore || !okAfter {
+		return true
+	}
+	return before.Generation != after.Generation ||
+		before.Status.ObservedGeneration != after.Status.ObservedGeneration ||
+		before.Status.CurrentRevision != after.Status.CurrentRevision ||
+		before.Status.UpdateRevision != after.Status.UpdateRevision
+}
+
+// podChanged passes pod updates that can change a ring: readiness, IP, deletion, labels (revision
+// and ordinal) and owner.
+func podChanged(e event.UpdateEvent) bool {
+	before, okBefore := e.ObjectOld.(*corev1.Pod)
+	after, okAfter := e.ObjectNew.(*corev1.Pod)
+	if !okBefore || !okAfter {
+		return true
+	}
+	return podView(before) != podView(after)
+}
+
+// podRingView is the part of a pod a ring depends on.
+type podRingView struct {
+	ready, deleting bool
+	ip, revision    string
+	index, owner    string
+}
+
+func podView(pod *corev1.Pod) podRingView {
+	owner, _ := controllingStatefulSet(pod)
+	v := podRingView{
+		deleting: pod.DeletionTimestamp != nil,
+		ip:       pod.Status.PodIP,
+		revision: pod.Labels[appsv1.StatefulSetRevisionLabel],
+		index:    pod.Labels[appsv1.PodIndexLabel],
+		owner:    owner,
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			v.ready = c.Status == corev1.ConditionTrue
+		}
+	}
+	return v
+}

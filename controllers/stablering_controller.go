@@ -1,0 +1,152 @@
+// Package controllers runs the StableRing controller. It resolves each StableRing from its
+// StatefulSet and that StatefulSet's pods into status, and paces the StatefulSet's rollouts by
+// deleting outdated pods batch by batch. The decisions are pure functions in package ring; this
+// package reads the cache, persists status and carries the decisions out.
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/controllers/ring"
+)
+
+// The manager's permissions, least privilege: reads come from the informer cache (list and
+// watch, no get); status is written with update; pods are only deleted. `make manifests`
+// generates config/rbac/role.yaml from these markers.
+// +kubebuilder:rbac:groups=ring.stablering.io,resources=stablerings,verbs=list;watch
+// +kubebuilder:rbac:groups=ring.stablering.io,resources=stablerings/status,verbs=update
+// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=list;watch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// conflictRetry is how soon a reconcile that lost an optimistic-locking race runs again.
+const conflictRetry = 200 * time.Millisecond
+
+// StableRingReconciler resolves StableRings and paces their rollouts.
+type StableRingReconciler struct {
+	// Client reads from the manager's cache and writes to the API server.
+	Client client.Client
+	// Recorder emits events about StableRings.
+	Recorder events.EventRecorder
+}
+
+// Reconcile brings one StableRing's status up to date and takes the rollout's next step. Status
+// is persisted, with optimistic locking, before any pod is deleted: a restarted controller finds
+// all progress in status and never deletes a pod twice.
+func (r *StableRingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	sr := &v1alpha1.StableRing{}
+	if err := r.Client.Get(ctx, req.NamespacedName, sr); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	sts, err := r.statefulSet(ctx, sr)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	pods, err := r.pods(ctx, sts)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	res := ring.Compute(ring.Input{Ring: sr, StatefulSet: sts, Pods: pods, Now: time.Now()})
+	if err := r.writeStatus(ctx, sr, res.Status); err != nil {
+		return writeFailed(ctx, "status", err)
+	}
+	r.emit(sr, res.Events)
+	if err := r.deletePods(ctx, sr.Namespace, res.Delete); err != nil {
+		return writeFailed(ctx, "pod deletion", err)
+	}
+	return ctrl.Result{RequeueAfter: res.RequeueAfter}, nil
+}
+
+// statefulSet returns the StatefulSet sr names, or nil if it does not exist.
+func (r *StableRingReconciler) statefulSet(ctx context.Context, sr *v1alpha1.StableRing) (*appsv1.StatefulSet, error) {
+	sts := &appsv1.StatefulSet{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: sr.Namespace, Name: sr.Spec.StatefulSetName}, sts)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("getting StatefulSet %s: %w", sr.Spec.StatefulSetName, err)
+	}
+	return sts, nil
+}
+
+// pods returns the pods the StatefulSet controls.
+func (r *StableRingReconciler) pods(ctx context.Context, sts *appsv1.StatefulSet) ([]corev1.Pod, error) {
+	if sts == nil {
+		return nil, nil
+	}
+	list := &corev1.PodList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(sts.Namespace), client.MatchingFields{podStatefulSetField: sts.Name}); err != nil {
+		return nil, fmt.Errorf("listing the pods of StatefulSet %s: %w", sts.Name, err)
+	}
+	pods := list.Items[:0]
+	for _, pod := range list.Items {
+		if owner := metav1.GetControllerOf(&pod); owner != nil && owner.UID == sts.UID {
+			pods = append(pods, pod)
+		}
+	}
+	return pods, nil
+}
+
+// writeStatus persists status if it differs from the StableRing's. The update carries the
+// StableRing's resourceVersion, so a decision taken from a stale cache is rejected, not written.
+func (r *StableRingReconciler) writeStatus(ctx context.Context, sr *v1alpha1.StableRing, status v1alpha1.StableRingStatus) error {
+	if equality.Semantic.DeepEqual(sr.Status, status) {
+		return nil
+	}
+	sr.Status = status
+	if err := r.Client.Status().Update(ctx, sr); err != nil {
+		return fmt.Errorf("updating the status of StableRing %s: %w", sr.Name, err)
+	}
+	return nil
+}
+
+func (r *StableRingReconciler) emit(sr *v1alpha1.StableRing, evs []ring.Event) {
+	for _, e := range evs {
+		r.Recorder.Eventf(sr, nil, e.Type, e.Reason, e.Action, "%s", e.Message)
+	}
+}
+
+// deletePods deletes pods on the condition that they are still exactly what the decision saw:
+// same UID (not a replacement) and same resourceVersion (not already being deleted).
+func (r *StableRingReconciler) deletePods(ctx context.Context, namespace string, refs []ring.PodRef) error {
+	for _, ref := range refs {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: ref.Name}}
+		err := r.Client.Delete(ctx, pod, client.Preconditions{UID: &ref.UID, ResourceVersion: &ref.ResourceVersion})
+		switch {
+		case err == nil:
+			log.FromContext(ctx).Info("deleted pod for the rollout", "pod", ref.Name, "uid", ref.UID)
+		case !apierrors.IsNotFound(err):
+			return fmt.Errorf("deleting pod %s: %w", ref.Name, err)
+		}
+	}
+	return nil
+}
+
+// writeFailed decides what a failed write means: a conflict is retried soon from a fresher
+// cache, a write to an object that is gone needs nothing more, and any other error is retried
+// with the workqueue's backoff.
+func writeFailed(ctx context.Context, what string, err error) (ctrl.Result, error) {
+	switch {
+	case apierrors.IsNotFound(err):
+		return ctrl.Result{}, nil
+	case apierrors.IsConflict(err):
+		log.FromContext(ctx).V(1).Info("conflict; retrying from a fresher cache", "step", what, "error", err.Error())
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil
+	default:
+		return ctrl.Result{}, err
+	}
+}

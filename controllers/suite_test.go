@@ -1,0 +1,179 @@
+package controllers_test
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/stablering/stablering/controllers"
+	"github.com/stablering/stablering/test/controlplane"
+	"github.com/stablering/stablering/test/nodesim"
+)
+
+func TestControllers(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Controllers Suite")
+}
+
+// The simulated pods take readyDelay to become Ready and at most maxGrace to stop.
+const (
+	readyDelay = time.Second
+	maxGrace   = time.Second
+)
+
+var (
+	cp *controlplane.ControlPlane
+	// k8s is an administrator's client straight to the API server.
+	k8s client.WithWatch
+	// sim plays the node; runtime decides which simulated pods are ready.
+	sim     *nodesim.Simulator
+	runtime = &testRuntime{}
+	// deletes counts the pod deletions the managers started by startManager made.
+	deletes = &deleteCounter{}
+)
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	logf.SetLogger(GinkgoLogr)
+	if reason := controlplane.SkipReason(); reason != "" {
+		Skip(reason)
+	}
+	var err error
+	cp, err = controlplane.Start(ctx, controlplane.Options{CRDPaths: []string{filepath.Join("..", "config", "crd", "bases")}})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(cp.Stop)
+	scheme, err := controllers.Scheme()
+	Expect(err).NotTo(HaveOccurred())
+	k8s, err = client.NewWithWatch(cp.Config, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+
+	sim, err = nodesim.New(cp.Config, nodesim.Options{
+		ReadyDelay:  readyDelay,
+		MaxGrace:    maxGrace,
+		ProbePeriod: 200 * time.Millisecond,
+		Runtime:     runtime,
+		Log:         GinkgoLogr.WithName("nodesim").V(1),
+	})
+	Expect(err).NotTo(HaveOccurred())
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sim.Run(runCtx) }()
+	DeferCleanup(func() {
+		stop()
+		Expect(<-done).To(Succeed())
+	})
+}, NodeTimeout(3*time.Minute))
+
+// startManager runs the StableRing manager on cfg, limited to namespaces (all if none), until the
+// returned function stops it. Its pod deletions are counted in deletes.
+func startManager(cfg *rest.Config, namespaces ...string) (stop func()) {
+	GinkgoHelper()
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(deletes.wrap)
+	ctx, cancel := context.WithCancel(context.Background())
+	ctx = logf.IntoContext(ctx, GinkgoLogr)
+	mgr, err := controllers.NewManager(ctx, cfg, controllers.ManagerOptions{
+		MetricsBindAddress:     "0",
+		HealthProbeBindAddress: "0",
+		Namespaces:             namespaces,
+		SkipNameValidation:     true,
+	})
+	Expect(err).NotTo(HaveOccurred())
+	done := make(chan error, 1)
+	go func() {
+		defer GinkgoRecover()
+		done <- mgr.Start(ctx)
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			Expect(<-done).To(Succeed())
+		})
+	}
+	DeferCleanup(stop)
+	return stop
+}
+
+// testRuntime is a nodesim runtime whose pods are ready unless their containers have the
+// environment variable BROKEN, or the test marked them never ready.
+type testRuntime struct {
+	nodesim.IdleRuntime
+	mu         sync.Mutex
+	neverReady map[string]bool // by namespace/name
+}
+
+// Ready reports whether the pod may be ready.
+func (r *testRuntime) Ready(_ context.Context, pod *corev1.Pod, _ string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.neverReady[pod.Namespace+"/"+pod.Name] {
+		return false
+	}
+	return !slices.ContainsFunc(pod.Spec.Containers, func(c corev1.Container) bool {
+		return slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "BROKEN" })
+	})
+}
+
+// setNeverReady keeps the pods named namespace/name from becoming ready, or lets them again.
+func (r *testRuntime) setNeverReady(key string, never bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.neverReady == nil {
+		r.neverReady = map[string]bool{}
+	}
+	r.neverReady[key] = never
+}
+
+// deleteCounter counts successful pod DELETE requests by namespace/name.
+type deleteCounter struct {
+	mu    sync.Mutex
+	count map[string]int
+}
+
+func (d *deleteCounter) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		resp, err := rt.RoundTrip(req)
+		if err == nil && req.Method == http.MethodDelete && resp.StatusCode == http.StatusOK {
+			// /api/v1/namespaces/<ns>/pods/<name>
+			parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
+			if len(parts) == 6 && parts[0] == "api" && parts[4] == "pods" {
+				d.mu.Lock()
+				if d.count == nil {
+					d.count = map[string]int{}
+				}
+				d.count[parts[3]+"/"+parts[5]]++
+				d.mu.Unlock()
+			}
+		}
+		return resp, err
+	})
+}
+
+// in returns the deletions counted in namespace, by pod name.
+func (d *deleteCounter) in(namespace string) map[string]int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[string]int{}
+	for key, n := range d.count {
+		if ns, name, _ := strings.Cut(key, "/"); ns == namespace {
+			out[name] = n
+		}
+	}
+	return out
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
