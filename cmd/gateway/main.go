@@ -1,0 +1,147 @@
+// Command gateway is StableRing's gateway: a reverse proxy that routes HTTP and WebSocket
+// requests by room key onto the ring each StableRing's status resolves, and holds a
+// restarting member's rooms instead of spilling them to a neighbour.
+//
+// It watches StableRings through the Kubernetes API (all namespaces, or --namespaces, and an
+// optional --selector), or reads them from --rings-file for running outside Kubernetes. It
+// proxies on --listen and serves /healthz, /readyz, /metrics, /debug/rings and /debug/lookup
+// on --admin. SIGTERM or SIGINT shut it down gracefully.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/stablering/stablering/gateway"
+	"github.com/stablering/stablering/gateway/source"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+// flags are the command line.
+type flags struct {
+	listen, admin string
+	ringsFile     string
+	namespaces    string
+	selector      string
+	gw            gateway.Options
+	zap           zap.Options
+}
+
+func parseFlags() *flags {
+	f := &flags{}
+	fs := flag.CommandLine
+	fs.StringVar(&f.listen, "listen", ":8080", "address to proxy on")
+	fs.StringVar(&f.admin, "admin", ":9090", "address of /healthz, /readyz, /metrics and /debug")
+	fs.StringVar(&f.ringsFile, "rings-file", "", "read StableRings (YAML, spec and status) from this file instead of the Kubernetes API")
+	fs.StringVar(&f.namespaces, "namespaces", "", "comma-separated namespaces to watch (default all)")
+	fs.StringVar(&f.selector, "selector", "", "label selector of the StableRings to route (default all)")
+	o := &f.gw
+	fs.StringVar(&o.MemberHeader, "member-header", "", "response header naming the member (namespace/name/ordinal) that served, e.g. X-StableRing-Member (default none)")
+	fs.BoolVar(&o.TrustForwarded, "trust-forwarded", false, "keep and append to clients' X-Forwarded-* headers (behind a trusted proxy)")
+	fs.DurationVar(&o.DialTimeout, "dial-timeout", 5*time.Second, "timeout for connecting to a member")
+	fs.DurationVar(&o.UpgradeTimeout, "upgrade-timeout", 10*time.Second, "timeout for a member's answer to a WebSocket handshake")
+	fs.DurationVar(&o.FailTimeout, "fail-timeout", 10*time.Second, "how long a member whose dial failed is treated as unreachable")
+	fs.DurationVar(&o.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "timeout for reading a client's request header")
+	fs.DurationVar(&o.IdleTimeout, "idle-timeout", 120*time.Second, "idle timeout of client keep-alive connections")
+	fs.DurationVar(&o.UpstreamIdleTimeout, "upstream-idle-timeout", 90*time.Second, "idle timeout of pooled member connections")
+	fs.IntVar(&o.MaxHeaderBytes, "max-header-bytes", 64<<10, "largest request header accepted")
+	fs.IntVar(&o.MaxIdleConnsPerMember, "max-idle-conns-per-member", 64, "keep-alive connections pooled per member")
+	fs.DurationVar(&o.CloseGrace, "close-grace", 2*time.Second, "wait for a frame boundary, then for the client's close answer, when closing a WebSocket")
+	fs.DurationVar(&o.ReunionWindow, "reunion-window", 5*time.Second, "spread the closes that move failed-over rooms back to their owner over this window")
+	fs.DurationVar(&o.MaxRetryAfter, "max-retry-after", 30*time.Second, "cap of the Retry-After of held requests")
+	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 5*time.Second, "keep serving this long after SIGTERM while not ready, so load balancers stop sending")
+	fs.DurationVar(&o.ShutdownWindow, "shutdown-window", 10*time.Second, "spread the WebSocket closes (1001) of a shutdown over this window")
+	fs.BoolVar(&o.H2C, "h2c", false, "accept HTTP/2 without TLS (prior knowledge)")
+	fs.StringVar(&o.TLSCertFile, "tls-cert", "", "serve TLS (and HTTP/2) with this certificate")
+	fs.StringVar(&o.TLSKeyFile, "tls-key", "", "key of --tls-cert")
+	f.zap.BindFlags(fs)
+	flag.Parse()
+	return f
+}
+
+func run() error {
+	f := parseFlags()
+	log := zap.New(zap.UseFlagOptions(&f.zap))
+	logf.SetLogger(log)
+	if (f.gw.TLSCertFile == "") != (f.gw.TLSKeyFile == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	src, err := newSource(f, log)
+	if err != nil {
+		return err
+	}
+	proxyLn, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return err
+	}
+	adminLn, err := net.Listen("tcp", f.admin)
+	if err != nil {
+		return err
+	}
+	f.gw.Log = log
+	g := gateway.New(f.gw)
+
+	signals, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithCancelCause(signals)
+	defer cancel(nil)
+	go func() {
+		if err := src.Run(ctx, g.Update); err != nil {
+			cancel(fmt.Errorf("StableRing source: %w", err))
+		}
+	}()
+	log.Info("gateway serving", "listen", proxyLn.Addr().String(), "admin", adminLn.Addr().String())
+	if err := g.Serve(ctx, proxyLn, adminLn); err != nil {
+		return err
+	}
+	if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return nil
+}
+
+// newSource is the rings file, or the Kubernetes API.
+func newSource(f *flags, log logr.Logger) (source.Source, error) {
+	if f.ringsFile != "" {
+		if f.namespaces != "" || f.selector != "" {
+			return nil, errors.New("--namespaces and --selector apply to the Kubernetes API, not --rings-file")
+		}
+		return &source.File{Path: f.ringsFile, Log: log.WithName("rings-file")}, nil
+	}
+	cfg, err := config.GetConfig()
+	if err != nil {
+		return nil, err
+	}
+	inf := &source.Informer{Config: cfg, Log: log.WithName("informer")}
+	if f.selector != "" {
+		if inf.Selector, err = labels.Parse(f.selector); err != nil {
+			return nil, fmt.Errorf("--selector: %w", err)
+		}
+	}
+	for ns := range strings.SplitSeq(f.namespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			inf.Namespaces = append(inf.Namespaces, ns)
+		}
+	}
+	return inf, nil
+}

@@ -1,0 +1,70 @@
+package gateway
+
+import (
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+
+	"github.com/stablering/stablering/gateway/pace"
+	"github.com/stablering/stablering/gateway/route"
+)
+
+// Shared header values of the gateway's own answers; net/http only reads them.
+var (
+	textPlain = []string{"text/plain; charset=utf-8"}
+	nosniff   = []string{"nosniff"}
+	noStore   = []string{"no-store"}
+)
+
+// answer writes the gateway's own answer for d (any action but Proxy): its status, a
+// jittered Retry-After on 503, the member header, and a one-line body naming the ring, member
+// and reason. It counts held answers and returns the status.
+func (g *Gateway) answer(w http.ResponseWriter, d route.Decision) int {
+	status := d.Action.Status()
+	h := w.Header()
+	setTextHeaders(h)
+	secs := 0
+	if status == http.StatusServiceUnavailable {
+		secs = pace.RetryAfter(d.RetryAfter, g.opts.MaxRetryAfter, rand.IntN)
+		h["Retry-After"] = []string{strconv.Itoa(secs)}
+		g.metrics.countHeld(d)
+	}
+	if d.Member != nil && g.memberHeader != "" {
+		h[g.memberHeader] = []string{d.Member.ID}
+	}
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, d.Message(secs))
+	return status
+}
+
+// answerStatus writes a 502 or 504 for a member that failed after it accepted the
+// connection; what says how.
+func (g *Gateway) answerStatus(w http.ResponseWriter, d route.Decision, status int, what string) int {
+	setTextHeaders(w.Header())
+	if g.memberHeader != "" {
+		w.Header()[g.memberHeader] = []string{d.Member.ID}
+	}
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, "stablering: ring "+d.Ring.ID+" member "+d.Member.Label+" "+what+"\n")
+	return status
+}
+
+func setTextHeaders(h http.Header) {
+	h["Content-Type"] = textPlain
+	h["X-Content-Type-Options"] = nosniff
+	h["Cache-Control"] = noStore
+}
+
+// setMemberHeader names the member that serves a proxied request.
+func (g *Gateway) setMemberHeader(h http.Header, sl slot) {
+	if g.memberHeader != "" {
+		h[g.memberHeader] = sl.member.header
+	}
+}
+
+// rateLimited is the answer to an upgrade refused by admission control.
+func rateLimited(d route.Decision) route.Decision {
+	d.Action, d.Reason, d.RetryAfter = route.Hold, route.ReasonRateLimited, route.RateLimitRetry
+	return d
+}

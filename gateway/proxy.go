@@ -1,0 +1,201 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"sync/atomic"
+	"time"
+
+	"github.com/stablering/stablering/gateway/route"
+)
+
+// ServeHTTP routes and proxies one request. The routing decision is one atomic load of the
+// current table and allocation-free; plain requests go through a ReverseProxy per member
+// address, upgrades through a tunnel.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	s := g.snap.Load()
+	d := s.table.Decide(r, start, s)
+	g.metrics.routing.Observe(time.Since(start).Seconds())
+	upgrade := isUpgrade(r)
+	if d.Action != route.Proxy {
+		g.metrics.countRequest(d, g.answer(w, d), upgrade)
+		return
+	}
+	sl := s.slot(d.Ring, d.Member)
+	if upgrade {
+		g.serveUpgrade(w, r, s, d, sl)
+		return
+	}
+	g.proxy(w, r, s, d, sl)
+}
+
+// proxy forwards a plain HTTP request to the decided member. It counts the request even
+// when ReverseProxy aborts a response that failed half-way (panic http.ErrAbortHandler).
+func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, s *snapshot, d route.Decision, sl slot) {
+	rw := g.writers.Get().(*responseWriter)
+	rw.ResponseWriter, rw.code, rw.err = w, 0, nil
+	defer g.finishProxy(rw, d)
+	g.setMemberHeader(w.Header(), sl)
+	sl.up.proxy.ServeHTTP(rw, r)
+	if rw.err != nil && rw.code == 0 {
+		rw.code = g.proxyFailed(w, r, s, d, sl, rw.err)
+	}
+}
+
+// finishProxy counts a proxied request and returns its writer to the pool.
+func (g *Gateway) finishProxy(rw *responseWriter, d route.Decision) {
+	g.metrics.countRequest(d, rw.code, false)
+	rw.ResponseWriter, rw.err = nil, nil
+	g.writers.Put(rw)
+}
+
+// proxyFailed answers a request whose member could not be reached or did not answer, and
+// returns the status code written. A failed dial marks the member unreachable and the request
+// gets the ring's answer for an unreachable member, never a silent move to another member.
+func (g *Gateway) proxyFailed(w http.ResponseWriter, r *http.Request, s *snapshot, d route.Decision, sl slot,
+	err error) int {
+	var de *dialError
+	switch {
+	case r.Context().Err() != nil:
+		return statusClientClosed
+	case errors.As(err, &de):
+		now := time.Now()
+		if sl.up.markUnreachable(now, g.opts.FailTimeout) {
+			g.log.Info("member unreachable; marked for the fail timeout", "ring", d.Ring.ID, "member", d.Member.Label,
+				"address", d.Member.Address, "failTimeout", g.opts.FailTimeout.String(), "error", err.Error())
+		}
+		return g.answer(w, g.afterDialFailure(s, d, now))
+	case isTimeout(err):
+		return g.answerStatus(w, d, http.StatusGatewayTimeout, "did not answer in time")
+	default:
+		g.log.V(1).Info("member failed", "ring", d.Ring.ID, "member", d.Member.Label, "error", err.Error())
+		return g.answerStatus(w, d, http.StatusBadGateway, "did not answer")
+	}
+}
+
+// afterDialFailure is the answer to a request whose member just failed to accept a
+// connection: what the ring decides now that the member is marked (a hold under the Hold
+// policy), except that a request is never moved to another member after the fact.
+func (g *Gateway) afterDialFailure(s *snapshot, d route.Decision, now time.Time) route.Decision {
+	again := d.Ring.DecideKey(d.Key, now, s)
+	if again.Action != route.Proxy {
+		return again
+	}
+	d.Action, d.Reason, d.RetryAfter = route.Hold, route.ReasonUnreachable, time.Second
+	return d
+}
+
+// statusClientClosed is recorded (never sent) when the client went away first, as nginx does.
+const statusClientClosed = 499
+
+// upstream is the gateway state of a member address: its ReverseProxy (whose Transport pools
+// keep-alive connections per address) and its passive health.
+type upstream struct {
+	address string
+	proxy   *httputil.ReverseProxy
+	until   atomic.Int64 // unix nanoseconds until which the address is unreachable
+}
+
+func (g *Gateway) newUpstream(address string) *upstream {
+	up := &upstream{address: address}
+	up.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Host = address
+			setForwarded(pr.Out.Header, pr.In, g.opts.TrustForwarded)
+		},
+		Transport: g.transport,
+		// FlushInterval 0: ReverseProxy flushes streamed responses (text/event-stream, or of
+		// unknown length) after every write by itself, and lets others fill the buffer.
+		BufferPool:   g.pool,
+		ErrorHandler: recordError,
+		ErrorLog:     g.errorLog("reverse proxy"),
+	}
+	return up
+}
+
+// markUnreachable marks the address unreachable from now for d, and reports whether it was
+// reachable before (a new mark rather than an extension).
+func (up *upstream) markUnreachable(now time.Time, d time.Duration) bool {
+	_, marked := up.unreachable(now)
+	up.until.Store(now.Add(d).UnixNano())
+	return !marked
+}
+
+func (up *upstream) unreachable(now time.Time) (time.Time, bool) {
+	until := up.until.Load()
+	if until == 0 || now.UnixNano() >= until {
+		return time.Time{}, false
+	}
+	return time.Unix(0, until), true
+}
+
+// newTransport is the shared upstream transport: HTTP/1.1 to pod addresses with keep-alive
+// pools per address (bounded per address only), no transparent compression, and dial errors
+// marked so they can be told from other failures.
+func (g *Gateway) newTransport() *http.Transport {
+	return &http.Transport{
+		DialContext:           g.dial,
+		MaxIdleConnsPerHost:   g.opts.MaxIdleConnsPerMember,
+		IdleConnTimeout:       g.opts.UpstreamIdleTimeout,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+	}
+}
+
+// dialError marks an error from connecting to a member.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return "dial: " + e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// dial connects to a member; its errors are *dialError.
+func (g *Gateway) dial(ctx context.Context, network, address string) (net.Conn, error) {
+	c, err := g.dialer.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, &dialError{err}
+	}
+	return c, nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// responseWriter records the status code written and the error of a ReverseProxy, so the
+// gateway answers failures itself. Unwrap gives http.ResponseController (used by
+// ReverseProxy to flush) the underlying writer.
+type responseWriter struct {
+	http.ResponseWriter
+	code int
+	err  error
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if w.code == 0 && code >= 200 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap returns the underlying ResponseWriter.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// recordError is the ReverseProxy ErrorHandler: it leaves the answer to the gateway.
+func recordError(w http.ResponseWriter, _ *http.Request, err error) {
+	if rw, ok := w.(*responseWriter); ok {
+		rw.err = err
+	}
+}

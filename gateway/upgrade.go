@@ -1,0 +1,183 @@
+package gateway
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/stablering/stablering/gateway/route"
+	"github.com/stablering/stablering/gateway/tunnel"
+)
+
+// serveUpgrade proxies an upgrade request (a WebSocket handshake or another protocol switch):
+// it admits the connection, performs the handshake with the member, hijacks the client
+// connection and splices the two until either side ends or the gateway closes the tunnel. The
+// tunnel runs on goroutines of its own, so the handler returns and net/http frees the request's
+// buffers: an idle tunnel holds little more than its two connections.
+//
+// Upgrades are spliced here rather than by ReverseProxy so the gateway owns both connections:
+// it tracks WebSocket frames from the member and can end a connection with a Close frame at a
+// frame boundary (drain, reunion, shutdown), and it can hold an idle connection without
+// holding buffers.
+func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request, s *snapshot, d route.Decision, sl slot) {
+	code, tun := g.openTunnel(w, r, s, d, sl)
+	g.metrics.countRequest(d, code, true)
+	if tun == nil {
+		return
+	}
+	c := &conn{
+		tun:       tun,
+		ring:      d.Ring.ID,
+		key:       strings.Clone(d.Key), // do not pin the request
+		ordinal:   d.Member.Ordinal,
+		member:    sl.member,
+		misplaced: d.Member != d.Owner,
+	}
+	sl.member.active.Add(1)
+	g.conns.add(c, s)
+	go g.runTunnel(c)
+}
+
+// openTunnel returns the status the client got and, for 101, the tunnel to run.
+func (g *Gateway) openTunnel(w http.ResponseWriter, r *http.Request, s *snapshot, d route.Decision,
+	sl slot) (int, *tunnel.Tunnel) {
+	if !sl.member.bucket.Allow(time.Now()) {
+		return g.answer(w, rateLimited(d)), nil
+	}
+	backend, err := g.dial(r.Context(), "tcp", d.Member.Address)
+	if err != nil {
+		return g.proxyFailed(w, r, s, d, sl, err), nil
+	}
+	br := g.newReader(backend)
+	defer g.putReader(br)
+	resp, err := g.handshake(backend, br, r)
+	switch {
+	case err != nil:
+		_ = backend.Close()
+		return g.proxyFailed(w, r, s, d, sl, err), nil
+	case resp.StatusCode != http.StatusSwitchingProtocols:
+		defer func() { _ = backend.Close() }()
+		return g.relay(w, resp, sl), nil
+	case !switchedTo(resp, r.Header.Get("Upgrade")):
+		_ = backend.Close()
+		return g.answerStatus(w, d, http.StatusBadGateway, "switched to another protocol than requested"), nil
+	}
+	client, err := g.hijack(w, resp, br, backend, sl)
+	if err != nil {
+		_ = backend.Close()
+		g.log.V(1).Info("upgrade failed after the member accepted it", "ring", d.Ring.ID,
+			"member", d.Member.Label, "error", err.Error())
+		return statusClientClosed, nil
+	}
+	opts := tunnel.Options{WebSocket: isWebSocket(r), Pool: g.pool, CloseGrace: g.opts.CloseGrace}
+	return http.StatusSwitchingProtocols, tunnel.New(client, backend, opts)
+}
+
+// handshake sends the upgrade request to the member and reads its answer.
+func (g *Gateway) handshake(backend net.Conn, br *bufio.Reader, r *http.Request) (*http.Response, error) {
+	_ = backend.SetDeadline(time.Now().Add(g.opts.UpgradeTimeout))
+	out := &http.Request{
+		Method:     r.Method,
+		URL:        &url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery},
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Host:       r.Host,
+		Header:     upgradeHeader(r.Header, r.Header.Get("Upgrade")),
+	}
+	if r.ContentLength != 0 {
+		out.Body, out.ContentLength = r.Body, r.ContentLength
+	}
+	setForwarded(out.Header, r, g.opts.TrustForwarded)
+	if out.Header["User-Agent"] == nil {
+		out.Header["User-Agent"] = []string{""} // no Go default
+	}
+	if err := out.Write(backend); err != nil {
+		return nil, err
+	}
+	return http.ReadResponse(br, out)
+}
+
+// switchedTo reports whether resp switches to protocol.
+func switchedTo(resp *http.Response, protocol string) bool {
+	return strings.EqualFold(resp.Header.Get("Upgrade"), protocol) &&
+		httpguts.HeaderValuesContainsToken(resp.Header["Connection"], "upgrade")
+}
+
+// relay passes a member's refusal of an upgrade (any status but 101) to the client.
+func (g *Gateway) relay(w http.ResponseWriter, resp *http.Response, sl slot) int {
+	defer func() { _ = resp.Body.Close() }()
+	removeHopByHop(resp.Header)
+	h := w.Header()
+	for k, vv := range resp.Header {
+		h[k] = append(h[k], vv...)
+	}
+	g.setMemberHeader(h, sl)
+	w.WriteHeader(resp.StatusCode)
+	buf := g.pool.Get()
+	defer g.pool.Put(buf)
+	_, _ = io.CopyBuffer(w, resp.Body, buf)
+	return resp.StatusCode
+}
+
+// hijack takes over the client connection, writes the member's 101 answer and passes on the
+// bytes either side sent after its handshake.
+func (g *Gateway) hijack(w http.ResponseWriter, resp *http.Response, br *bufio.Reader, backend net.Conn,
+	sl slot) (net.Conn, error) {
+	client, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, err
+	}
+	_ = client.SetDeadline(time.Now().Add(g.opts.UpgradeTimeout))
+	h := upgradeHeader(resp.Header, resp.Header.Get("Upgrade"))
+	g.setMemberHeader(h, sl)
+	_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+	_ = h.Write(brw)
+	_, _ = brw.WriteString("\r\n")
+	err = errors.Join(passBuffered(br, brw.Writer), brw.Flush(), passBuffered(brw.Reader, backend))
+	if err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	_ = client.SetDeadline(time.Time{})
+	_ = backend.SetDeadline(time.Time{})
+	return client, nil
+}
+
+// passBuffered writes what r has buffered to w.
+func passBuffered(r *bufio.Reader, w io.Writer) error {
+	n := r.Buffered()
+	if n == 0 {
+		return nil
+	}
+	b, _ := r.Peek(n)
+	_, err := w.Write(b)
+	return err
+}
+
+// newReader returns a pooled bufio.Reader on c.
+func (g *Gateway) newReader(c net.Conn) *bufio.Reader {
+	br := g.readers.Get().(*bufio.Reader)
+	br.Reset(c)
+	return br
+}
+
+// putReader returns br to the pool, without its connection.
+func (g *Gateway) putReader(br *bufio.Reader) {
+	br.Reset(nil)
+	g.readers.Put(br)
+}
+
+// runTunnel runs a registered tunnel until it ends.
+func (g *Gateway) runTunnel(c *conn) {
+	c.tun.Run()
+	g.conns.remove(c)
+	c.member.active.Add(-1)
+}
