@@ -3,11 +3,13 @@
 # Tool versions are pinned here and installed into ./bin from the Go module proxy.
 CONTROLLER_TOOLS_VERSION ?= v0.21.0
 GOLANGCI_LINT_VERSION    ?= v2.15.0
+HELM_VERSION             ?= v4.3.1
 K8S_VERSION              ?= 1.36.3
 
 LOCALBIN       ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT  ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+HELM           ?= $(LOCALBIN)/helm-$(HELM_VERSION)
 GO             ?= go
 
 # The local control plane's binaries live in a cache outside the clone (see hack/controlplane-binaries.sh).
@@ -26,19 +28,33 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: controller-gen ## Generate the CRD and RBAC manifests.
+manifests: controller-gen ## Generate the CRD and RBAC manifests, and their copies in the Helm chart.
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=false paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=stablering-manager paths=./controllers/... output:rbac:artifacts:config=config/rbac
+	cp config/crd/bases/*.yaml charts/stablering/crds/
+	cp config/rbac/role.yaml config/rbac/leader_election_role.yaml charts/stablering/files/
 
 .PHONY: generate
 generate: controller-gen ## Generate deepcopy code.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 .PHONY: verify-generated
-verify-generated: manifests generate ## Fail if generated files are stale.
-	@if [ -n "$$(git status --porcelain -- api config)" ]; then \
-		echo "generated files are stale; run 'make manifests generate' and commit:"; \
-		git status --porcelain -- api config; git diff --stat -- api config; exit 1; fi
+verify-generated: manifests generate api-docs ## Fail if generated files are stale.
+	@if [ -n "$$(git status --porcelain -- api config charts/stablering/crds charts/stablering/files docs/api-reference.md)" ]; then \
+		echo "generated files are stale; run 'make manifests generate api-docs' and commit:"; \
+		git status --porcelain -- api config charts/stablering/crds charts/stablering/files docs/api-reference.md; \
+		git diff --stat -- api config charts/stablering/crds charts/stablering/files docs/api-reference.md; exit 1; fi
+
+.PHONY: api-docs
+api-docs: ## Generate docs/api-reference.md from the API types.
+	$(GO) run ./hack/api-docs -dir api/v1alpha1 -out docs/api-reference.md
+
+.PHONY: helm-lint
+helm-lint: helm ## Lint the Helm chart and validate what it renders, with defaults and with every option on.
+	$(HELM) lint --strict charts/stablering
+	$(HELM) lint --strict charts/stablering -f charts/stablering/ci/all-features-values.yaml
+	$(HELM) template stablering charts/stablering --namespace stablering-system --include-crds | $(GO) run ./hack/validate-manifests
+	$(HELM) template stablering charts/stablering --namespace stablering-system --include-crds -f charts/stablering/ci/all-features-values.yaml | $(GO) run ./hack/validate-manifests
 
 .PHONY: fmt
 fmt: ## Run gofmt.
@@ -59,12 +75,16 @@ envtest: ## Build or fetch etcd, kube-apiserver, kube-controller-manager and kub
 	@echo "control plane binaries: $(ENVTEST_ASSETS)"
 
 .PHONY: test
-test: verify-generated vet envtest ## Unit tests and the envtest suites on a real control plane.
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" STABLERING_REQUIRE_CONTROLPLANE=1 $(GO) test ./... -count=1 -timeout 30m
+test: verify-generated vet helm-lint envtest ## Unit tests and the envtest suites on a real control plane.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" STABLERING_REQUIRE_CONTROLPLANE=1 HELM="$(HELM)" $(GO) test ./... -count=1 -timeout 30m
 
 .PHONY: bench-balancer
 bench-balancer: ## Measure the balancer and regenerate docs/balancer.md.
 	hack/balancer-report.sh
+
+.PHONY: bench
+bench: ## Benchmark the gateway against nginx and HAProxy and regenerate docs/benchmarks.md (QUICK=1: 2 minutes).
+	hack/bench.sh
 
 ##@ Run
 
@@ -72,11 +92,28 @@ bench-balancer: ## Measure the balancer and regenerate docs/balancer.md.
 localcluster: envtest ## Run a local control plane with a simulated node until Ctrl-C.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) run ./test/cmd/localcluster
 
+.PHONY: demo
+demo: envtest ## A paced rollout of the chat example under load, StableRing side by side with IP-keyed hashing (~3 min).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) run ./test/cmd/demo
+
 ##@ Build
 
 .PHONY: build
 build: ## Build the binaries into ./bin.
 	$(GO) build -o $(LOCALBIN)/ ./cmd/...
+
+IMG_MANAGER    ?= stablering/manager:dev
+IMG_GATEWAY    ?= stablering/gateway:dev
+CONTAINER_TOOL ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
+
+.PHONY: docker-build
+docker-build: ## Build the manager and gateway images (IMG_MANAGER, IMG_GATEWAY) if docker or podman works here.
+	@if [ -z "$(CONTAINER_TOOL)" ] || ! $(CONTAINER_TOOL) info >/dev/null 2>&1; then \
+		echo "docker-build: no working container engine (docker or podman) here; skipped building $(IMG_MANAGER) and $(IMG_GATEWAY)."; \
+		echo "docker-build: install or start one, or set CONTAINER_TOOL, and run make docker-build again."; \
+		exit 0; fi; \
+	$(CONTAINER_TOOL) build --target manager -t $(IMG_MANAGER) . && \
+	$(CONTAINER_TOOL) build --target gateway -t $(IMG_GATEWAY) .
 
 ##@ Tools
 
@@ -91,3 +128,9 @@ golangci-lint: $(GOLANGCI_LINT)
 $(GOLANGCI_LINT):
 	GOBIN=$(LOCALBIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	mv $(LOCALBIN)/golangci-lint $@
+
+.PHONY: helm
+helm: $(HELM)
+$(HELM):
+	GOBIN=$(LOCALBIN) $(GO) install -ldflags "-X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION)" helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+	mv $(LOCALBIN)/helm $@

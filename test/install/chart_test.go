@@ -1,0 +1,329 @@
+package install_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/stablering/stablering/test/install"
+)
+
+// TestSecurityContext checks that the Deployments of the chart (with defaults and with every
+// feature on) and of config/default run as non-root on a read-only root filesystem without
+// privilege escalation or capabilities, under the RuntimeDefault seccomp profile, with resources
+// and probes on named ports.
+func TestSecurityContext(t *testing.T) {
+	manifests := map[string]func(t *testing.T) []byte{"kustomize": renderKustomize}
+	for _, c := range chartCases {
+		manifests["chart "+c.name] = func(t *testing.T) []byte { return renderChart(t, c.args...) }
+	}
+	for name, render := range manifests {
+		t.Run(name, func(t *testing.T) {
+			deployments := ofKind(decoded(t, render(t)), "Deployment")
+			if len(deployments) != 2 {
+				t.Fatalf("rendered %d Deployments, want the manager and the gateway", len(deployments))
+			}
+			for _, obj := range deployments {
+				var d appsv1.Deployment
+				typed(t, obj, &d)
+				checkPodSecurity(t, d.Name, &d.Spec.Template.Spec)
+			}
+		})
+	}
+}
+
+func checkPodSecurity(t *testing.T, name string, pod *corev1.PodSpec) {
+	t.Helper()
+	psc := pod.SecurityContext
+	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
+		t.Errorf("%s: pod securityContext.runAsNonRoot is not true", name)
+	}
+	if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("%s: pod seccompProfile is not RuntimeDefault", name)
+	}
+	if pod.HostNetwork || pod.HostPID || pod.HostIPC {
+		t.Errorf("%s: uses a host namespace", name)
+	}
+	if len(pod.Containers) != 1 || len(pod.InitContainers) != 0 {
+		t.Fatalf("%s: %d containers and %d init containers, want one container", name, len(pod.Containers), len(pod.InitContainers))
+	}
+	c := pod.Containers[0]
+	sc := c.SecurityContext
+	switch {
+	case sc == nil:
+		t.Fatalf("%s: container %s has no securityContext", name, c.Name)
+	case sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
+		t.Errorf("%s: allowPrivilegeEscalation is not false", name)
+	case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
+		t.Errorf("%s: readOnlyRootFilesystem is not true", name)
+	case sc.Privileged != nil && *sc.Privileged:
+		t.Errorf("%s: privileged", name)
+	case sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0:
+		t.Errorf("%s: capabilities are %+v, want drop [ALL] and nothing added", name, sc.Capabilities)
+	}
+	if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
+		t.Errorf("%s: resources %+v lack a CPU or memory request or a memory limit", name, c.Resources)
+	}
+	for what, probe := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
+		if probe == nil || probe.HTTPGet == nil {
+			t.Errorf("%s: no HTTP %s probe", name, what)
+			continue
+		}
+		if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == probe.HTTPGet.Port.StrVal }) {
+			t.Errorf("%s: %s probe port %s is not a named container port", name, what, probe.HTTPGet.Port.String())
+		}
+	}
+}
+
+// TestChartManagerArgs checks that the manager elects a leader in the release namespace and
+// serves its probes and metrics where the Deployment says.
+func TestChartManagerArgs(t *testing.T) {
+	for _, c := range chartCases {
+		t.Run(c.name, func(t *testing.T) {
+			d := deployment(t, decoded(t, renderChart(t, c.args...)), "manager")
+			ctr := d.Spec.Template.Spec.Containers[0]
+			for _, want := range []string{"--leader-elect", "--leader-election-namespace=" + releaseNamespace} {
+				if !slices.Contains(ctr.Args, want) {
+					t.Errorf("manager args %q lack %s", ctr.Args, want)
+				}
+			}
+			for _, p := range ctr.Ports {
+				flag := map[string]string{"metrics": "--metrics-bind-address", "health": "--health-probe-bind-address"}[p.Name]
+				if want := flag + "=:" + strconv.Itoa(int(p.ContainerPort)); !slices.Contains(ctr.Args, want) {
+					t.Errorf("manager args %q lack %s for port %s", ctr.Args, want, p.Name)
+				}
+			}
+		})
+	}
+}
+
+func deployment(t *testing.T, objs []*unstructured.Unstructured, component string) *appsv1.Deployment {
+	t.Helper()
+	for _, obj := range ofKind(objs, "Deployment") {
+		if obj.GetLabels()["app.kubernetes.io/component"] == component {
+			var d appsv1.Deployment
+			typed(t, obj, &d)
+			return &d
+		}
+	}
+	t.Fatalf("no %s Deployment", component)
+	return nil
+}
+
+// gatewayRules are all the gateway may do: read StableRings.
+var gatewayRules = []rbacv1.PolicyRule{{APIGroups: []string{"ring.stablering.io"}, Resources: []string{"stablerings"}, Verbs: []string{"get", "list", "watch"}}}
+
+// rulesOf reads the rules of an RBAC manifest in the repository.
+func rulesOf(t *testing.T, path string) []rbacv1.PolicyRule {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var role rbacv1.ClusterRole // a Role's rules read the same
+	if err := yaml.UnmarshalStrict(data, &role); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return role.Rules
+}
+
+// TestChartRBAC checks least privilege: the manager gets exactly the rules controller-gen
+// generated into config/rbac/role.yaml (cluster-wide, or in each watched namespace) plus the
+// leader-election Role in the release namespace; the gateway may only get, list and watch
+// StableRings; every binding names a ServiceAccount of the release.
+func TestChartRBAC(t *testing.T) {
+	managerRules := rulesOf(t, "config/rbac/role.yaml")
+	leaderRules := rulesOf(t, "config/rbac/leader_election_role.yaml")
+	cases := []struct {
+		name       string
+		args       []string
+		namespaces []string // where the manager and gateway Roles go; nil: ClusterRoles
+	}{
+		{"all namespaces", nil, nil},
+		{"watched namespaces", []string{"-f", allFeaturesValues}, []string{"team-a", "team-b"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			objs := decoded(t, renderChart(t, c.args...))
+			want := map[string][]rbacv1.PolicyRule{
+				"Role " + releaseNamespace + "/stablering-manager-leader-election": leaderRules,
+			}
+			if c.namespaces == nil {
+				want["ClusterRole stablering-manager"] = managerRules
+				want["ClusterRole stablering-gateway"] = gatewayRules
+			}
+			for _, ns := range c.namespaces {
+				want["Role "+ns+"/stablering-manager"] = managerRules
+				want["Role "+ns+"/stablering-gateway"] = gatewayRules
+			}
+			got := map[string][]rbacv1.PolicyRule{}
+			for _, obj := range append(ofKind(objs, "ClusterRole"), ofKind(objs, "Role")...) {
+				var role rbacv1.ClusterRole
+				typed(t, obj, &role)
+				got[roleID(obj.GetKind(), obj.GetNamespace(), obj.GetName())] = role.Rules
+			}
+			for id, rules := range want {
+				if !equality.Semantic.DeepEqual(got[id], rules) {
+					t.Errorf("%s rules:\n got %+v\nwant %+v", id, got[id], rules)
+				}
+			}
+			for id := range got {
+				if _, ok := want[id]; !ok {
+					t.Errorf("unexpected %s", id)
+				}
+			}
+			checkBindings(t, objs, got)
+		})
+	}
+}
+
+func roleID(kind, namespace, name string) string {
+	if namespace == "" {
+		return kind + " " + name
+	}
+	return kind + " " + namespace + "/" + name
+}
+
+// checkBindings checks that every binding grants a rendered role to a rendered ServiceAccount of
+// the release, and that every role is bound.
+func checkBindings(t *testing.T, objs []*unstructured.Unstructured, roles map[string][]rbacv1.PolicyRule) {
+	t.Helper()
+	accounts := map[string]bool{}
+	for _, sa := range ofKind(objs, "ServiceAccount") {
+		accounts[sa.GetNamespace()+"/"+sa.GetName()] = true
+	}
+	bound := map[string]bool{}
+	for _, obj := range append(ofKind(objs, "ClusterRoleBinding"), ofKind(objs, "RoleBinding")...) {
+		var b rbacv1.RoleBinding // a ClusterRoleBinding reads the same
+		typed(t, obj, &b)
+		role := roleID(b.RoleRef.Kind, obj.GetNamespace(), b.RoleRef.Name)
+		if _, ok := roles[role]; !ok {
+			t.Errorf("%s %s binds %s, which the chart does not render", obj.GetKind(), b.Name, role)
+		}
+		bound[role] = true
+		for _, s := range b.Subjects {
+			if s.Kind != rbacv1.ServiceAccountKind || !accounts[s.Namespace+"/"+s.Name] {
+				t.Errorf("%s %s binds %s %s/%s, not a ServiceAccount of the release", obj.GetKind(), b.Name, s.Kind, s.Namespace, s.Name)
+			}
+		}
+		if !strings.HasPrefix(b.Name, "stablering-") || len(b.Subjects) != 1 {
+			t.Errorf("%s %s: want one subject and the release's name prefix", obj.GetKind(), b.Name)
+		}
+	}
+	for role := range roles {
+		if !bound[role] {
+			t.Errorf("%s is not bound", role)
+		}
+	}
+}
+
+// TestKustomizeGatewayRBAC checks that config/default lets the gateway only get, list and watch
+// StableRings. (Its manager ClusterRole is config/rbac/role.yaml itself.)
+func TestKustomizeGatewayRBAC(t *testing.T) {
+	var found bool
+	for _, obj := range ofKind(decoded(t, renderKustomize(t)), "ClusterRole") {
+		if obj.GetName() != "stablering-gateway" {
+			continue
+		}
+		found = true
+		var role rbacv1.ClusterRole
+		typed(t, obj, &role)
+		if !equality.Semantic.DeepEqual(role.Rules, gatewayRules) {
+			t.Errorf("ClusterRole stablering-gateway rules %+v, want %+v", role.Rules, gatewayRules)
+		}
+	}
+	if !found {
+		t.Error("config/default has no ClusterRole stablering-gateway")
+	}
+}
+
+// TestChartGatewayService checks that the gateway's Service targets the proxy port, that the
+// admin endpoints are only on the in-cluster admin Service, and that the ServiceMonitor scrapes
+// that Service's admin port.
+func TestChartGatewayService(t *testing.T) {
+	for _, c := range chartCases {
+		t.Run(c.name, func(t *testing.T) {
+			objs := decoded(t, renderChart(t, c.args...))
+			gw := deployment(t, objs, "gateway")
+			services := map[string]*corev1.Service{}
+			for _, obj := range ofKind(objs, "Service") {
+				var s corev1.Service
+				typed(t, obj, &s)
+				services[s.Name] = &s
+				if !labelsMatch(s.Spec.Selector, gw.Spec.Template.Labels) {
+					t.Errorf("Service %s selects %v, not the gateway pods", s.Name, s.Spec.Selector)
+				}
+			}
+			main, admin := services["stablering-gateway"], services["stablering-gateway-admin"]
+			if main == nil || admin == nil || len(services) != 2 {
+				t.Fatalf("Services %v, want stablering-gateway and stablering-gateway-admin", keys(services))
+			}
+			if len(main.Spec.Ports) != 1 || main.Spec.Ports[0].TargetPort.StrVal != "proxy" {
+				t.Errorf("Service %s ports %+v, want only the proxy port", main.Name, main.Spec.Ports)
+			}
+			if admin.Spec.Type != corev1.ServiceTypeClusterIP || len(admin.Spec.Ports) != 1 || admin.Spec.Ports[0].TargetPort.StrVal != "admin" {
+				t.Errorf("Service %s: type %s ports %+v, want a ClusterIP with the admin port", admin.Name, admin.Spec.Type, admin.Spec.Ports)
+			}
+			for _, sm := range ofKind(objs, install.ServiceMonitor.Kind) {
+				selector, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
+				if !labelsMatch(selector, admin.Labels) || labelsMatch(selector, main.Labels) {
+					t.Errorf("ServiceMonitor selects %v; want only the admin Service", selector)
+				}
+				endpoints, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+				if len(endpoints) != 1 || endpoints[0].(map[string]any)["port"] != admin.Spec.Ports[0].Name {
+					t.Errorf("ServiceMonitor endpoints %v, want the admin port", endpoints)
+				}
+			}
+		})
+	}
+}
+
+func labelsMatch(selector, labels map[string]string) bool {
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return len(selector) > 0
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestDeploymentArgsParse runs the manager and gateway binaries with the arguments that the
+// chart (with defaults and with every feature on) and config/default give them, followed by
+// -help: a flag that a binary does not define makes it fail instead of printing its usage.
+func TestDeploymentArgsParse(t *testing.T) {
+	bin := t.TempDir()
+	run(t, "go", "build", "-o", bin+"/", "../../cmd/manager", "../../cmd/gateway")
+	manifests := map[string][]byte{"kustomize": renderKustomize(t)}
+	for _, c := range chartCases {
+		manifests["chart "+c.name] = renderChart(t, c.args...)
+	}
+	for name, data := range manifests {
+		for _, component := range []string{"manager", "gateway"} {
+			t.Run(name+" "+component, func(t *testing.T) {
+				ctr := deployment(t, decoded(t, data), component).Spec.Template.Spec.Containers[0]
+				if _, _, err := runErr(filepath.Join(bin, component), append(ctr.Args, "-help")...); err != nil {
+					t.Errorf("%s %q: %v", component, ctr.Args, err)
+				}
+			})
+		}
+	}
+}
