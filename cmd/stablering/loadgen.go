@@ -10,7 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/stablering/stablering/cmd/stablering/internal/loadgen"
+	"github.com/stablering/stablering/cmd/stablering/loadgen"
 )
 
 const loadgenUsage = `usage: stablering loadgen [flags]

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stablering/stablering/cmd/stablering/internal/loadgen"
+	"github.com/stablering/stablering/cmd/stablering/loadgen"
 )
 
 func TestLoadgenUsage(t *testing.T) {

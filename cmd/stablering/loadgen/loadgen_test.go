@@ -264,3 +264,32 @@ func serveEcho(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// TestURLsSpreadConnections checks that connection i uses URLs[i mod len(URLs)], as the demo
+// and the e2e suite use one URL per gateway replica.
+func TestURLsSpreadConnections(t *testing.T) {
+	var hits [2]atomic.Int32
+	servers := make([]string, 2)
+	for i := range servers {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits[i].Add(1)
+			serveEcho(r.Context(), w, r)
+		}))
+		defer srv.Close()
+		servers[i] = srv.URL + "/ws"
+	}
+	s, err := Run(context.Background(), Config{
+		URLs: servers, Connections: 5, Rooms: 5, Duration: 500 * time.Millisecond,
+		EchoTimeout: time.Second, BackoffMin: 10 * time.Millisecond, BackoffMax: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.NeverConnected != 0 || hits[0].Load() != 3 || hits[1].Load() != 2 {
+		t.Errorf("hits %d and %d, never connected %d; want 3 and 2 (connections 0, 2, 4 and 1, 3), 0", hits[0].Load(), hits[1].Load(), s.NeverConnected)
+	}
+	if _, err := Run(context.Background(), Config{URLs: []string{servers[0], "ftp://x"}, Connections: 1, Rooms: 1,
+		EchoTimeout: time.Second, BackoffMin: time.Millisecond, BackoffMax: time.Millisecond}); err == nil {
+		t.Error("a bad URL among URLs was accepted")
+	}
+}

@@ -2,7 +2,8 @@
 // chat example (examples/chat). It measures what StableRing promises: how often connections
 // reconnect, whether rooms change pods or split across pods, and how hard reconnect waves hit.
 //
-// Connection i joins room "room-(i mod rooms)" and behaves like a real client: it connects,
+// Connection i joins room "room-(i mod rooms)" (through URLs[i mod len(URLs)] when several URLs
+// are given, e.g. one per gateway replica) and behaves like a real client: it connects,
 // reads the welcome, which names the pod that serves it, reads the room's messages and sends
 // its own. When the connection ends, whether by a close frame or an error, it reconnects after an
 // exponential backoff with full jitter; a 503 answer is a held answer, after which it waits at
@@ -52,6 +53,9 @@ type Config struct {
 	// URL is the WebSocket URL (ws, wss, http or https). A "{room}" in it is replaced by the
 	// room key; without one, the room key is added as the "room" query parameter.
 	URL string
+	// URLs, if set, replace URL: connection i uses URLs[i mod len(URLs)], e.g. one per gateway
+	// replica. Each is a template like URL.
+	URLs []string
 	// Host, if set, overrides the Host header of the handshakes.
 	Host string
 	// Connections is the number of simulated clients.
@@ -105,10 +109,20 @@ func (cfg *Config) validate() error {
 	check(cfg.EchoTimeout > 0, "the echo timeout must be positive (got %v)", cfg.EchoTimeout)
 	check(cfg.BackoffMin > 0 && cfg.BackoffMax >= cfg.BackoffMin,
 		"the backoff needs 0 < min <= max (got %v and %v)", cfg.BackoffMin, cfg.BackoffMax)
-	if _, err := roomURL(cfg.URL, "room-0"); err != nil {
-		errs = append(errs, err)
+	for _, u := range cfg.urls() {
+		if _, err := roomURL(u, "room-0"); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// urls returns the URL templates connections are spread over.
+func (cfg *Config) urls() []string {
+	if len(cfg.URLs) > 0 {
+		return cfg.URLs
+	}
+	return []string{cfg.URL}
 }
 
 // roomURL returns the URL of room's WebSocket.
@@ -145,10 +159,11 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	runID := strconv.FormatUint(rand.Uint64(), 36)
 	rec := newRecorder(time.Now())
 	clients := make([]*client, cfg.Connections)
+	urls := cfg.urls()
 	var wg sync.WaitGroup
 	for i := range clients {
 		room := "room-" + strconv.Itoa(i%rooms)
-		u, _ := roomURL(cfg.URL, room) // validate checked the URL
+		u, _ := roomURL(urls[i%len(urls)], room) // validate checked the URLs
 		clients[i] = newClient(&cfg, rec, i, room, u, runID)
 		start := cfg.Ramp * time.Duration(i) / time.Duration(len(clients))
 		wg.Go(func() { clients[i].run(ctx, start) })

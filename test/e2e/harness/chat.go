@@ -1,0 +1,272 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/stablering/stablering/api/v1alpha1"
+)
+
+// App names a chat StatefulSet and its StableRing, which share the name.
+type App struct {
+	Namespace, Name string
+}
+
+// Key is the object key of the StatefulSet and the StableRing.
+func (a App) Key() client.ObjectKey { return client.ObjectKey{Namespace: a.Namespace, Name: a.Name} }
+
+// Selector is the label selector of the app's pods.
+func (a App) Selector() map[string]string { return map[string]string{"app": a.Name} }
+
+// ChatStatefulSet is the chat example as a StatefulSet on OnDelete, so StableRing paces its
+// rollouts: its process binds the pod IP, is ready while /readyz answers 200, and spreads the
+// closes of its WebSockets over 1s on SIGTERM.
+func ChatStatefulSet(app App, replicas int32) *appsv1.StatefulSet {
+	labels := app.Selector()
+	return &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: app.Namespace, Name: app.Name, Labels: labels},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:            &replicas,
+			ServiceName:         app.Name,
+			PodManagementPolicy: appsv1.ParallelPodManagement,
+			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType},
+			Selector:            &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					TerminationGracePeriodSeconds: ptrTo(int64(5)),
+					Containers: []corev1.Container{{
+						Name:  "chat",
+						Image: ChatImage,
+						Args:  []string{fmt.Sprintf("--listen=$(POD_IP):%d", ChatPort), "--shutdown-window=1s"},
+						Env: []corev1.EnvVar{
+							{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+							{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
+							{Name: RolloutEnv, Value: "0"},
+						},
+						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: ChatPort}},
+						ReadinessProbe: &corev1.Probe{
+							ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromString("http")}},
+							PeriodSeconds:    1,
+							TimeoutSeconds:   3,
+							FailureThreshold: 3, // a busy machine must not make a pod flap
+						},
+					}},
+				},
+			},
+		},
+	}
+}
+
+// RingOptions are the StableRing settings the scenarios vary.
+type RingOptions struct {
+	BatchSize            int
+	DrainSeconds         int32
+	PauseSeconds         int32
+	HoldSeconds          int32
+	MaxConnectsPerSecond int32
+	// Hosts restricts the ring to these Host headers; empty routes any host.
+	Hosts []string
+}
+
+// StableRingFor returns the StableRing of app: rooms from the "room" query parameter, port
+// "http", Jump hashing, the Hold policy.
+func StableRingFor(app App, o RingOptions) *v1alpha1.StableRing {
+	batch := intstr.FromInt(o.BatchSize)
+	return &v1alpha1.StableRing{
+		ObjectMeta: metav1.ObjectMeta{Namespace: app.Namespace, Name: app.Name},
+		Spec: v1alpha1.StableRingSpec{
+			StatefulSetName: app.Name,
+			Port:            intstr.FromString("http"),
+			Hash:            v1alpha1.HashSpec{Algorithm: v1alpha1.AlgorithmJump},
+			Key:             v1alpha1.KeySpec{Source: v1alpha1.KeySourceQuery, Name: "room"},
+			Route:           v1alpha1.RouteSpec{Hosts: o.Hosts, PathPrefix: "/"},
+			Unavailable:     v1alpha1.UnavailableSpec{Policy: v1alpha1.UnavailableHold, HoldSeconds: o.HoldSeconds},
+			Rollout: v1alpha1.RolloutSpec{
+				BatchSize:               &batch,
+				DrainSeconds:            o.DrainSeconds,
+				PauseSeconds:            o.PauseSeconds,
+				ProgressDeadlineSeconds: 300,
+				MaxConnectsPerSecond:    o.MaxConnectsPerSecond,
+			},
+		},
+	}
+}
+
+// DeployChat creates app's namespace, its chat StatefulSet and its StableRing, and waits until
+// the ring is Ready with every pod Serving.
+func (c *Cluster) DeployChat(ctx context.Context, app App, replicas int32, o RingOptions) error {
+	c.progress("deploying StatefulSet %s/%s (%d replicas, OnDelete) and its StableRing (batchSize %d)", app.Namespace, app.Name, replicas, o.BatchSize)
+	if err := c.EnsureNamespace(ctx, app.Namespace); err != nil {
+		return err
+	}
+	if err := c.Client.Create(ctx, ChatStatefulSet(app, replicas)); err != nil {
+		return err
+	}
+	if err := c.Client.Create(ctx, StableRingFor(app, o)); err != nil {
+		return err
+	}
+	return c.WaitRingServing(ctx, app, replicas, 2*time.Minute)
+}
+
+// DeleteChat deletes app's StableRing and StatefulSet; the garbage collector deletes its pods.
+func (c *Cluster) DeleteChat(ctx context.Context, app App) error {
+	sr := &v1alpha1.StableRing{ObjectMeta: metav1.ObjectMeta{Namespace: app.Namespace, Name: app.Name}}
+	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: app.Namespace, Name: app.Name}}
+	return errorsJoin(
+		client.IgnoreNotFound(c.Client.Delete(ctx, sr)),
+		client.IgnoreNotFound(c.Client.Delete(ctx, sts, client.PropagationPolicy(metav1.DeletePropagationBackground))),
+	)
+}
+
+// Ring returns app's StableRing.
+func (c *Cluster) Ring(ctx context.Context, app App) (*v1alpha1.StableRing, error) {
+	sr := &v1alpha1.StableRing{}
+	return sr, c.Client.Get(ctx, app.Key(), sr)
+}
+
+// WaitRingServing waits until app's StableRing has observed its spec and is Ready with
+// replicas members, all Serving, and no rollout in progress.
+func (c *Cluster) WaitRingServing(ctx context.Context, app App, replicas int32, timeout time.Duration) error {
+	var last string
+	err := poll(ctx, timeout, func() (bool, error) {
+		sr, err := c.Ring(ctx, app)
+		if err != nil {
+			return false, err
+		}
+		last = FormatRing(sr)
+		st := sr.Status
+		if st.ObservedGeneration != sr.Generation || st.ReadyMembers != replicas || int32(len(st.Members)) != replicas ||
+			!conditionTrue(st.Conditions, v1alpha1.ConditionReady) {
+			return false, nil
+		}
+		for _, m := range st.Members {
+			if m.State != v1alpha1.MemberServing {
+				return false, nil
+			}
+		}
+		return st.Rollout == nil || st.Rollout.Phase != v1alpha1.RolloutProgressing, nil
+	})
+	if err != nil {
+		return fmt.Errorf("StableRing %s/%s not Ready with %d Serving members (last: %s): %w", app.Namespace, app.Name, replicas, last, err)
+	}
+	return nil
+}
+
+func conditionTrue(conds []metav1.Condition, t string) bool {
+	for _, c := range conds {
+		if c.Type == t {
+			return c.Status == metav1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// TriggerRollout changes the chat container's ROLLOUT variable to value: a new revision of the
+// pod template, which the StatefulSet on OnDelete leaves to StableRing to roll out.
+func (c *Cluster) TriggerRollout(ctx context.Context, app App, value string) error {
+	patch := fmt.Sprintf(`{"spec":{"template":{"spec":{"containers":[{"name":"chat","env":[{"name":%q,"value":%q}]}]}}}}`, RolloutEnv, value)
+	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: app.Namespace, Name: app.Name}}
+	return c.Client.Patch(ctx, sts, client.RawPatch(types.StrategicMergePatchType, []byte(patch)))
+}
+
+// Scale sets the StatefulSet's replicas.
+func (c *Cluster) Scale(ctx context.Context, app App, replicas int32) error {
+	patch := fmt.Sprintf(`{"spec":{"replicas":%d}}`, replicas)
+	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: app.Namespace, Name: app.Name}}
+	return c.Client.Patch(ctx, sts, client.RawPatch(types.MergePatchType, []byte(patch)))
+}
+
+// WaitRolloutComplete waits until the StatefulSet's update revision is what every member runs
+// and the StableRing reports the rollout Complete with every member Serving.
+func (c *Cluster) WaitRolloutComplete(ctx context.Context, app App, replicas int32, timeout time.Duration) error {
+	var last string
+	err := poll(ctx, timeout, func() (bool, error) {
+		sts := &appsv1.StatefulSet{}
+		if err := c.Client.Get(ctx, app.Key(), sts); err != nil {
+			return false, err
+		}
+		sr, err := c.Ring(ctx, app)
+		if err != nil {
+			return false, err
+		}
+		last = FormatRing(sr)
+		st := sr.Status
+		if sts.Status.ObservedGeneration != sts.Generation || sts.Status.UpdateRevision == "" || st.ObservedGeneration != sr.Generation ||
+			st.Rollout == nil || st.Rollout.Phase != v1alpha1.RolloutComplete || st.Rollout.UpdateRevision != sts.Status.UpdateRevision ||
+			st.UpdatedMembers != replicas || st.ReadyMembers != replicas {
+			return false, nil
+		}
+		for _, m := range st.Members {
+			if m.State != v1alpha1.MemberServing || m.Revision != sts.Status.UpdateRevision {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("rollout of %s/%s not complete (last: %s): %w", app.Namespace, app.Name, last, err)
+	}
+	return nil
+}
+
+// ChatPods returns app's Ready, not terminating pods, sorted by name.
+func (c *Cluster) ChatPods(ctx context.Context, app App) ([]corev1.Pod, error) {
+	return c.readyPods(ctx, app.Namespace, app.Selector())
+}
+
+// RoomPlacement asks every Ready chat pod of app for its rooms (GET /rooms) and returns, by
+// room, the pods that hold members of it.
+func (c *Cluster) RoomPlacement(ctx context.Context, app App) (map[string][]string, error) {
+	pods, err := c.ChatPods(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	placement := map[string][]string{}
+	for _, p := range pods {
+		var list struct {
+			Pod   string `json:"pod"`
+			Rooms []struct {
+				Room    string `json:"room"`
+				Members int    `json:"members"`
+			} `json:"rooms"`
+		}
+		if err := getJSON(ctx, fmt.Sprintf("http://%s:%d/rooms", p.Status.PodIP, ChatPort), &list); err != nil {
+			return nil, fmt.Errorf("rooms of %s: %w", p.Name, err)
+		}
+		for _, r := range list.Rooms {
+			if r.Members > 0 {
+				placement[r.Room] = append(placement[r.Room], list.Pod)
+			}
+		}
+	}
+	return placement, nil
+}
+
+func getJSON(ctx context.Context, url string, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
