@@ -101,7 +101,7 @@ const (
 )
 
 // KeySpec says where the room key of a request is.
-// +kubebuilder:validation:XValidation:rule="self.source == 'Path' || (has(self.name) && self.name != ”)",message="key.name is required when key.source is Header, Query or Cookie"
+// +kubebuilder:validation:XValidation:rule="self.source == 'Path' || (has(self.name) && size(self.name) > 0)",message="key.name is required when key.source is Header, Query or Cookie"
 // +kubebuilder:validation:XValidation:rule="self.source != 'Path' || !has(self.name)",message="key.name does not apply when key.source is Path; use key.pathSegment"
 // +kubebuilder:validation:XValidation:rule="self.source == 'Path' || !has(self.pathSegment)",message="key.pathSegment applies only when key.source is Path"
 // +kubebuilder:validation:XValidation:rule="self.source != 'Path' || has(self.pathSegment)",message="key.pathSegment is required when key.source is Path (0-based: /rooms/{room}/ws is 1)"
