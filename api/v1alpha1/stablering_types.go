@@ -413,7 +413,3 @@ type StableRingList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []StableRing `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&StableRing{}, &StableRingList{})
-}
