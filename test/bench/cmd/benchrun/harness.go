@@ -1,0 +1,529 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/stablering/stablering/test/bench"
+	"github.com/stablering/stablering/test/bench/internal/wsclient"
+)
+
+// harness owns the processes under test and runs the figures.
+type harness struct {
+	cfg             config
+	logs, raw, prof string
+	cpus, nofile    int
+	backends        []*proc
+	proxies         []*proxy // nginx, haproxy, gateway
+}
+
+func newHarness(cfg config) (*harness, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return nil, err
+	}
+	h := &harness{
+		cfg: cfg, logs: filepath.Join(cfg.work, "logs"), raw: filepath.Join(cfg.work, "raw"),
+		prof: filepath.Join(cfg.work, "profiles"), cpus: runtime.NumCPU(), nofile: int(lim.Cur),
+	}
+	for _, dir := range []string{h.logs, h.raw, h.prof} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range []struct{ name, listen string }{{nginx, nginxAddr}, {haproxy, haproxyAddr}, {gw, gatewayAddr}} {
+		h.proxies = append(h.proxies, &proxy{name: p.name, listen: p.listen, h: h, dir: filepath.Join(cfg.work, p.name)})
+	}
+	return h, nil
+}
+
+func (h *harness) bin(name string) string { return filepath.Join(h.cfg.bin, name) }
+
+// startAll starts the backends and the proxies.
+func (h *harness) startAll() error {
+	for i, addr := range backendAddrs {
+		listen := addr
+		if i == len(backendAddrs)-1 {
+			listen += "," + altBackendAddr
+		}
+		name := fmt.Sprintf("b%d", i)
+		p, err := startProc(h.logs, "backend-"+name, h.bin("backend"), "-name", name, "-listen", listen)
+		if err != nil {
+			return err
+		}
+		h.backends = append(h.backends, p)
+		if err := p.waitTCP(addr); err != nil {
+			return err
+		}
+	}
+	for _, p := range h.proxies {
+		if err := p.start(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// close stops every process.
+func (h *harness) close() {
+	for _, p := range h.proxies {
+		if p.proc != nil {
+			p.proc.stop()
+		}
+	}
+	for _, b := range h.backends {
+		b.stop()
+	}
+}
+
+// targets are the names of what is measured: the proxies and, with direct, the backends.
+func (h *harness) targets(withDirect bool) []string {
+	var t []string
+	if withDirect {
+		t = append(t, direct)
+	}
+	for _, p := range h.proxies {
+		t = append(t, p.name)
+	}
+	return t
+}
+
+// rotated is targets starting at rep, so no target always runs first or after the same one.
+func rotated(targets []string, rep int) []string {
+	r := rep % len(targets)
+	return append(slices.Clone(targets[r:]), targets[:r]...)
+}
+
+func (h *harness) proxy(name string) *proxy {
+	for _, p := range h.proxies {
+		if p.name == name {
+			return p
+		}
+	}
+	panic("no proxy " + name)
+}
+
+// anyTarget stands for the target in the commands the report shows.
+const anyTarget = "$TARGET"
+
+// addr is where the Go tools send to: the proxy, or every backend for direct.
+func (h *harness) addr(target string) string {
+	switch target {
+	case anyTarget:
+		return anyTarget
+	case direct:
+		return strings.Join(backendAddrs, ",")
+	default:
+		return h.proxy(target).listen
+	}
+}
+
+// url is wrk's URL: the proxy, or the first backend for direct (wrk has one target).
+func (h *harness) url(target string) string {
+	switch target {
+	case anyTarget:
+		return "http://" + anyTarget + "/"
+	case direct:
+		return "http://" + backendAddrs[0] + "/"
+	default:
+		return "http://" + h.proxy(target).listen + "/"
+	}
+}
+
+// Runs disturbed by other work are repeated: when processes outside the benchmark took more
+// than disturbed of the CPUs during a run, it is run again, at most maxRepeats times, and at
+// most repeatBudget times in all, so the run's length stays bounded on a busy machine.
+const (
+	disturbed    = 0.10
+	maxRepeats   = 2
+	repeatBudget = 10
+)
+
+// measure runs one measurement of figure against target, repeating it when it was disturbed,
+// and records the share of the CPUs other processes took during the attempt that counts.
+func (h *harness) measure(res *results, figure, target string, run func() error) error {
+	res.runs++
+	for attempt := 0; ; attempt++ {
+		other, err := sampled(run, h.cpus)
+		if err != nil {
+			return err
+		}
+		if other <= disturbed || attempt == maxRepeats || res.repeats == repeatBudget {
+			res.addOther(figure, target, other)
+			return nil
+		}
+		res.repeats++
+		logf("   %s, %s: other processes took %s of the CPUs; running it again", figure, target, fmtPct(other))
+	}
+}
+
+// sampled runs run and returns the share of the CPUs other processes took meanwhile.
+func sampled(run func() error, cpus int) (float64, error) {
+	before := sampleCPU()
+	err := run()
+	return otherCPU(before, sampleCPU(), cpus), err
+}
+
+func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s" }
+
+// tool runs one of the harness's measuring commands and decodes its JSON result into v; the
+// output is kept as raw/<name>.json.
+func (h *harness) tool(ctx context.Context, name string, v any, bin string, args ...string) error {
+	out, err := runTool(ctx, filepath.Join(h.logs, "tools.log"), h.bin(bin), args...)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(h.raw, name+".json"), out, 0o644); err != nil {
+		return err
+	}
+	return json.Unmarshal(out, v)
+}
+
+// checkRouting checks every target answers, each proxy sends a room to one backend every
+// time and spreads rooms over every backend, and WebSockets echo through it.
+func (h *harness) checkRouting(ctx context.Context, _ *results) error {
+	client := &http.Client{Timeout: 5 * time.Second}
+	const rooms = 64
+	for _, t := range h.targets(true) {
+		owner := map[int]string{}
+		backends := map[string]bool{}
+		addrs := strings.Split(h.addr(t), ",")
+		for pass := range 2 {
+			for room := range rooms {
+				addr := addrs[room%len(addrs)]
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/?room=%d", addr, room), nil)
+				if err != nil {
+					return err
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					return fmt.Errorf("%s: %w", t, err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+				b := resp.Header.Get("X-Backend")
+				if resp.StatusCode != http.StatusOK || b == "" {
+					return fmt.Errorf("%s: room %d: %s, X-Backend %q", t, room, resp.Status, b)
+				}
+				if pass == 1 && owner[room] != b {
+					return fmt.Errorf("%s: room %d went to %s, then to %s", t, room, owner[room], b)
+				}
+				owner[room] = b
+				backends[b] = true
+			}
+		}
+		if len(backends) != len(backendAddrs) {
+			return fmt.Errorf("%s: %d rooms reached %d of %d backends", t, rooms, len(backends), len(backendAddrs))
+		}
+		if err := echoOnce(ctx, addrs[0]); err != nil {
+			return fmt.Errorf("%s: WebSocket: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// echoOnce opens a WebSocket through addr and checks it echoes.
+func echoOnce(ctx context.Context, addr string) error {
+	c, err := wsclient.Dial(ctx, nil, addr, addr, "/ws?room=1", 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Close() }()
+	if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		return err
+	}
+	if err := c.WriteText([]byte("hello")); err != nil {
+		return err
+	}
+	got, err := c.ReadMessage(nil)
+	if err != nil {
+		return err
+	}
+	if string(got) != "hello" {
+		return fmt.Errorf("echo %q", got)
+	}
+	return nil
+}
+
+// httpClosedLoop: wrk at fixed concurrency against every target.
+func (h *harness) httpClosedLoop(ctx context.Context, res *results) error {
+	script := filepath.Join(h.cfg.work, "rooms.lua")
+	if err := os.WriteFile(script, bench.WrkScript(), 0o644); err != nil {
+		return err
+	}
+	args := func(t string, d time.Duration) []string {
+		return []string{"-t", strconv.Itoa(h.cfg.httpThreads), "-c", strconv.Itoa(h.cfg.httpConns),
+			"-d", secs(d), "--latency", "-s", script, h.url(t), "--", strconv.Itoa(h.cfg.rooms)}
+	}
+	res.commands.http = "wrk " + strings.Join(args(anyTarget, h.cfg.httpDuration), " ")
+	res.commands.http = strings.ReplaceAll(res.commands.http, script, "test/bench/rooms.lua")
+	res.http = map[string][]bench.WrkResult{}
+	log := filepath.Join(h.logs, "tools.log")
+	for _, t := range h.targets(true) {
+		if _, err := runTool(ctx, log, "wrk", args(t, 2*h.cfg.warmup)...); err != nil {
+			return err
+		}
+	}
+	for rep := range h.cfg.reps {
+		for _, t := range rotated(h.targets(true), rep) {
+			var out []byte
+			err := h.measure(res, "http", t, func() (err error) {
+				out, err = runTool(ctx, log, "wrk", args(t, h.cfg.httpDuration)...)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(h.raw, fmt.Sprintf("http-wrk-%s-%d.txt", t, rep)), out, 0o644); err != nil {
+				return err
+			}
+			r, err := bench.ParseWrk(out)
+			if err != nil {
+				return err
+			}
+			logf("   %-8s %9.0f req/s  p50 %-9s p99 %s", t, r.Throughput, r.P50, r.P99)
+			res.http[t] = append(res.http[t], r)
+		}
+	}
+	return nil
+}
+
+// httpLoadArgs are httpload's arguments for target at rate.
+func (h *harness) httpLoadArgs(target string, rate float64, d time.Duration) []string {
+	return []string{"-targets", h.addr(target), "-rate", strconv.FormatFloat(rate, 'f', 0, 64),
+		"-duration", secs(d), "-warmup", secs(h.cfg.warmup), "-conns", strconv.Itoa(h.cfg.httpConns),
+		"-rooms", strconv.Itoa(h.cfg.rooms)}
+}
+
+// httpFixedRate: httpload at half of nginx's closed-loop throughput against every target.
+func (h *harness) httpFixedRate(ctx context.Context, res *results) error {
+	res.fixedRate = float64(int(median(values(res.http[nginx], func(r bench.WrkResult) float64 { return r.Throughput }))/2/100) * 100)
+	if res.fixedRate < 100 {
+		return fmt.Errorf("nginx's throughput %v is too low to measure at half of it", res.fixedRate)
+	}
+	res.commands.fixed = "httpload " + strings.Join(h.httpLoadArgs(anyTarget, res.fixedRate, h.cfg.httpDuration), " ")
+	res.fixed = map[string][]bench.LoadResult{}
+	for rep := range h.cfg.reps {
+		for _, t := range rotated(h.targets(true), rep) {
+			var r bench.LoadResult
+			if err := h.measure(res, "fixed", t, func() error {
+				return h.tool(ctx, fmt.Sprintf("http-rate-%s-%d", t, rep), &r, "httpload", h.httpLoadArgs(t, res.fixedRate, h.cfg.httpDuration)...)
+			}); err != nil {
+				return err
+			}
+			logf("   %-8s %9.0f req/s  p50 %-9s p99 %-9s errors %d", t, r.Throughput, r.Latency.P50, r.Latency.P99, r.Failed+r.BadStatus)
+			res.fixed[t] = append(res.fixed[t], r)
+		}
+	}
+	return nil
+}
+
+// upgrades: new WebSocket connections per second, closed loop.
+func (h *harness) upgrades(ctx context.Context, res *results) error {
+	args := func(t string) []string {
+		return []string{"upgrades", "-targets", h.addr(t), "-sources", clientSources,
+			"-concurrency", strconv.Itoa(h.cfg.upgradeWorkers), "-duration", secs(h.cfg.upgradeDuration),
+			"-warmup", secs(h.cfg.warmup), "-rooms", strconv.Itoa(h.cfg.rooms)}
+	}
+	res.commands.upgrades = "wsbench " + strings.Join(args(anyTarget), " ")
+	res.upgrades = map[string][]bench.LoadResult{}
+	for rep := range h.cfg.reps {
+		for _, t := range rotated(h.targets(true), rep) {
+			var r bench.LoadResult
+			if err := h.measure(res, "upgrades", t, func() error {
+				return h.tool(ctx, fmt.Sprintf("ws-upgrades-%s-%d", t, rep), &r, "wsbench", args(t)...)
+			}); err != nil {
+				return err
+			}
+			logf("   %-8s %9.0f upgrades/s  p50 %-9s p99 %-9s errors %d", t, r.Throughput, r.Latency.P50, r.Latency.P99, r.Failed+r.BadStatus)
+			res.upgrades[t] = append(res.upgrades[t], r)
+		}
+	}
+	return nil
+}
+
+// roundTrips: WebSocket message round trips at a fixed aggregate rate.
+func (h *harness) roundTrips(ctx context.Context, res *results) error {
+	args := func(t string) []string {
+		return []string{"rtt", "-targets", h.addr(t), "-sources", clientSources,
+			"-conns", strconv.Itoa(h.cfg.rttConns), "-rate", strconv.FormatFloat(h.cfg.rttRate, 'f', 0, 64),
+			"-duration", secs(h.cfg.rttDuration), "-warmup", secs(h.cfg.warmup), "-rooms", strconv.Itoa(h.cfg.rooms)}
+	}
+	res.commands.rtt = "wsbench " + strings.Join(args(anyTarget), " ")
+	res.rtt = map[string][]bench.LoadResult{}
+	for rep := range h.cfg.reps {
+		for _, t := range rotated(h.targets(true), rep) {
+			var r bench.LoadResult
+			if err := h.measure(res, "rtt", t, func() error {
+				return h.tool(ctx, fmt.Sprintf("ws-rtt-%s-%d", t, rep), &r, "wsbench", args(t)...)
+			}); err != nil {
+				return err
+			}
+			logf("   %-8s %9.0f msg/s  p50 %-9s p99 %-9s errors %d", t, r.Throughput, r.Latency.P50, r.Latency.P99, r.Failed+r.BadStatus)
+			res.rtt[t] = append(res.rtt[t], r)
+		}
+	}
+	return nil
+}
+
+// ringRun is a fixed-rate HTTP run while the ring changed every second.
+type ringRun struct {
+	bench.LoadResult
+	// Changes counts the ring changes made during the run; Applied those the proxy took.
+	Changes, Applied int
+}
+
+// ringChanges: each proxy under fixed-rate HTTP load, steady and while its ring changes every
+// second. The rate is half the slowest proxy's closed-loop throughput, so that no proxy is
+// saturated when steady and the difference is the cost of the changes.
+func (h *harness) ringChanges(ctx context.Context, res *results) error {
+	slowest := 0.0
+	for _, t := range h.targets(false) {
+		if m := median(values(res.http[t], func(r bench.WrkResult) float64 { return r.Throughput })); slowest == 0 || m < slowest {
+			slowest = m
+		}
+	}
+	res.ringRate = float64(int(slowest/2/100) * 100)
+	if res.ringRate < 100 {
+		return fmt.Errorf("the slowest proxy's throughput %v is too low to measure at half of it", slowest)
+	}
+	res.commands.ring = "httpload " + strings.Join(h.httpLoadArgs(anyTarget, res.ringRate, h.cfg.ringDuration), " ")
+	res.ringSteady, res.ring = map[string][]bench.LoadResult{}, map[string][]ringRun{}
+	for rep := range h.cfg.reps {
+		for _, t := range rotated(h.targets(false), rep) {
+			var steady bench.LoadResult
+			if err := h.measure(res, "ring-steady", t, func() error {
+				return h.tool(ctx, fmt.Sprintf("ring-steady-%s-%d", t, rep), &steady, "httpload", h.httpLoadArgs(t, res.ringRate, h.cfg.ringDuration)...)
+			}); err != nil {
+				return err
+			}
+			res.ringSteady[t] = append(res.ringSteady[t], steady)
+			p := h.proxy(t)
+			var r ringRun
+			if err := h.measure(res, "ring", t, func() error {
+				changed := make(chan [2]int, 1)
+				flipCtx, stopFlips := context.WithCancel(ctx)
+				go func() { changed <- flipEverySecond(flipCtx, p) }()
+				err := h.tool(ctx, fmt.Sprintf("ring-changing-%s-%d", t, rep), &r.LoadResult, "httpload", h.httpLoadArgs(t, res.ringRate, h.cfg.ringDuration)...)
+				stopFlips()
+				counts := <-changed
+				r.Changes, r.Applied = counts[0], counts[1]
+				if err != nil {
+					return err
+				}
+				_, err = p.changeRing(ctx, 0)
+				return err
+			}); err != nil {
+				return err
+			}
+			logf("   %-8s p99 steady %-9s changing %-9s errors %d retries %d, %d of %d ring changes applied", t,
+				steady.Latency.P99, r.Latency.P99, r.Failed+r.BadStatus, r.Retries, r.Applied, r.Changes)
+			res.ring[t] = append(res.ring[t], r)
+		}
+	}
+	return nil
+}
+
+// flipEverySecond alternates p's ring between the two variants every second until ctx ends
+// and returns how many changes it made and how many the proxy applied.
+func flipEverySecond(ctx context.Context, p *proxy) [2]int {
+	var counts [2]int
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for v := ringVariant(1); ; v = 1 - v {
+		select {
+		case <-ctx.Done():
+			return counts
+		case <-tick.C:
+		}
+		applied, err := p.changeRing(ctx, v)
+		if err != nil {
+			logf("   changing %s's ring: %v", p.name, err)
+		}
+		counts[0]++
+		if applied {
+			counts[1]++
+		}
+	}
+}
+
+// idleSet is the idle-WebSocket measurement at one connection count.
+type idleSet struct {
+	// Asked are the counts the run asked for; Conns is what the file-descriptor limit allowed.
+	Asked   []int
+	Conns   int
+	ByProxy map[string][]bench.IdleResult
+}
+
+// maxIdleConns is how many proxied WebSockets fit the file-descriptor limit: each takes
+// two descriptors in the proxy process (client and backend side).
+func (h *harness) maxIdleConns() int { return (h.nofile - 1000) / 2 / 1000 * 1000 }
+
+// idleArgs are wsbench's arguments to open conns idle WebSockets through addr and measure
+// the RSS of pids.
+func (h *harness) idleArgs(addr string, conns int, pids string) []string {
+	return []string{"idle", "-targets", addr, "-sources", clientSources, "-conns", strconv.Itoa(conns),
+		"-concurrency", "64", "-settle", secs(h.cfg.idleSettle), "-pids", pids, "-rooms", strconv.Itoa(h.cfg.rooms)}
+}
+
+// idle: proxy memory per idle WebSocket, each measurement on a freshly started proxy.
+func (h *harness) idle(ctx context.Context, res *results) error {
+	res.commands.idle = "wsbench " + strings.Join(h.idleArgs(anyTarget, 0, "$PROXY_PIDS"), " ")
+	res.commands.idle = strings.Replace(res.commands.idle, "-conns 0", "-conns $N", 1)
+	for _, asked := range h.cfg.idleConns {
+		n := min(asked, h.maxIdleConns())
+		if len(res.idle) > 0 && res.idle[len(res.idle)-1].Conns == n {
+			last := &res.idle[len(res.idle)-1]
+			last.Asked = append(last.Asked, asked)
+			continue
+		}
+		set := idleSet{Asked: []int{asked}, Conns: n, ByProxy: map[string][]bench.IdleResult{}}
+		for rep := range h.cfg.reps {
+			for _, t := range rotated(h.targets(false), rep) {
+				p := h.proxy(t)
+				if err := p.restart(); err != nil {
+					return err
+				}
+				if err := echoOnce(ctx, p.listen); err != nil {
+					return fmt.Errorf("%s: %w", t, err)
+				}
+				pids, err := p.pids()
+				if err != nil {
+					return err
+				}
+				// Memory does not depend on other processes' CPU use: no repeats.
+				var r bench.IdleResult
+				other, err := sampled(func() error {
+					return h.tool(ctx, fmt.Sprintf("ws-idle-%d-%s-%d", n, t, rep), &r, "wsbench", h.idleArgs(p.listen, n, joinInts(pids))...)
+				}, h.cpus)
+				if err != nil {
+					return err
+				}
+				res.addOther(fmt.Sprintf("idle-%d", n), t, other)
+				logf("   %-8s %d conns: %.0f bytes/conn (RSS %d -> %d MiB), %d failed, %d echoed", t, n, r.BytesPerConn, r.RSSBefore>>20, r.RSSAfter>>20, r.Failed, r.Echoed)
+				set.ByProxy[t] = append(set.ByProxy[t], r)
+			}
+		}
+		res.idle = append(res.idle, set)
+	}
+	return nil
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
+}

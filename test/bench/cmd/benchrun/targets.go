@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/stablering/stablering/test/bench"
+)
+
+// Every process listens on its own loopback address, so nothing collides with other
+// programs' ports on 127.0.0.1.
+const (
+	// altBackendAddr is a second address of the last backend: the ring-change benchmark
+	// moves that member between its two addresses.
+	altBackendAddr = "127.0.77.5:18000"
+	backendPort    = 18000
+	nginxAddr      = "127.0.78.1:18001"
+	haproxyAddr    = "127.0.78.2:18001"
+	haproxyStats   = "127.0.78.2:18003"
+	gatewayAddr    = "127.0.78.3:18001"
+	gatewayAdmin   = "127.0.78.3:18002"
+	profAddr       = "127.0.78.4:18001"
+	profAdmin      = "127.0.78.4:18002"
+	profPprof      = "127.0.78.4:18004"
+)
+
+// backendAddrs are the backends, one process each; clientSources are the addresses the
+// WebSocket tools connect from.
+var (
+	backendAddrs  = []string{"127.0.77.1:18000", "127.0.77.2:18000", "127.0.77.3:18000", "127.0.77.4:18000"}
+	clientSources = "127.0.79.1,127.0.79.2,127.0.79.3,127.0.79.4,127.0.79.5,127.0.79.6,127.0.79.7,127.0.79.8"
+)
+
+// Names of the targets.
+const (
+	direct  = "direct"
+	nginx   = "nginx"
+	haproxy = "haproxy"
+	gw      = "gateway"
+)
+
+// ringVariant is one of the two rings the ring-change benchmark alternates between: they
+// differ in the last member's address (the same backend, reached on a second address).
+type ringVariant int
+
+func (v ringVariant) backends() []bench.Backend {
+	out := make([]bench.Backend, len(backendAddrs))
+	for i, a := range backendAddrs {
+		out[i] = bench.Backend{Name: fmt.Sprintf("b%d", i), Address: a}
+	}
+	if v == 1 {
+		out[len(out)-1].Address = altBackendAddr
+	}
+	return out
+}
+
+func (v ringVariant) version() string { return fmt.Sprintf("bench-%c", 'a'+rune(v)) }
+
+// proxy is one proxy under test.
+type proxy struct {
+	name   string
+	listen string
+	h      *harness
+	dir    string // its configuration, logs and temporary files
+	proc   *proc
+}
+
+// config renders the proxy's configuration for ring variant v into its directory.
+func (p *proxy) config(v ringVariant) error {
+	cfg := bench.ProxyConfig{
+		Listen: p.listen, Backends: v.backends(), Port: backendPort, Workers: p.h.cpus,
+		NoFile: p.h.nofile, Dir: p.dir, StatsAddr: haproxyStats, RingVersion: v.version(),
+	}
+	var tmpl, file string
+	switch p.name {
+	case nginx:
+		tmpl, file, cfg.MaxConns = bench.NginxTemplate, "nginx.conf", p.h.nofile-100
+	case haproxy:
+		tmpl, file, cfg.MaxConns = bench.HAProxyTemplate, "haproxy.cfg", (p.h.nofile-200)/2
+	default:
+		tmpl, file = bench.RingsTemplate, "rings.yaml"
+	}
+	data, err := bench.Render(tmpl, cfg)
+	if err != nil {
+		return err
+	}
+	// Write and rename, so the gateway's file watcher never reads half a file.
+	path := filepath.Join(p.dir, file)
+	if err := os.WriteFile(path+".tmp", data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
+}
+
+func (p *proxy) nginxArgs(extra ...string) []string {
+	return append([]string{"-p", p.dir, "-c", filepath.Join(p.dir, "nginx.conf"), "-e", filepath.Join(p.dir, "error.log")}, extra...)
+}
+
+// start renders ring variant 0 and starts the proxy, waiting until it routes.
+func (p *proxy) start() error {
+	if err := os.MkdirAll(p.dir, 0o755); err != nil {
+		return err
+	}
+	if err := p.config(0); err != nil {
+		return err
+	}
+	var err error
+	switch p.name {
+	case nginx:
+		p.proc, err = startProc(p.h.logs, nginx, "nginx", p.nginxArgs()...)
+	case haproxy:
+		p.proc, err = startProc(p.h.logs, haproxy, "haproxy", "-f", filepath.Join(p.dir, "haproxy.cfg"), "-db")
+	default:
+		p.proc, err = startProc(p.h.logs, gw, p.h.bin(gw),
+			"--rings-file", filepath.Join(p.dir, "rings.yaml"), "--listen", gatewayAddr, "--admin", gatewayAdmin,
+			"--shutdown-delay", "0s", "--shutdown-window", "1s")
+	}
+	if err != nil {
+		return err
+	}
+	if err := p.proc.waitTCP(p.listen); err != nil {
+		return err
+	}
+	if p.name == gw {
+		return waitReady("http://"+gatewayAdmin+"/readyz", p.proc)
+	}
+	return nil
+}
+
+// restart starts a fresh proxy process, for measurements that need a clean baseline.
+func (p *proxy) restart() error {
+	p.proc.stop()
+	return p.start()
+}
+
+// pids are the proxy's processes: nginx's master and workers, or the one process.
+func (p *proxy) pids() ([]int, error) {
+	pids := []int{p.proc.pid()}
+	if p.name != nginx {
+		return pids, nil
+	}
+	workers, err := p.proc.children()
+	if err != nil {
+		return nil, err
+	}
+	if len(workers) == 0 {
+		return nil, fmt.Errorf("nginx (pid %d) has no workers", p.proc.pid())
+	}
+	return append(pids, workers...), nil
+}
+
+// changeRing switches the proxy to ring variant v the way it is done in production and
+// reports whether the change was applied: nginx reloads its configuration (open-source nginx
+// cannot change upstream servers otherwise), HAProxy changes the server's address through
+// its runtime API, and the gateway gets a new rings file with a new ringVersion.
+func (p *proxy) changeRing(ctx context.Context, v ringVariant) (bool, error) {
+	switch p.name {
+	case nginx:
+		if err := p.config(v); err != nil {
+			return false, err
+		}
+		_, err := runTool(ctx, filepath.Join(p.h.logs, "nginx-reload.log"), "nginx", p.nginxArgs("-s", "reload")...)
+		return err == nil, nil
+	case haproxy:
+		host, port, _ := net.SplitHostPort(v.backends()[len(backendAddrs)-1].Address)
+		answer, err := haproxyCommand(fmt.Sprintf("set server stablering/b%d addr %s port %s", len(backendAddrs)-1, host, port))
+		return err == nil && strings.Contains(answer, "changed"), nil
+	default:
+		if err := p.config(v); err != nil {
+			return false, err
+		}
+		return waitVersion(v.version()), nil
+	}
+}
+
+// haproxyCommand sends one command to HAProxy's runtime API and returns the answer.
+func haproxyCommand(cmd string) (string, error) {
+	c, err := net.DialTimeout("tcp", haproxyStats, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = c.Close() }()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.WriteString(c, cmd+"\n"); err != nil {
+		return "", err
+	}
+	answer, err := io.ReadAll(bufio.NewReader(c))
+	return string(answer), err
+}
+
+// waitVersion waits up to a second for the gateway to route by ring version. It does not
+// stop early when the run ends, so the last change of a run is counted like the others.
+func waitVersion(version string) bool {
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		var rings struct {
+			Rings []struct {
+				Version string `json:"version"`
+			} `json:"rings"`
+		}
+		if err := getJSON("http://"+gatewayAdmin+"/debug/rings", &rings); err == nil &&
+			len(rings.Rings) == 1 && rings.Rings[0].Version == version {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+// adminClient talks to the gateway's admin and pprof endpoints.
+var adminClient = &http.Client{Timeout: 30 * time.Second}
+
+func getJSON(url string, v any) error {
+	resp, err := adminClient.Get(url)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// waitReady polls url until it answers 200.
+func waitReady(url string, p *proc) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := adminClient.Get(url)
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready: %s", url, p.logTail())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
