@@ -112,6 +112,19 @@ func (r *report) otherColumn(figure string) column {
 	return column{header: "others' CPU", vals: func(t string) []float64 { return r.res.other[figure+"/"+t] }, format: fmtPct}
 }
 
+// loadTable writes the table of an open-loop load figure: achieved rate, latency percentiles
+// (p99 against nginx) and errors per target, and the share of the CPUs others took.
+func (r *report) loadTable(runs map[string][]bench.LoadResult, figure string) {
+	r.table([]string{direct, nginx, haproxy, gw}, []column{
+		{header: "achieved/s", vals: loadValues(runs, thrput), format: fmtCount},
+		{header: "p50", vals: loadValues(runs, p50), format: fmtDur},
+		{header: "p99", vals: loadValues(runs, p99), format: fmtDur, ratio: true},
+		{header: "p99.9", vals: loadValues(runs, p999), format: fmtDur},
+		{header: "errors", vals: loadValues(runs, errs), format: fmtCount, sum: true},
+		r.otherColumn(figure),
+	})
+}
+
 func loadValues(m map[string][]bench.LoadResult, f func(bench.LoadResult) float64) func(string) []float64 {
 	return func(t string) []float64 { return values(m[t], f) }
 }
@@ -288,14 +301,7 @@ func (r *report) httpFixed() {
 		fmtCount(res.fixedRate), secs(res.cfg.httpDuration), res.cfg.httpConns)
 	r.p("connections. The direct row spreads the connections over the four backends.\n")
 	r.saturated(res.fixed, res.fixedRate)
-	r.table([]string{direct, nginx, haproxy, gw}, []column{
-		{header: "achieved/s", vals: loadValues(res.fixed, thrput), format: fmtCount},
-		{header: "p50", vals: loadValues(res.fixed, p50), format: fmtDur},
-		{header: "p99", vals: loadValues(res.fixed, p99), format: fmtDur, ratio: true},
-		{header: "p99.9", vals: loadValues(res.fixed, p999), format: fmtDur},
-		{header: "errors", vals: loadValues(res.fixed, errs), format: fmtCount, sum: true},
-		r.otherColumn("fixed"),
-	})
+	r.loadTable(res.fixed, "fixed")
 	r.command(res.commands.fixed, "")
 }
 
@@ -372,14 +378,7 @@ func (r *report) rtt() {
 	r.p("each message goes out on a connection not waiting for an echo, and its round trip is measured from when")
 	r.p("it was due (open loop).\n")
 	r.saturated(res.rtt, res.cfg.rttRate)
-	r.table([]string{direct, nginx, haproxy, gw}, []column{
-		{header: "achieved/s", vals: loadValues(res.rtt, thrput), format: fmtCount},
-		{header: "p50", vals: loadValues(res.rtt, p50), format: fmtDur},
-		{header: "p99", vals: loadValues(res.rtt, p99), format: fmtDur, ratio: true},
-		{header: "p99.9", vals: loadValues(res.rtt, p999), format: fmtDur},
-		{header: "errors", vals: loadValues(res.rtt, errs), format: fmtCount, sum: true},
-		r.otherColumn("rtt"),
-	})
+	r.loadTable(res.rtt, "rtt")
 	r.command(res.commands.rtt, "")
 }
 
