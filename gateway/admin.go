@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -20,6 +21,7 @@ import (
 //	/debug/rings   the routing table as JSON: every ring's version, route, key, policy and
 //	               members with their state, address, passive health and connections
 //	/debug/lookup  ?ring=NAMESPACE/NAME&key=KEY: the key's owner and what a request gets now
+//	/debug/pprof/  with Options.Pprof: the Go runtime's CPU, heap, goroutine and other profiles
 func (g *Gateway) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "ok\n") })
@@ -27,6 +29,13 @@ func (g *Gateway) AdminHandler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.opts.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /debug/rings", g.serveRings)
 	mux.HandleFunc("GET /debug/lookup", g.serveLookup)
+	if g.opts.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -85,6 +85,9 @@ type Options struct {
 
 	// H2C accepts HTTP/2 without TLS (prior knowledge) besides HTTP/1.1.
 	H2C bool
+	// Pprof serves the Go runtime's profiles (net/http/pprof) under /debug/pprof/ on the admin
+	// port. Off by default: a profile costs CPU while it runs and shows the process's internals.
+	Pprof bool
 	// TLSCertFile and TLSKeyFile serve TLS (with HTTP/2) when both are set.
 	TLSCertFile, TLSKeyFile string
 }

@@ -317,3 +317,23 @@ func readAll(t testing.TB, body io.Reader) string {
 	}
 	return string(data)
 }
+
+// TestAdminPprof checks that the runtime's profiles are served on the admin port only when
+// asked for.
+func TestAdminPprof(t *testing.T) {
+	off := startGateway(t, testOptions(t))
+	if resp, _ := get(t, off.admin+"/debug/pprof/"); resp.StatusCode != 404 {
+		t.Fatalf("pprof without Options.Pprof: %s", resp.Status)
+	}
+	opts := testOptions(t)
+	opts.Pprof = true
+	on := startGateway(t, opts)
+	resp, body := get(t, on.admin+"/debug/pprof/goroutine?debug=1")
+	if resp.StatusCode != 200 || !strings.Contains(body, "goroutine profile:") {
+		t.Fatalf("goroutine profile: %s %.200s", resp.Status, body)
+	}
+	resp, body = get(t, on.admin+"/debug/pprof/profile?seconds=1")
+	if resp.StatusCode != 200 || !strings.HasPrefix(body, "\x1f\x8b") { // gzipped profile.proto
+		t.Fatalf("CPU profile: %s %q, %d bytes", resp.Status, resp.Header.Get("Content-Type"), len(body))
+	}
+}

@@ -72,6 +72,7 @@ func parseFlags() *flags {
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 5*time.Second, "keep serving this long after SIGTERM while not ready, so load balancers stop sending")
 	fs.DurationVar(&o.ShutdownWindow, "shutdown-window", 10*time.Second, "spread the WebSocket closes (1001) of a shutdown over this window")
 	fs.BoolVar(&o.H2C, "h2c", false, "accept HTTP/2 without TLS (prior knowledge)")
+	fs.BoolVar(&o.Pprof, "pprof", false, "serve the Go runtime's profiles under /debug/pprof/ on the admin port")
 	fs.StringVar(&o.TLSCertFile, "tls-cert", "", "serve TLS (and HTTP/2) with this certificate")
 	fs.StringVar(&o.TLSKeyFile, "tls-key", "", "key of --tls-cert")
 	f.zap.BindFlags(fs)
