@@ -9,6 +9,5 @@
 //	cmd/backend      an HTTP and WebSocket echo backend
 //	cmd/httpload     an open-loop (constant rate) HTTP load generator
 //	cmd/wsbench      WebSocket upgrade rate, idle-connection memory and message round trip
-//	cmd/gatewayprof  the gateway with net/http/pprof, for profiles
 //	cmd/benchrun     runs every figure against every target and writes the report
 package bench

@@ -9,7 +9,7 @@
 //
 //	benchrun -bin DIR -work DIR -report docs/benchmarks.md [-quick]
 //
-// -bin holds gateway, gatewayprof, backend, httpload and wsbench; nginx, haproxy, wrk and go
+// -bin holds gateway, backend, httpload and wsbench; nginx, haproxy, wrk and go
 // come from PATH. -work receives the rendered configurations, logs and raw results.
 package main
 
@@ -77,7 +77,7 @@ func presets(quick bool) config {
 }
 
 func main() {
-	bin := flag.String("bin", "", "directory of the gateway, gatewayprof, backend, httpload and wsbench binaries")
+	bin := flag.String("bin", "", "directory of the gateway, backend, httpload and wsbench binaries")
 	work := flag.String("work", "", "directory for configurations, logs and raw results")
 	report := flag.String("report", "docs/benchmarks.md", "report to write")
 	command := flag.String("command", "make bench", "the command that regenerates the report, as the report shows it")

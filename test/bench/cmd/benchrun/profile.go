@@ -40,7 +40,7 @@ type cpuProfile struct{ Flat, Cum string }
 // memStats are the runtime.MemStats fields that explain a Go process's RSS.
 type memStats struct{ HeapInuse, StackInuse int64 }
 
-// profiles runs the gateway with pprof (cmd/gatewayprof) and profiles it under the loads of
+// profiles runs a second gateway with --pprof and profiles it under the loads of
 // figures 1 and 3 and with idle WebSockets open as in figure 4.
 func (h *harness) profiles(ctx context.Context, res *results) error {
 	rings := filepath.Join(h.prof, "rings.yaml")
@@ -51,8 +51,8 @@ func (h *harness) profiles(ctx context.Context, res *results) error {
 	if err := os.WriteFile(rings, data, 0o644); err != nil {
 		return err
 	}
-	p, err := startProc(h.logs, "gatewayprof", h.bin("gatewayprof"), "-rings-file", rings,
-		"-listen", profAddr, "-admin", profAdmin, "-pprof", profPprof)
+	p, err := startProc(h.logs, "gateway-pprof", h.bin("gateway"), "--rings-file", rings,
+		"--listen", profAddr, "--admin", profAdmin, "--pprof")
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func (h *harness) cpuProfile(ctx context.Context, name string, load func() error
 	go func() { done <- load() }()
 	time.Sleep(500 * time.Millisecond)
 	path := filepath.Join(h.prof, name+".cpu.pprof")
-	fetchErr := fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", profPprof, int(h.cfg.profileDuration.Seconds())), path)
+	fetchErr := fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", profAdmin, int(h.cfg.profileDuration.Seconds())), path)
 	if err := <-done; err != nil {
 		return cpuProfile{}, err
 	}
@@ -143,11 +143,11 @@ func (h *harness) heapProfile(ctx context.Context, res *results, pid int) error 
 		return err
 	}
 	heap := filepath.Join(h.prof, "heap.pprof")
-	if err := fetch("http://"+profPprof+"/debug/pprof/heap?gc=1", heap); err != nil {
+	if err := fetch("http://"+profAdmin+"/debug/pprof/heap?gc=1", heap); err != nil {
 		return err
 	}
 	goroutines := filepath.Join(h.prof, "goroutines.txt")
-	if err := fetch("http://"+profPprof+"/debug/pprof/goroutine?debug=1", goroutines); err != nil {
+	if err := fetch("http://"+profAdmin+"/debug/pprof/goroutine?debug=1", goroutines); err != nil {
 		return err
 	}
 	if res.profile.Goroutines, err = countGoroutines(goroutines); err != nil {
@@ -161,7 +161,7 @@ func (h *harness) heapProfile(ctx context.Context, res *results, pid int) error 
 // profile ends with ("# HeapInuse = N", "# Stack = StackInuse / StackSys"), after a
 // garbage collection.
 func readMemStats() (memStats, error) {
-	data, err := get("http://" + profPprof + "/debug/pprof/heap?gc=1&debug=1")
+	data, err := get("http://" + profAdmin + "/debug/pprof/heap?gc=1&debug=1")
 	if err != nil {
 		return memStats{}, err
 	}

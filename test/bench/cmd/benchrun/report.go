@@ -465,8 +465,8 @@ func (r *report) losses() {
 	r.p("## Where the gateway loses, and why\n")
 	r.p("%s\n", strings.TrimSpace(analysis))
 	r.p("### Profiles\n")
-	r.p("Taken in this run from [cmd/gatewayprof](../test/bench/cmd/gatewayprof), which is the gateway with")
-	r.p("net/http/pprof added (cmd/gateway's admin port has no pprof), on its own address.\n")
+	r.p("Taken in this run from a second gateway started with `--pprof` (profiles on its admin port) on")
+	r.p("its own address, with the same rings file and otherwise default flags.\n")
 	r.p("**HTTP.** CPU during `wrk` as in figure 1, for %s (%s requests/s, p99 %s while profiled):\n",
 		secs(r.res.cfg.profileDuration), fmtCount(pr.Wrk.Throughput), fmtDur(float64(pr.Wrk.P99)))
 	r.cpuProfile(pr.HTTP)

@@ -30,7 +30,6 @@ const (
 	gatewayAdmin   = "127.0.78.3:18002"
 	profAddr       = "127.0.78.4:18001"
 	profAdmin      = "127.0.78.4:18002"
-	profPprof      = "127.0.78.4:18004"
 )
 
 // backendAddrs are the backends, one process each; clientSources are the addresses the
