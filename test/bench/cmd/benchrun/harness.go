@@ -42,8 +42,8 @@ func newHarness(cfg config) (*harness, error) {
 			return nil, err
 		}
 	}
-	for _, p := range []struct{ name, listen string }{{nginx, nginxAddr}, {haproxy, haproxyAddr}, {gw, gatewayAddr}} {
-		h.proxies = append(h.proxies, &proxy{name: p.name, listen: p.listen, h: h, dir: filepath.Join(cfg.work, p.name)})
+	for _, name := range []string{nginx, haproxy, gw} {
+		h.proxies = append(h.proxies, h.newProxy(name, listenPort, adminPort, name))
 	}
 	return h, nil
 }
@@ -460,64 +460,76 @@ func flipEverySecond(ctx context.Context, p *proxy) [2]int {
 
 // idleSet is the idle-WebSocket measurement at one connection count.
 type idleSet struct {
-	// Asked are the counts the run asked for; Conns is what the file-descriptor limit allowed.
-	Asked   []int
-	Conns   int
-	ByProxy map[string][]bench.IdleResult
+	Conns int
+	// Instances is how many processes of each proxy held them (see perProcess).
+	Instances int
+	ByProxy   map[string][]bench.IdleResult
 }
 
-// maxIdleConns is how many proxied WebSockets fit the file-descriptor limit: each takes
-// two descriptors in the proxy process (client and backend side).
-func (h *harness) maxIdleConns() int { return (h.nofile - 1000) / 2 / 1000 * 1000 }
+// perProcess is how many proxied WebSockets one proxy process can hold under the open-files
+// limit: each takes two descriptors (client and backend side).
+func (h *harness) perProcess() int { return (h.nofile - 1000) / 2 / 1000 * 1000 }
 
-// idleArgs are wsbench's arguments to open conns idle WebSockets through addr and measure
+// idleArgs are wsbench's arguments to open conns idle WebSockets through addrs and measure
 // the RSS of pids.
-func (h *harness) idleArgs(addr string, conns int, pids string) []string {
-	return []string{"idle", "-targets", addr, "-sources", clientSources, "-conns", strconv.Itoa(conns),
+func (h *harness) idleArgs(addrs string, conns int, pids string) []string {
+	return []string{"idle", "-targets", addrs, "-sources", clientSources, "-conns", strconv.Itoa(conns),
 		"-concurrency", "64", "-settle", secs(h.cfg.idleSettle), "-pids", pids, "-rooms", strconv.Itoa(h.cfg.rooms)}
 }
 
-// idle: proxy memory per idle WebSocket, each measurement on a freshly started proxy.
+// idle: proxy memory per idle WebSocket. Counts that one process cannot hold under the
+// open-files limit are spread evenly over several instances of the proxy, and their RSS summed.
 func (h *harness) idle(ctx context.Context, res *results) error {
 	res.commands.idle = "wsbench " + strings.Join(h.idleArgs(anyTarget, 0, "$PROXY_PIDS"), " ")
 	res.commands.idle = strings.Replace(res.commands.idle, "-conns 0", "-conns $N", 1)
-	for _, asked := range h.cfg.idleConns {
-		n := min(asked, h.maxIdleConns())
-		if len(res.idle) > 0 && res.idle[len(res.idle)-1].Conns == n {
-			last := &res.idle[len(res.idle)-1]
-			last.Asked = append(last.Asked, asked)
-			continue
-		}
-		set := idleSet{Asked: []int{asked}, Conns: n, ByProxy: map[string][]bench.IdleResult{}}
+	res.perProcess = h.perProcess()
+	for _, n := range h.cfg.idleConns {
+		set := idleSet{Conns: n, Instances: (n + h.perProcess() - 1) / h.perProcess(), ByProxy: map[string][]bench.IdleResult{}}
 		for rep := range h.cfg.reps {
 			for _, t := range rotated(h.targets(false), rep) {
-				p := h.proxy(t)
-				if err := p.restart(); err != nil {
-					return err
-				}
-				if err := echoOnce(ctx, p.listen); err != nil {
-					return fmt.Errorf("%s: %w", t, err)
-				}
-				pids, err := p.pids()
+				r, other, err := h.idleOnce(ctx, t, set, rep)
 				if err != nil {
-					return err
+					return fmt.Errorf("%s, %d connections: %w", t, n, err)
 				}
 				// Memory does not depend on other processes' CPU use: no repeats.
-				var r bench.IdleResult
-				other, err := sampled(func() error {
-					return h.tool(ctx, fmt.Sprintf("ws-idle-%d-%s-%d", n, t, rep), &r, "wsbench", h.idleArgs(p.listen, n, joinInts(pids))...)
-				}, h.cpus)
-				if err != nil {
-					return err
-				}
 				res.addOther(fmt.Sprintf("idle-%d", n), t, other)
-				logf("   %-8s %d conns: %.0f bytes/conn (RSS %d -> %d MiB), %d failed, %d echoed", t, n, r.BytesPerConn, r.RSSBefore>>20, r.RSSAfter>>20, r.Failed, r.Echoed)
+				logf("   %-8s %d conns over %d: %.0f bytes/conn (RSS %d -> %d MiB), %d failed, %d echoed",
+					t, n, set.Instances, r.BytesPerConn, r.RSSBefore>>20, r.RSSAfter>>20, r.Failed, r.Echoed)
 				set.ByProxy[t] = append(set.ByProxy[t], r)
 			}
 		}
 		res.idle = append(res.idle, set)
 	}
 	return nil
+}
+
+// idleOnce measures proxy t with set.Conns idle WebSockets spread evenly over set.Instances
+// freshly started instances, each of which first echoes one WebSocket. It returns the result
+// and the share of the CPUs other processes took meanwhile.
+func (h *harness) idleOnce(ctx context.Context, t string, set idleSet, rep int) (bench.IdleResult, float64, error) {
+	var r bench.IdleResult
+	ps, err := h.instances(t, set.Instances)
+	if err != nil {
+		return r, 0, err
+	}
+	defer stopAll(ps)
+	var addrs []string
+	var pids []int
+	for _, p := range ps {
+		if err := echoOnce(ctx, p.listen); err != nil {
+			return r, 0, err
+		}
+		pp, err := p.pids()
+		if err != nil {
+			return r, 0, err
+		}
+		addrs, pids = append(addrs, p.listen), append(pids, pp...)
+	}
+	other, err := sampled(func() error {
+		return h.tool(ctx, fmt.Sprintf("ws-idle-%d-%s-%d", set.Conns, t, rep), &r, "wsbench",
+			h.idleArgs(strings.Join(addrs, ","), set.Conns, joinInts(pids))...)
+	}, h.cpus)
+	return r, other, err
 }
 
 func joinInts(v []int) string {

@@ -114,9 +114,9 @@ func (h *harness) cpuProfile(ctx context.Context, name string, load func() error
 
 // heapProfile profiles the gateway's memory with idle WebSockets open.
 func (h *harness) heapProfile(ctx context.Context, res *results, pid int) error {
-	n := h.maxIdleConns()
+	n := h.perProcess() // one process
 	if len(res.idle) > 0 {
-		n = res.idle[len(res.idle)-1].Conns
+		n = min(n, res.idle[len(res.idle)-1].Conns)
 	}
 	var err error
 	if res.profile.Before, err = readMemStats(); err != nil {

@@ -34,7 +34,9 @@ type results struct {
 	// runs counts the measurements that are repeated when disturbed, repeats the repetitions.
 	runs, repeats int
 	idle          []idleSet
-	profile       profileResult
+	// perProcess is how many idle WebSockets one proxy process held at most.
+	perProcess int
+	profile    profileResult
 }
 
 // column is a column of a figure's table: one value per repetition per target.
@@ -200,9 +202,9 @@ func (r *report) header() {
 	r.p("Everything runs on loopback addresses (127.0.0.0/8), each process on its own address:\n")
 	r.p("| `$TARGET` | address | what |\n|---|---|---|")
 	r.p("| direct | %s (wrk: the first only) | four backends ([test/bench/cmd/backend](../test/bench/cmd/backend)): 200 with a 16-byte body, WebSocket echo (github.com/coder/websocket) |", strings.Join(backendAddrs, ", "))
-	r.p("| nginx | %s | [nginx.conf.tmpl](../test/bench/nginx.conf.tmpl): `hash $arg_room consistent`, upstream `keepalive 64`, HTTP/1.1 upstream with `Connection \"\"` (the upgrade map for WebSockets), `access_log off`, `reuseport`, `keepalive_requests` raised from 1000 |", nginxAddr)
-	r.p("| haproxy | %s | [haproxy.cfg.tmpl](../test/bench/haproxy.cfg.tmpl): `balance url_param room`, `hash-type consistent`, `http-reuse always`, `option http-keep-alive`, no logging |", haproxyAddr)
-	r.p("| gateway | %s | `cmd/gateway --rings-file` with default flags and [rings.yaml.tmpl](../test/bench/rings.yaml.tmpl): one StableRing, Jump, the four backends Serving, key from the `room` query parameter |", gatewayAddr)
+	r.p("| nginx | %s | [nginx.conf.tmpl](../test/bench/nginx.conf.tmpl): `hash $arg_room consistent`, upstream `keepalive 64`, HTTP/1.1 upstream with `Connection \"\"` (the upgrade map for WebSockets), `access_log off`, `reuseport`, `keepalive_requests` raised from 1000 |", listenAddr(nginx))
+	r.p("| haproxy | %s | [haproxy.cfg.tmpl](../test/bench/haproxy.cfg.tmpl): `balance url_param room`, `hash-type consistent`, `http-reuse always`, `option http-keep-alive`, no logging |", listenAddr(haproxy))
+	r.p("| gateway | %s | `cmd/gateway --rings-file` with default flags and [rings.yaml.tmpl](../test/bench/rings.yaml.tmpl): one StableRing, Jump, the four backends Serving, key from the `room` query parameter |", listenAddr(gw))
 	r.p("")
 	r.p("- **CPUs.** Nothing is pinned: the proxy, the load generator and the backends share the %d CPUs. Every proxy", m.CPUs)
 	r.p("  gets all of them: nginx `worker_processes %d`, HAProxy `nbthread %d`, the gateway GOMAXPROCS=%d (Go's default).", m.CPUs, m.CPUs, m.CPUs)
@@ -343,21 +345,17 @@ func (r *report) idle() {
 	r.p("of its processes (nginx: master and workers) is read before and %s after opening N idle WebSockets through", secs(res.cfg.idleSettle))
 	r.p("it; the difference divided by N is the cost of a connection. Afterwards every connection must echo a")
 	r.p("message, proving it was proxied end to end.\n")
+	r.p("A proxied WebSocket holds two file descriptors in the proxy, and this machine's hard limit on open files is")
+	r.p("%d per process (raising it needs CAP_SYS_RESOURCE outside the sandbox's user namespace). So a count", res.machine.NoFile)
+	r.p("above %s is held by several instances of each proxy, started alike on their own ports, with the", fmtCount(float64(res.perProcess)))
+	r.p("connections spread evenly over them (connection *i* to instance *i* mod *k*) and the RSS of all their")
+	r.p("processes summed: the memory the tier of proxies needs for N connections, as when the gateway runs as *k*")
+	r.p("replicas. The load generator's connections are held by child processes for the same reason.\n")
 	for _, set := range res.idle {
-		if len(set.Asked) > 1 || set.Asked[0] != set.Conns {
-			var asked []string
-			for _, n := range set.Asked {
-				asked = append(asked, fmtCount(float64(n)))
-			}
-			r.p("**N = %s asked for, %s measured:** a proxied WebSocket holds two file descriptors in the proxy, and",
-				strings.Join(asked, " and "), fmtCount(float64(set.Conns)))
-			r.p("this machine's hard limit on open files is %d (raising it needs CAP_SYS_RESOURCE, which the run did", res.machine.NoFile)
-			r.p("not have). Re-run with a higher `ulimit -Hn` to measure the larger counts.\n")
-		}
 		idle := func(f func(bench.IdleResult) float64) func(string) []float64 {
 			return func(t string) []float64 { return values(set.ByProxy[t], f) }
 		}
-		r.p("N = %s:\n", fmtCount(float64(set.Conns)))
+		r.p("N = %s, over %d instance(s) of each proxy:\n", fmtCount(float64(set.Conns)), set.Instances)
 		r.table([]string{nginx, haproxy, gw}, []column{
 			{header: "RSS per connection", vals: idle(func(i bench.IdleResult) float64 { return i.BytesPerConn }), format: fmtKiB, ratio: true},
 			{header: "RSS before", vals: idle(func(i bench.IdleResult) float64 { return float64(i.RSSBefore) }), format: fmtMiB},

@@ -15,13 +15,13 @@ import (
 func TestWriteReport(t *testing.T) {
 	cfg := presets(false)
 	res := &results{cfg: cfg, start: time.Now(), end: time.Now().Add(time.Minute), fixedRate: 5000, ringRate: 2000,
-		machine: machine{CPUs: 2, NoFile: 20000}}
+		machine: machine{CPUs: 2, NoFile: 20000}, perProcess: 9000}
 	load := func(tput float64, p99 time.Duration) []bench.LoadResult {
 		return []bench.LoadResult{{Throughput: tput, Latency: bench.Latency{P99: p99}}, {Throughput: tput * 1.1, Latency: bench.Latency{P99: p99 * 2}}}
 	}
 	res.http, res.fixed, res.upgrades, res.rtt = map[string][]bench.WrkResult{}, map[string][]bench.LoadResult{}, map[string][]bench.LoadResult{}, map[string][]bench.LoadResult{}
 	res.ringSteady, res.ring = map[string][]bench.LoadResult{}, map[string][]ringRun{}
-	set := idleSet{Asked: []int{10000, 50000}, Conns: 9000, ByProxy: map[string][]bench.IdleResult{}}
+	set := idleSet{Conns: 50000, Instances: 6, ByProxy: map[string][]bench.IdleResult{}}
 	for i, tg := range []string{direct, nginx, haproxy, gw} {
 		f := float64(4 - i)
 		res.http[tg] = []bench.WrkResult{{Throughput: 10000 * f, P99: time.Millisecond}, {Throughput: 11000 * f, P99: 2 * time.Millisecond}}
@@ -31,7 +31,7 @@ func TestWriteReport(t *testing.T) {
 		if tg != direct {
 			res.ringSteady[tg] = load(2000, time.Millisecond)
 			res.ring[tg] = []ringRun{{LoadResult: load(2000, 3*time.Millisecond)[0], Changes: 8, Applied: 8}}
-			set.ByProxy[tg] = []bench.IdleResult{{Conns: 9000, BytesPerConn: 4096 * f}}
+			set.ByProxy[tg] = []bench.IdleResult{{Conns: 50000, BytesPerConn: 4096 * f}}
 		}
 	}
 	res.idle = []idleSet{set}
@@ -50,7 +50,7 @@ func TestWriteReport(t *testing.T) {
 	md := string(data)
 	for _, want := range []string{
 		"DO NOT EDIT", "## Summary", "## 1. Small HTTP", "## 2. HTTP latency", "## 3. WebSocket upgrades",
-		"## 4. Memory per idle", "N = 10,000 and 50,000 asked for, 9,000 measured", "## 5. WebSocket message", "## 6. Ring change",
+		"## 4. Memory per idle", "count\nabove 9,000 is held by several instances", "N = 50,000, over 6 instance(s) of each proxy", "## 5. WebSocket message", "## 6. Ring change",
 		"## 7. Balancer", "| y |", "## Where the gateway loses", "| gateway | 10,500 (10,000–11,000) | 0.33× | 0.25× |",
 	} {
 		if !strings.Contains(md, want) {

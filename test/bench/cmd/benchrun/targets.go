@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,14 +24,23 @@ const (
 	// moves that member between its two addresses.
 	altBackendAddr = "127.0.77.5:18000"
 	backendPort    = 18000
-	nginxAddr      = "127.0.78.1:18001"
-	haproxyAddr    = "127.0.78.2:18001"
-	haproxyStats   = "127.0.78.2:18003"
-	gatewayAddr    = "127.0.78.3:18001"
-	gatewayAdmin   = "127.0.78.3:18002"
 	profAddr       = "127.0.78.4:18001"
 	profAdmin      = "127.0.78.4:18002"
+	// The proxies listen on port listenPort of their address and serve their admin endpoints
+	// on adminPort; instance k of the idle-WebSocket figure uses instancePort+k and
+	// instancePort+100+k.
+	listenPort   = 18001
+	adminPort    = 18002
+	instancePort = 18100
 )
+
+// proxyHosts are the proxies' loopback addresses.
+var proxyHosts = map[string]string{nginx: "127.0.78.1", haproxy: "127.0.78.2", gw: "127.0.78.3"}
+
+// listenAddr is where the proxy called name listens for every figure but the idle one.
+func listenAddr(name string) string {
+	return net.JoinHostPort(proxyHosts[name], strconv.Itoa(listenPort))
+}
 
 // backendAddrs are the backends, one process each; clientSources are the addresses the
 // WebSocket tools connect from.
@@ -68,6 +78,7 @@ func (v ringVariant) version() string { return fmt.Sprintf("bench-%c", 'a'+rune(
 type proxy struct {
 	name   string
 	listen string
+	admin  string // the gateway's admin endpoints, HAProxy's runtime API; unused by nginx
 	h      *harness
 	dir    string // its configuration, logs and temporary files
 	proc   *proc
@@ -77,7 +88,7 @@ type proxy struct {
 func (p *proxy) config(v ringVariant) error {
 	cfg := bench.ProxyConfig{
 		Listen: p.listen, Backends: v.backends(), Port: backendPort, Workers: p.h.cpus,
-		NoFile: p.h.nofile, Dir: p.dir, StatsAddr: haproxyStats, RingVersion: v.version(),
+		NoFile: p.h.nofile, Dir: p.dir, StatsAddr: p.admin, RingVersion: v.version(),
 	}
 	var tmpl, file string
 	switch p.name {
@@ -115,12 +126,12 @@ func (p *proxy) start() error {
 	var err error
 	switch p.name {
 	case nginx:
-		p.proc, err = startProc(p.h.logs, nginx, "nginx", p.nginxArgs()...)
+		p.proc, err = startProc(p.h.logs, filepath.Base(p.dir), "nginx", p.nginxArgs()...)
 	case haproxy:
-		p.proc, err = startProc(p.h.logs, haproxy, "haproxy", "-f", filepath.Join(p.dir, "haproxy.cfg"), "-db")
+		p.proc, err = startProc(p.h.logs, filepath.Base(p.dir), "haproxy", "-f", filepath.Join(p.dir, "haproxy.cfg"), "-db")
 	default:
-		p.proc, err = startProc(p.h.logs, gw, p.h.bin(gw),
-			"--rings-file", filepath.Join(p.dir, "rings.yaml"), "--listen", gatewayAddr, "--admin", gatewayAdmin,
+		p.proc, err = startProc(p.h.logs, filepath.Base(p.dir), p.h.bin(gw),
+			"--rings-file", filepath.Join(p.dir, "rings.yaml"), "--listen", p.listen, "--admin", p.admin,
 			"--shutdown-delay", "0s", "--shutdown-window", "1s")
 	}
 	if err != nil {
@@ -130,15 +141,38 @@ func (p *proxy) start() error {
 		return err
 	}
 	if p.name == gw {
-		return waitReady("http://"+gatewayAdmin+"/readyz", p.proc)
+		return waitReady("http://"+p.admin+"/readyz", p.proc)
 	}
 	return nil
 }
 
-// restart starts a fresh proxy process, for measurements that need a clean baseline.
-func (p *proxy) restart() error {
-	p.proc.stop()
-	return p.start()
+// instances starts count fresh instances of the proxy called name, each as it is configured
+// for the other figures but on its own ports and in its own directory.
+func (h *harness) instances(name string, count int) ([]*proxy, error) {
+	var ps []*proxy
+	for k := range count {
+		p := h.newProxy(name, instancePort+k, instancePort+100+k, fmt.Sprintf("%s-%d", name, k))
+		if err := p.start(); err != nil {
+			stopAll(ps)
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	return ps, nil
+}
+
+// newProxy is the proxy called name on the given ports of its address, with its files in the
+// work directory's subdirectory dir.
+func (h *harness) newProxy(name string, listen, admin int, dir string) *proxy {
+	host := proxyHosts[name]
+	return &proxy{name: name, h: h, dir: filepath.Join(h.cfg.work, dir),
+		listen: net.JoinHostPort(host, strconv.Itoa(listen)), admin: net.JoinHostPort(host, strconv.Itoa(admin))}
+}
+
+func stopAll(ps []*proxy) {
+	for _, p := range ps {
+		p.proc.stop()
+	}
 }
 
 // pids are the proxy's processes: nginx's master and workers, or the one process.
@@ -171,19 +205,19 @@ func (p *proxy) changeRing(ctx context.Context, v ringVariant) (bool, error) {
 		return err == nil, nil
 	case haproxy:
 		host, port, _ := net.SplitHostPort(v.backends()[len(backendAddrs)-1].Address)
-		answer, err := haproxyCommand(fmt.Sprintf("set server stablering/b%d addr %s port %s", len(backendAddrs)-1, host, port))
+		answer, err := haproxyCommand(p.admin, fmt.Sprintf("set server stablering/b%d addr %s port %s", len(backendAddrs)-1, host, port))
 		return err == nil && strings.Contains(answer, "changed"), nil
 	default:
 		if err := p.config(v); err != nil {
 			return false, err
 		}
-		return waitVersion(v.version()), nil
+		return waitVersion(p.admin, v.version()), nil
 	}
 }
 
-// haproxyCommand sends one command to HAProxy's runtime API and returns the answer.
-func haproxyCommand(cmd string) (string, error) {
-	c, err := net.DialTimeout("tcp", haproxyStats, time.Second)
+// haproxyCommand sends one command to HAProxy's runtime API at addr and returns the answer.
+func haproxyCommand(addr, cmd string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return "", err
 	}
@@ -196,9 +230,10 @@ func haproxyCommand(cmd string) (string, error) {
 	return string(answer), err
 }
 
-// waitVersion waits up to a second for the gateway to route by ring version. It does not
-// stop early when the run ends, so the last change of a run is counted like the others.
-func waitVersion(version string) bool {
+// waitVersion waits up to a second for the gateway whose admin endpoints are at admin to route
+// by ring version. It does not stop early when the run ends, so the last change of a run is
+// counted like the others.
+func waitVersion(admin, version string) bool {
 	deadline := time.Now().Add(time.Second)
 	for time.Now().Before(deadline) {
 		var rings struct {
@@ -206,7 +241,7 @@ func waitVersion(version string) bool {
 				Version string `json:"version"`
 			} `json:"rings"`
 		}
-		if err := getJSON("http://"+gatewayAdmin+"/debug/rings", &rings); err == nil &&
+		if err := getJSON("http://"+admin+"/debug/rings", &rings); err == nil &&
 			len(rings.Rings) == 1 && rings.Rings[0].Version == version {
 			return true
 		}

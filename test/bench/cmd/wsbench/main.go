@@ -10,7 +10,13 @@
 //	wsbench idle -conns 10000 -pids 123,124
 //	    read the summed VmRSS of -pids, open -conns idle connections, wait -settle, read VmRSS
 //	    again, check every connection echoes a message, print a bench.IdleResult, keep the
-//	    connections open for -hold (for profiles), then close them.
+//	    connections open for -hold (for profiles), then close them. The connections are held
+//	    by child processes (wsbench hold), each with at most -per-process of them, so that
+//	    the count is not bounded by one process's open-files limit.
+//	wsbench hold -first 0 -conns 10000
+//	    the child of idle: open connections -first to -first+-conns-1, print how many failed,
+//	    echo a message on each when a line arrives on standard input, print how many echoed,
+//	    and close them at the end of standard input.
 //	wsbench rtt -conns 1000 -rate 5000 -duration 10s
 //	    open -conns connections, then send -size byte messages at -rate per second in total,
 //	    each on a connection that is not waiting for an echo, and print a bench.LoadResult of
@@ -47,6 +53,8 @@ type options struct {
 	duration    time.Duration
 	warmup      time.Duration
 	conns       int
+	first       int
+	perProcess  int
 	pids        []int
 	settle      time.Duration
 	hold        time.Duration
@@ -56,7 +64,7 @@ type options struct {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: wsbench upgrades|idle|rtt [flags]")
+		fmt.Fprintln(os.Stderr, "usage: wsbench upgrades|idle|hold|rtt [flags]")
 		os.Exit(2)
 	}
 	mode := os.Args[1]
@@ -70,10 +78,12 @@ func main() {
 		err = upgrades(o)
 	case "idle":
 		err = idle(o)
+	case "hold":
+		err = hold(o)
 	case "rtt":
 		err = rtt(o)
 	default:
-		err = fmt.Errorf("unknown mode %q: want upgrades, idle or rtt", mode)
+		err = fmt.Errorf("unknown mode %q: want upgrades, idle, hold or rtt", mode)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "wsbench:", err)
@@ -93,7 +103,9 @@ func parseFlags(mode string, args []string) (*options, error) {
 	fs.IntVar(&o.concurrency, "concurrency", 64, "upgrades: workers; idle, rtt: handshakes in flight while opening")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "upgrades, rtt: measured duration")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "upgrades, rtt: unmeasured duration before")
-	fs.IntVar(&o.conns, "conns", 1000, "idle, rtt: connections")
+	fs.IntVar(&o.conns, "conns", 1000, "idle, hold, rtt: connections")
+	fs.IntVar(&o.first, "first", 0, "hold: number of the first connection")
+	fs.IntVar(&o.perProcess, "per-process", defaultPerProcess(), "idle: connections per holding process (default from the open-files limit)")
 	fs.DurationVar(&o.settle, "settle", 3*time.Second, "idle: wait after opening before reading VmRSS")
 	fs.DurationVar(&o.hold, "hold", 0, "idle: keep the connections open this long after printing the result")
 	fs.Float64Var(&o.rate, "rate", 1000, "rtt: messages per second, in total")
@@ -122,8 +134,11 @@ func parseFlags(mode string, args []string) (*options, error) {
 		}
 		o.pids = append(o.pids, pid)
 	}
-	if o.concurrency <= 0 || o.conns <= 0 || o.rooms <= 0 || o.rate <= 0 {
-		return nil, errors.New("-concurrency, -conns, -rooms and -rate must be positive")
+	if o.concurrency <= 0 || o.conns <= 0 || o.rooms <= 0 || o.rate <= 0 || o.perProcess <= 0 {
+		return nil, errors.New("-concurrency, -conns, -rooms, -rate and -per-process must be positive")
+	}
+	if o.first < 0 {
+		return nil, errors.New("-first must not be negative")
 	}
 	return o, nil
 }
@@ -159,7 +174,8 @@ func upgrades(o *options) error {
 	return printJSON(res)
 }
 
-// openAll opens o.conns connections, o.concurrency at a time; failed ones are nil.
+// openAll opens o.conns connections, numbered from o.first, o.concurrency at a time; failed
+// ones are nil.
 func openAll(o *options) ([]*wsclient.Conn, int) {
 	conns := make([]*wsclient.Conn, o.conns)
 	var failed atomic.Int64
@@ -168,7 +184,7 @@ func openAll(o *options) ([]*wsclient.Conn, int) {
 	for range o.concurrency {
 		wg.Go(func() {
 			for i := range next {
-				c, err := o.dial(context.Background(), i)
+				c, err := o.dial(context.Background(), o.first+i)
 				if err != nil {
 					failed.Add(1)
 					continue
@@ -209,86 +225,6 @@ func roundTrip(c *wsclient.Conn, msg, buf []byte, timeout time.Duration) error {
 		return fmt.Errorf("echo of %d bytes, sent %d", len(got), len(msg))
 	}
 	return nil
-}
-
-// idle measures the proxy's memory per idle connection.
-func idle(o *options) error {
-	if len(o.pids) == 0 {
-		return errors.New("idle needs -pids")
-	}
-	before, err := rss(o.pids)
-	if err != nil {
-		return err
-	}
-	conns, failed := openAll(o)
-	defer closeAll(conns)
-	time.Sleep(o.settle)
-	after, err := rss(o.pids)
-	if err != nil {
-		return err
-	}
-	open := o.conns - failed
-	res := bench.IdleResult{Conns: open, Failed: failed, RSSBefore: before, RSSAfter: after}
-	if open > 0 {
-		res.BytesPerConn = float64(after-before) / float64(open)
-	}
-	res.Echoed = echoAll(conns, o)
-	if err := printJSON(res); err != nil {
-		return err
-	}
-	time.Sleep(o.hold)
-	return nil
-}
-
-// echoAll sends a message on every open connection and counts the echoes.
-func echoAll(conns []*wsclient.Conn, o *options) int {
-	var echoed atomic.Int64
-	next := make(chan *wsclient.Conn)
-	var wg sync.WaitGroup
-	for range o.concurrency {
-		wg.Go(func() {
-			msg, buf := []byte("ping"), make([]byte, 64)
-			for c := range next {
-				if roundTrip(c, msg, buf, o.timeout) == nil {
-					echoed.Add(1)
-				}
-			}
-		})
-	}
-	for _, c := range conns {
-		if c != nil {
-			next <- c
-		}
-	}
-	close(next)
-	wg.Wait()
-	return int(echoed.Load())
-}
-
-// rss sums VmRSS of pids, in bytes.
-func rss(pids []int) (int64, error) {
-	var total int64
-	for _, pid := range pids {
-		data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-		if err != nil {
-			return 0, err
-		}
-		found := false
-		for line := range strings.SplitSeq(string(data), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-				kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-				if err != nil {
-					return 0, fmt.Errorf("VmRSS of %d: %w", pid, err)
-				}
-				total += kb << 10
-				found = true
-			}
-		}
-		if !found {
-			return 0, fmt.Errorf("no VmRSS for pid %d", pid)
-		}
-	}
-	return total, nil
 }
 
 // rtt measures message round trips at a fixed aggregate rate.
