@@ -35,7 +35,8 @@ var installRooms = []string{"lobby", "room-1", "room-2", "room-3", "room-4", "ro
 // routes HTTP requests and WebSockets through every installed gateway pod to the member
 // /debug/lookup names (after config/default's manager has followed a scale-up to 4 members), and
 // that removing the install (helm uninstall; deleting the Deployments) stops the processes and
-// keeps the CRD.
+// keeps the CRD. The control plane starts without the CRD: the chart's crds/ directory installs
+// it.
 //
 // There are no network namespaces on the simulated node, so both installs bind their pod IPs:
 // the chart with bindPodIP=true, config/default through a kustomize overlay that patches the
@@ -54,6 +55,7 @@ func TestRealInstall(t *testing.T) {
 	defer cancel()
 	c, err := harness.Start(ctx, harness.Options{
 		ModuleRoot: root,
+		NoCRD:      true, // helm installs it from the chart's crds/
 		Log:        logr.Discard(),
 		Progress:   func(s string) { t.Log(s) },
 	})

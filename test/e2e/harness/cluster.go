@@ -67,6 +67,9 @@ type Options struct {
 	GatewayReplicas int32
 	// GatewayArgs are added to the gateway's arguments, after the harness's own.
 	GatewayArgs []string
+	// NoCRD leaves installing the StableRing CRD to the test (as `helm install` does from
+	// the chart's crds/ directory).
+	NoCRD bool
 	// Log receives the harness's, the simulator's and the runtime's log lines.
 	Log logr.Logger
 	// Progress, if set, is called with a line for each step of Start and Install.
@@ -110,8 +113,8 @@ func (c *Cluster) progress(format string, args ...any) {
 	c.opts.Log.Info(fmt.Sprintf(format, args...))
 }
 
-// Start builds the project's images, starts the control plane with the StableRing CRD and runs
-// the simulated node. Stop undoes everything, also after an error of Start.
+// Start builds the project's images, starts the control plane with the StableRing CRD (unless
+// NoCRD) and runs the simulated node. Stop undoes everything, also after an error of Start.
 func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if opts.GatewayReplicas == 0 {
 		opts.GatewayReplicas = 2
@@ -150,7 +153,11 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	}
 
 	c.progress("starting the control plane (etcd, kube-apiserver, kube-controller-manager)")
-	c.CP, err = controlplane.Start(ctx, controlplane.Options{CRDPaths: []string{filepath.Join(c.Root, "config", "crd", "bases")}})
+	var crds []string
+	if !opts.NoCRD {
+		crds = []string{filepath.Join(c.Root, "config", "crd", "bases")}
+	}
+	c.CP, err = controlplane.Start(ctx, controlplane.Options{CRDPaths: crds})
 	if err != nil {
 		return c, err
 	}
