@@ -294,6 +294,11 @@ func (g *Gateway) newSnapshot(table *route.Table) *snapshot {
 			s.slots[r.Index][i] = sl
 		}
 	}
+	for address, up := range g.upstreams {
+		if s.upstreams[address] == nil {
+			up.transport.close()
+		}
+	}
 	g.members, g.upstreams = members, s.upstreams
 	return s
 }

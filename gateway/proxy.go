@@ -92,23 +92,24 @@ func (g *Gateway) afterDialFailure(s *snapshot, d route.Decision, now time.Time)
 // statusClientClosed is recorded (never sent) when the client went away first, as nginx does.
 const statusClientClosed = 499
 
-// upstream is the gateway state of a member address: its ReverseProxy (whose Transport pools
-// keep-alive connections per address) and its passive health.
+// upstream is the gateway state of a member address: its ReverseProxy, whose transport pools
+// keep-alive connections to the address, and its passive health.
 type upstream struct {
-	address string
-	proxy   *httputil.ReverseProxy
-	until   atomic.Int64 // unix nanoseconds until which the address is unreachable
+	address   string
+	proxy     *httputil.ReverseProxy
+	transport *fastTransport
+	until     atomic.Int64 // unix nanoseconds until which the address is unreachable
 }
 
 func (g *Gateway) newUpstream(address string) *upstream {
-	up := &upstream{address: address}
+	up := &upstream{address: address, transport: g.newFastTransport(address)}
 	up.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = "http"
 			pr.Out.URL.Host = address
 			setForwarded(pr.Out.Header, pr.In, g.opts.TrustForwarded)
 		},
-		Transport: g.transport,
+		Transport: up.transport,
 		// FlushInterval 0: ReverseProxy flushes streamed responses (text/event-stream, or of
 		// unknown length) after every write by itself, and lets others fill the buffer.
 		BufferPool:   g.pool,

@@ -18,7 +18,8 @@ import (
 //  1. /readyz answers 503 and the gateway keeps serving for ShutdownDelay;
 //  2. the proxy listener closes; plain HTTP requests in flight may finish;
 //  3. WebSockets are closed with 1001 (going away) spread over ShutdownWindow;
-//  4. whatever remains after the window and two close graces is closed.
+//  4. whatever remains after the window and two close graces is closed, and so are the idle
+//     connections to members.
 //
 // It returns the listener error, or nil after a shutdown asked for by ctx.
 func (g *Gateway) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error {
@@ -76,7 +77,8 @@ func ignoreClosed(err error) error {
 	return err
 }
 
-// maintain re-evaluates connections placed away from their owner until ctx ends.
+// maintain re-evaluates connections placed away from their owner and closes member
+// connections idle too long until ctx ends.
 func (g *Gateway) maintain(ctx context.Context) {
 	t := time.NewTicker(g.opts.ReconcileInterval)
 	defer t.Stop()
@@ -86,6 +88,7 @@ func (g *Gateway) maintain(ctx context.Context) {
 			return
 		case now := <-t.C:
 			g.conns.tick(now)
+			g.pruneIdle(now)
 		}
 	}
 }
@@ -110,6 +113,7 @@ func (g *Gateway) shutdown(proxy *http.Server) {
 		g.log.Info("closing HTTP requests left after the shutdown window")
 		_ = proxy.Close()
 	}
+	g.closeUpstreams()
 	g.log.Info("shut down")
 }
 
@@ -124,4 +128,21 @@ type logWriter struct{ log logr.Logger }
 func (w logWriter) Write(p []byte) (int, error) {
 	w.log.Info(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// pruneIdle closes the pooled member connections idle longer than UpstreamIdleTimeout.
+func (g *Gateway) pruneIdle(now time.Time) {
+	for _, up := range g.snap.Load().upstreams {
+		up.transport.pruneIdle(now)
+	}
+}
+
+// closeUpstreams closes the idle member connections of every address.
+func (g *Gateway) closeUpstreams() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, up := range g.upstreams {
+		up.transport.close()
+	}
+	g.transport.CloseIdleConnections()
 }
