@@ -135,9 +135,10 @@ func (up *upstream) unreachable(now time.Time) (time.Time, bool) {
 	return time.Unix(0, until), true
 }
 
-// newTransport is the shared upstream transport: HTTP/1.1 to pod addresses with keep-alive
-// pools per address (bounded per address only), no transparent compression, and dial errors
-// marked so they can be told from other failures.
+// newTransport is the shared upstream transport of the requests the fast path delegates
+// (fastpath.go): HTTP/1.1 to pod addresses with keep-alive pools per address (bounded per
+// address only), no transparent compression, and dial errors marked so they can be told from
+// other failures.
 func (g *Gateway) newTransport() *http.Transport {
 	return &http.Transport{
 		DialContext:           g.dial,
