@@ -57,12 +57,13 @@ type ringConns struct {
 // rest of drainSeconds when their member is Draining, over the reunion window when their room's
 // owner can take them back, and over the shutdown window when the gateway stops.
 type registry struct {
-	g  *Gateway
-	wg sync.WaitGroup // one per registered connection
+	g *Gateway
 
 	mu       sync.Mutex
-	byRing   map[string]*ringConns
+	byRing   map[string]*ringConns // rings without connections have no entry
 	stopping bool
+	// empty is closed when the last connection is removed, for wait; nil when nobody waits.
+	empty chan struct{}
 }
 
 func newRegistry(g *Gateway) *registry { return &registry{g: g, byRing: map[string]*ringConns{}} }
@@ -71,7 +72,6 @@ func newRegistry(g *Gateway) *registry { return &registry{g: g, byRing: map[stri
 // c is evaluated against the current one (Update stores the table before it reconciles, so no
 // connection misses a change).
 func (r *registry) add(c *conn, decidedOn *snapshot) {
-	r.wg.Add(1)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rc := r.byRing[c.ring]
@@ -104,8 +104,11 @@ func (r *registry) remove(c *conn) {
 			delete(r.byRing, c.ring)
 		}
 	}
+	if len(r.byRing) == 0 && r.empty != nil {
+		close(r.empty)
+		r.empty = nil
+	}
 	r.mu.Unlock()
-	r.wg.Done()
 }
 
 // reconcile evaluates every connection of the given rings against s.
@@ -265,13 +268,18 @@ func (r *registry) shutdown(window time.Duration) {
 // wait waits until every connection has ended or timeout passes, and reports whether they
 // all ended.
 func (r *registry) wait(timeout time.Duration) bool {
-	done := make(chan struct{})
-	go func() {
-		r.wg.Wait()
-		close(done)
-	}()
+	r.mu.Lock()
+	if len(r.byRing) == 0 {
+		r.mu.Unlock()
+		return true
+	}
+	if r.empty == nil {
+		r.empty = make(chan struct{})
+	}
+	empty := r.empty
+	r.mu.Unlock()
 	select {
-	case <-done:
+	case <-empty:
 		return true
 	case <-time.After(timeout):
 		return false
