@@ -12,16 +12,24 @@ import (
 // supports).
 const clockTicks = 100
 
+// cpuTime is CPU time in clock ticks, in user space and in the kernel.
+type cpuTime struct{ user, system int64 }
+
+func (c cpuTime) total() int64 { return c.user + c.system }
+
 // cpuSample is the machine's busy CPU time and the parts of it spent by benchrun and its
-// descendants (the proxies, backends and load generators) and by kernel threads (softirq
-// processing of the benchmark's loopback traffic among them), in clock ticks, at a moment.
+// descendants (the proxies, backends and load generators), by kernel threads (softirq
+// processing of the benchmark's loopback traffic among them) and by the proxy under test, in
+// clock ticks, at a moment.
 type cpuSample struct {
-	at                   time.Time
-	busy, ours, kthreads int64
+	at                    time.Time
+	busy                  int64
+	ours, kthreads, proxy cpuTime
 }
 
-// sampleCPU reads /proc. Errors leave the sample zero, which otherCPU reports as unknown.
-func sampleCPU() cpuSample {
+// sampleCPU reads /proc; proxy is the first process of the proxy under test (nginx's master),
+// or 0 for none. Errors leave the sample zero, which otherCPU and proxyUse report as unknown.
+func sampleCPU(proxy int) cpuSample {
 	s := cpuSample{at: time.Now()}
 	data, err := os.ReadFile("/proc/stat")
 	if err != nil {
@@ -35,8 +43,8 @@ func sampleCPU() cpuSample {
 			s.busy += n
 		}
 	}
-	trees := treeCPU(os.Getpid(), kthreadd)
-	s.ours, s.kthreads = trees[0], trees[1]
+	trees := treeCPU(os.Getpid(), kthreadd, proxy)
+	s.ours, s.kthreads, s.proxy = trees[0], trees[1], trees[2]
 	return s
 }
 
@@ -45,14 +53,15 @@ const kthreadd = 2
 
 // treeCPU sums, for each root, the CPU time of the root and its live descendants, including
 // what each has collected from its waited-for children (exited tools, retired nginx workers).
-func treeCPU(roots ...int) []int64 {
-	totals := make([]int64, len(roots))
+// A root of 0 sums nothing.
+func treeCPU(roots ...int) []cpuTime {
+	totals := make([]cpuTime, len(roots))
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return totals
 	}
 	parent := map[int]int{}
-	cpu := map[int]int64{}
+	cpu := map[int]cpuTime{}
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -69,15 +78,17 @@ func treeCPU(roots ...int) []int64 {
 			continue
 		}
 		parent[pid], _ = strconv.Atoi(f[1])
-		for _, v := range f[11:15] {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			cpu[pid] += n
+		var n [4]int64
+		for i, v := range f[11:15] {
+			n[i], _ = strconv.ParseInt(v, 10, 64)
 		}
+		cpu[pid] = cpuTime{user: n[0] + n[2], system: n[1] + n[3]}
 	}
 	for pid, t := range cpu {
 		for p := pid; p > 0; p = parent[p] {
 			if i := slices.Index(roots, p); i >= 0 {
-				totals[i] += t
+				totals[i].user += t.user
+				totals[i].system += t.system
 				break
 			}
 		}
@@ -96,6 +107,23 @@ func otherCPU(before, after cpuSample, cpus int) float64 {
 	if wall <= 0 {
 		return -1
 	}
-	other := float64((after.busy - before.busy) - (after.ours - before.ours) - (after.kthreads - before.kthreads))
+	other := float64((after.busy - before.busy) - (after.ours.total() - before.ours.total()) -
+		(after.kthreads.total() - before.kthreads.total()))
 	return max(other, 0) / wall
+}
+
+// cpuUse is how many CPUs a process tree kept busy on average over a run, in user space and
+// in the kernel (1 is one CPU all the time).
+type cpuUse struct{ user, system float64 }
+
+// proxyUse is the proxy's CPU use between two samples; ok is false when a sample failed.
+func proxyUse(before, after cpuSample) (use cpuUse, ok bool) {
+	wall := after.at.Sub(before.at).Seconds() * clockTicks
+	if before.at.IsZero() || after.at.IsZero() || wall <= 0 {
+		return cpuUse{}, false
+	}
+	return cpuUse{
+		user:   float64(after.proxy.user-before.proxy.user) / wall,
+		system: float64(after.proxy.system-before.proxy.system) / wall,
+	}, true
 }

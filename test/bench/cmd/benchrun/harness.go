@@ -151,16 +151,26 @@ const (
 )
 
 // measure runs one measurement of figure against target, repeating it when it was disturbed,
-// and records the share of the CPUs other processes took during the attempt that counts.
+// and records the share of the CPUs other processes took, and the CPU the proxy used, during
+// the attempt that counts.
 func (h *harness) measure(res *results, figure, target string, run func() error) error {
 	res.runs++
+	proxy := 0
+	if target != direct {
+		proxy = h.proxy(target).proc.pid()
+	}
 	for attempt := 0; ; attempt++ {
-		other, err := sampled(run, h.cpus)
-		if err != nil {
+		before := sampleCPU(proxy)
+		if err := run(); err != nil {
 			return err
 		}
+		after := sampleCPU(proxy)
+		other := otherCPU(before, after, h.cpus)
 		if other <= disturbed || attempt == maxRepeats || res.repeats == repeatBudget {
 			res.addOther(figure, target, other)
+			if use, ok := proxyUse(before, after); ok && proxy != 0 {
+				res.addProxyCPU(figure, target, use)
+			}
 			return nil
 		}
 		res.repeats++
@@ -170,9 +180,9 @@ func (h *harness) measure(res *results, figure, target string, run func() error)
 
 // sampled runs run and returns the share of the CPUs other processes took meanwhile.
 func sampled(run func() error, cpus int) (float64, error) {
-	before := sampleCPU()
+	before := sampleCPU(0)
 	err := run()
-	return otherCPU(before, sampleCPU(), cpus), err
+	return otherCPU(before, sampleCPU(0), cpus), err
 }
 
 func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s" }

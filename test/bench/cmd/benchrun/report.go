@@ -31,6 +31,8 @@ type results struct {
 	ring                 map[string][]ringRun
 	// other is the share of the CPUs other processes used during each run, by figure/target.
 	other map[string][]float64
+	// proxyCPU is the CPU the proxy used during each run, by figure/target (none for direct).
+	proxyCPU map[string][]cpuUse
 	// runs counts the measurements that are repeated when disturbed, repeats the repetitions.
 	runs, repeats int
 	idle          []idleSet
@@ -44,7 +46,8 @@ type column struct {
 	header string
 	vals   func(target string) []float64
 	format func(float64) string
-	// ratio adds "× nginx" (and "× direct" when the table has a direct row) after the column.
+	// ratio adds "× nginx" (and "× direct" when the table's direct row has values) after the
+	// column.
 	ratio bool
 	// sum shows the sum over the repetitions instead of the spread (for error counts).
 	sum bool
@@ -68,7 +71,7 @@ func (r *report) table(targets []string, cols []column) {
 		if c.ratio {
 			head += " × nginx |"
 			rule += "--:|"
-			if withDirect {
+			if withDirect && len(c.vals(direct)) > 0 {
 				head += " × direct |"
 				rule += "--:|"
 			}
@@ -85,15 +88,23 @@ func (r *report) table(targets []string, cols []column) {
 				row += " " + cell(v, c.format) + " |"
 			}
 			if c.ratio {
-				row += " " + fmtRatio(median(v), median(c.vals(nginx))) + " |"
-				if withDirect {
-					row += " " + fmtRatio(median(v), median(c.vals(direct))) + " |"
+				row += " " + ratioCell(v, c.vals(nginx)) + " |"
+				if base := c.vals(direct); withDirect && len(base) > 0 {
+					row += " " + ratioCell(v, base) + " |"
 				}
 			}
 		}
 		r.p("%s", row)
 	}
 	r.p("")
+}
+
+// ratioCell is the ratio of the medians of v and base, or "–" when either has no values.
+func ratioCell(v, base []float64) string {
+	if len(v) == 0 {
+		return "–"
+	}
+	return fmtRatio(median(v), median(base))
 }
 
 func (r *report) command(cmd, note string) {
@@ -109,22 +120,64 @@ func (res *results) addOther(figure, target string, share float64) {
 	res.other[key] = append(res.other[key], share)
 }
 
+// addProxyCPU records the CPU the proxy used during a run of figure against target.
+func (res *results) addProxyCPU(figure, target string, use cpuUse) {
+	if res.proxyCPU == nil {
+		res.proxyCPU = map[string][]cpuUse{}
+	}
+	key := figure + "/" + target
+	res.proxyCPU[key] = append(res.proxyCPU[key], use)
+}
+
+// cpuPerOp is the proxy's CPU time per operation (nanoseconds) in each run of figure against
+// target: its CPU use over the run divided by the run's achieved rate, in user space and the
+// kernel together or, with systemOnly, in the kernel alone.
+func (res *results) cpuPerOp(figure, target string, rates []float64, systemOnly bool) []float64 {
+	uses := res.proxyCPU[figure+"/"+target]
+	var out []float64
+	for i, u := range uses {
+		if i >= len(rates) || rates[i] <= 0 {
+			break
+		}
+		busy := u.system
+		if !systemOnly {
+			busy += u.user
+		}
+		out = append(out, busy/rates[i]*1e9)
+	}
+	return out
+}
+
+// cpuColumns are the columns of the proxy's CPU time per operation (op: "request",
+// "upgrade") in a figure's runs, whose achieved rates are rate.
+func (r *report) cpuColumns(figure, op string, rate func(string) []float64) []column {
+	perOp := func(systemOnly bool) func(string) []float64 {
+		return func(t string) []float64 { return r.res.cpuPerOp(figure, t, rate(t), systemOnly) }
+	}
+	return []column{
+		{header: "proxy CPU per " + op, vals: perOp(false), format: fmtCPU, ratio: true},
+		{header: "of it in the kernel", vals: perOp(true), format: fmtCPU},
+	}
+}
+
 // otherColumn is the column of the CPU share other processes took during a figure's runs.
 func (r *report) otherColumn(figure string) column {
 	return column{header: "others' CPU", vals: func(t string) []float64 { return r.res.other[figure+"/"+t] }, format: fmtPct}
 }
 
 // loadTable writes the table of an open-loop load figure: achieved rate, latency percentiles
-// (p99 against nginx) and errors per target, and the share of the CPUs others took.
-func (r *report) loadTable(runs map[string][]bench.LoadResult, figure string) {
-	r.table([]string{direct, nginx, haproxy, gw}, []column{
+// (p99 against nginx), errors and the proxy's CPU time per op (a request, a message) per
+// target, and the share of the CPUs others took.
+func (r *report) loadTable(runs map[string][]bench.LoadResult, figure, op string) {
+	cols := []column{
 		{header: "achieved/s", vals: loadValues(runs, thrput), format: fmtCount},
 		{header: "p50", vals: loadValues(runs, p50), format: fmtDur},
 		{header: "p99", vals: loadValues(runs, p99), format: fmtDur, ratio: true},
 		{header: "p99.9", vals: loadValues(runs, p999), format: fmtDur},
 		{header: "errors", vals: loadValues(runs, errs), format: fmtCount, sum: true},
-		r.otherColumn(figure),
-	})
+	}
+	cols = append(cols, r.cpuColumns(figure, op, loadValues(runs, thrput))...)
+	r.table([]string{direct, nginx, haproxy, gw}, append(cols, r.otherColumn(figure)))
 }
 
 func loadValues(m map[string][]bench.LoadResult, f func(bench.LoadResult) float64) func(string) []float64 {
@@ -210,6 +263,11 @@ func (r *report) header() {
 	r.p("  gets all of them: nginx `worker_processes %d`, HAProxy `nbthread %d`, the gateway GOMAXPROCS=%d (Go's default).", m.CPUs, m.CPUs, m.CPUs)
 	r.p("  A proxy that spends more CPU per request leaves less to wrk and the backends, so throughput ratios are")
 	r.p("  ratios of CPU efficiency, and the direct row is the ceiling of this machine, not of the proxies.")
+	r.p("- **Proxy CPU.** The *proxy CPU per request* (upgrade, message) columns are the CPU time the proxy's")
+	r.p("  processes used during a run (user and system time from /proc, nginx's master and workers summed)")
+	r.p("  divided by the run's length and its achieved rate; *of it in the kernel* is the system time alone,")
+	r.p("  the system calls and the loopback TCP processing they do. Unlike throughput, this does not depend on")
+	r.p("  how the CPUs were shared with wrk and the backends.")
 	r.p("- **Load.** wrk: %d threads, %d connections, requests spread over %d rooms by [rooms.lua](../test/bench/rooms.lua).",
 		r.res.cfg.httpThreads, r.res.cfg.httpConns, r.res.cfg.rooms)
 	r.p("  Fixed-rate HTTP: [httpload](../test/bench/cmd/httpload), open loop over %d keep-alive connections, latency", r.res.cfg.httpConns)
@@ -239,6 +297,10 @@ func (r *report) summary() {
 			func(t string) []float64 {
 				return values(res.http[t], func(w bench.WrkResult) float64 { return float64(w.P99) })
 			}, fmtDur},
+		{"proxy CPU time per HTTP request (wrk)", false,
+			func(t string) []float64 {
+				return res.cpuPerOp("http", t, values(res.http[t], func(w bench.WrkResult) float64 { return w.Throughput }), false)
+			}, fmtCPU},
 		{"HTTP p99 at " + fmtCount(res.fixedRate) + " requests/s (half of nginx's maximum)", false, loadValues(res.fixed, p99), fmtDur},
 		{"WebSocket upgrades/s", true, loadValues(res.upgrades, thrput), fmtCount},
 		{"WebSocket handshake p99", false, loadValues(res.upgrades, p99), fmtDur},
@@ -286,13 +348,15 @@ func (r *report) httpClosed() {
 	r.p("wrk, %d connections, %s per run, as fast as each target answers (closed loop). Latency is wrk's, which",
 		res.cfg.httpConns, secs(res.cfg.httpDuration))
 	r.p("does not count the time a request waits for a connection; see figure 2 for latency at a fixed rate.\n")
-	r.table([]string{direct, nginx, haproxy, gw}, []column{
-		{header: "requests/s", vals: wrk(func(w bench.WrkResult) float64 { return w.Throughput }), format: fmtCount, ratio: true},
+	rate := wrk(func(w bench.WrkResult) float64 { return w.Throughput })
+	cols := []column{
+		{header: "requests/s", vals: rate, format: fmtCount, ratio: true},
 		{header: "p50", vals: wrk(func(w bench.WrkResult) float64 { return float64(w.P50) }), format: fmtDur},
 		{header: "p99", vals: wrk(func(w bench.WrkResult) float64 { return float64(w.P99) }), format: fmtDur, ratio: true},
 		{header: "errors", vals: wrk(func(w bench.WrkResult) float64 { return float64(w.Non2xx + w.SocketErrors) }), format: fmtCount, sum: true},
-		r.otherColumn("http"),
-	})
+	}
+	cols = append(cols, r.cpuColumns("http", "request", rate)...)
+	r.table([]string{direct, nginx, haproxy, gw}, append(cols, r.otherColumn("http")))
 	r.command(res.commands.http, "")
 }
 
@@ -303,7 +367,7 @@ func (r *report) httpFixed() {
 		fmtCount(res.fixedRate), secs(res.cfg.httpDuration), res.cfg.httpConns)
 	r.p("connections. The direct row spreads the connections over the four backends.\n")
 	r.saturated(res.fixed, res.fixedRate)
-	r.loadTable(res.fixed, "fixed")
+	r.loadTable(res.fixed, "fixed", "request")
 	r.command(res.commands.fixed, "")
 }
 
@@ -328,13 +392,14 @@ func (r *report) upgrades() {
 	r.p("%d workers open a connection, complete the WebSocket handshake through the proxy to a backend, and close",
 		res.cfg.upgradeWorkers)
 	r.p("it, back to back for %s per run. Handshake latency runs from connect to the 101 answer.\n", secs(res.cfg.upgradeDuration))
-	r.table([]string{direct, nginx, haproxy, gw}, []column{
+	cols := []column{
 		{header: "upgrades/s", vals: loadValues(res.upgrades, thrput), format: fmtCount, ratio: true},
 		{header: "p50 handshake", vals: loadValues(res.upgrades, p50), format: fmtDur},
 		{header: "p99 handshake", vals: loadValues(res.upgrades, p99), format: fmtDur, ratio: true},
 		{header: "errors", vals: loadValues(res.upgrades, errs), format: fmtCount, sum: true},
-		r.otherColumn("upgrades"),
-	})
+	}
+	cols = append(cols, r.cpuColumns("upgrades", "upgrade", loadValues(res.upgrades, thrput))...)
+	r.table([]string{direct, nginx, haproxy, gw}, append(cols, r.otherColumn("upgrades")))
 	r.command(res.commands.upgrades, "")
 }
 
@@ -376,7 +441,7 @@ func (r *report) rtt() {
 	r.p("each message goes out on a connection not waiting for an echo, and its round trip is measured from when")
 	r.p("it was due (open loop).\n")
 	r.saturated(res.rtt, res.cfg.rttRate)
-	r.loadTable(res.rtt, "rtt")
+	r.loadTable(res.rtt, "rtt", "message")
 	r.command(res.commands.rtt, "")
 }
 

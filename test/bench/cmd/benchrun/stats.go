@@ -88,6 +88,9 @@ func fmtDur(ns float64) string {
 	}
 }
 
+// fmtCPU formats CPU time per operation, given in nanoseconds.
+func fmtCPU(ns float64) string { return fmt.Sprintf("%.1f µs", ns/1e3) }
+
 func fmtPct(v float64) string {
 	if v < 0 {
 		return "?"
