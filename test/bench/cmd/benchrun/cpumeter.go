@@ -53,7 +53,7 @@ const kthreadd = 2
 
 // treeCPU sums, for each root, the CPU time of the root and its live descendants, including
 // what each has collected from its waited-for children (exited tools, retired nginx workers).
-// A root of 0 sums nothing.
+// A root inside another's tree counts in both; a root of 0 sums nothing.
 func treeCPU(roots ...int) []cpuTime {
 	totals := make([]cpuTime, len(roots))
 	entries, err := os.ReadDir("/proc")
@@ -85,11 +85,10 @@ func treeCPU(roots ...int) []cpuTime {
 		cpu[pid] = cpuTime{user: n[0] + n[2], system: n[1] + n[3]}
 	}
 	for pid, t := range cpu {
-		for p := pid; p > 0; p = parent[p] {
+		for p := pid; p > 0; p = parent[p] { // every root above pid: roots may be nested
 			if i := slices.Index(roots, p); i >= 0 {
 				totals[i].user += t.user
 				totals[i].system += t.system
-				break
 			}
 		}
 	}

@@ -64,8 +64,9 @@ func TestCPUPerOp(t *testing.T) {
 	}
 }
 
-// TestTreeCPU checks a busy child's CPU time counts as the benchmark's own. The child is this
-// test binary running TestSpin, which spins for a second of wall-clock time.
+// TestTreeCPU checks a busy child's CPU time counts as the benchmark's own, and as its own when
+// the child is a root too (as the proxy under test is). The child is this test binary running
+// TestSpin, which spins for a second of wall-clock time.
 func TestTreeCPU(t *testing.T) {
 	before := treeCPU(os.Getpid())[0].total()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestSpin$")
@@ -74,15 +75,19 @@ func TestTreeCPU(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(700 * time.Millisecond)
-	during := treeCPU(os.Getpid())[0].total()
+	during := treeCPU(os.Getpid(), cmd.Process.Pid)
 	if err := cmd.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	after := treeCPU(os.Getpid())[0].total()
 	// The child spins for about a second (100 ticks) when it gets a CPU to itself; on a busy
 	// machine less, but some.
-	if during-before < 5 || after-before < 5 {
-		t.Errorf("descendants' CPU went %d -> %d -> %d ticks; the busy child was not counted", before, during, after)
+	ours, child := during[0].total(), during[1].total()
+	if ours-before < 5 || after-before < 5 {
+		t.Errorf("descendants' CPU went %d -> %d -> %d ticks; the busy child was not counted", before, ours, after)
+	}
+	if child < 5 || ours-before < child {
+		t.Errorf("the busy child as a root has %d ticks, the tree it is in gained %d: want some, in both", child, ours-before)
 	}
 }
 
