@@ -107,6 +107,30 @@ func TestChartManagerArgs(t *testing.T) {
 	}
 }
 
+// TestChartGatewayEnv checks gateway.extraEnv reaches the gateway's container, alone and after
+// the POD_IP that bindPodIP adds.
+func TestChartGatewayEnv(t *testing.T) {
+	podIP := corev1.EnvVar{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}}
+	gogc := corev1.EnvVar{Name: "GOGC", Value: "400"}
+	for _, c := range []struct {
+		name string
+		args []string
+		want []corev1.EnvVar
+	}{
+		{"defaults", nil, nil},
+		{"extraEnv", []string{"--set", "gateway.extraEnv[0].name=GOGC", "--set-string", "gateway.extraEnv[0].value=400"}, []corev1.EnvVar{gogc}},
+		{"bindPodIP and extraEnv", []string{"--set", "bindPodIP=true", "--set", "gateway.extraEnv[0].name=GOGC", "--set-string", "gateway.extraEnv[0].value=400"},
+			[]corev1.EnvVar{podIP, gogc}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := deployment(t, decoded(t, renderChart(t, c.args...)), "gateway")
+			if got := d.Spec.Template.Spec.Containers[0].Env; !equality.Semantic.DeepEqual(got, c.want) {
+				t.Errorf("gateway env = %+v, want %+v", got, c.want)
+			}
+		})
+	}
+}
+
 func deployment(t *testing.T, objs []*unstructured.Unstructured, component string) *appsv1.Deployment {
 	t.Helper()
 	for _, obj := range ofKind(objs, "Deployment") {

@@ -211,6 +211,7 @@ func TestValuesSchemaRejectsBadValues(t *testing.T) {
 		{"watchNamespaces[0]=Not_A_Namespace", "/watchNamespaces/0"},
 		{"gateway.replica=3", "additional properties 'replica'"},
 		{"manager.image.tag=1", "/manager/image/tag"},
+		{"gateway.extraEnv[0].value=400", "/gateway/extraEnv/0"},
 	}
 	for _, b := range bad {
 		t.Run(b.set, func(t *testing.T) {
