@@ -266,8 +266,9 @@ func (r *report) header() {
 	r.p("- **Proxy CPU.** The *proxy CPU per request* (upgrade, message) columns are the CPU time the proxy's")
 	r.p("  processes used during a run (user and system time from /proc, nginx's master and workers summed)")
 	r.p("  divided by the run's length and its achieved rate; *of it in the kernel* is the system time alone,")
-	r.p("  the system calls and the loopback TCP processing they do. Unlike throughput, this does not depend on")
-	r.p("  how the CPUs were shared with wrk and the backends.")
+	r.p("  the system calls and the loopback TCP processing they do. It is the work a request costs each proxy,")
+	r.p("  which throughput on shared CPUs shows only indirectly. It still varies with the load: a proxy kept")
+	r.p("  busy spends less per request on going to sleep and waking up.")
 	r.p("- **Load.** wrk: %d threads, %d connections, requests spread over %d rooms by [rooms.lua](../test/bench/rooms.lua).",
 		r.res.cfg.httpThreads, r.res.cfg.httpConns, r.res.cfg.rooms)
 	r.p("  Fixed-rate HTTP: [httpload](../test/bench/cmd/httpload), open loop over %d keep-alive connections, latency", r.res.cfg.httpConns)
