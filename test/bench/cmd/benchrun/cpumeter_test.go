@@ -59,6 +59,9 @@ func TestCPUPerOp(t *testing.T) {
 	if got := res.cpuPerOp("http", nginx, []float64{20000, 40000}, true); !near(got, 25000, 15000) {
 		t.Errorf("cpuPerOp in the kernel = %v, want [25000 15000] ns", got)
 	}
+	if got := res.cpuPerOp("http", nginx, []float64{0, 40000}, false); !near(got, 20000) {
+		t.Errorf("cpuPerOp with a run of no requests = %v, want [20000] ns", got)
+	}
 	if got := res.cpuPerOp("http", direct, []float64{20000}, false); len(got) != 0 {
 		t.Errorf("cpuPerOp without a proxy = %v, want none", got)
 	}

@@ -160,11 +160,10 @@ func (h *harness) measure(res *results, figure, target string, run func() error)
 		proxy = h.proxy(target).proc.pid()
 	}
 	for attempt := 0; ; attempt++ {
-		before := sampleCPU(proxy)
-		if err := run(); err != nil {
+		before, after, err := sampled(run, proxy)
+		if err != nil {
 			return err
 		}
-		after := sampleCPU(proxy)
 		other := otherCPU(before, after, h.cpus)
 		if other <= disturbed || attempt == maxRepeats || res.repeats == repeatBudget {
 			res.addOther(figure, target, other)
@@ -178,11 +177,12 @@ func (h *harness) measure(res *results, figure, target string, run func() error)
 	}
 }
 
-// sampled runs run and returns the share of the CPUs other processes took meanwhile.
-func sampled(run func() error, cpus int) (float64, error) {
-	before := sampleCPU(0)
-	err := run()
-	return otherCPU(before, sampleCPU(0), cpus), err
+// sampled runs run between two CPU samples, which include the proxy whose first process is
+// proxy (0 for none).
+func sampled(run func() error, proxy int) (before, after cpuSample, err error) {
+	before = sampleCPU(proxy)
+	err = run()
+	return before, sampleCPU(proxy), err
 }
 
 func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s" }
@@ -535,11 +535,11 @@ func (h *harness) idleOnce(ctx context.Context, t string, set idleSet, rep int) 
 		}
 		addrs, pids = append(addrs, p.listen), append(pids, pp...)
 	}
-	other, err := sampled(func() error {
+	before, after, err := sampled(func() error {
 		return h.tool(ctx, fmt.Sprintf("ws-idle-%d-%s-%d", set.Conns, t, rep), &r, "wsbench",
 			h.idleArgs(strings.Join(addrs, ","), set.Conns, joinInts(pids))...)
-	}, h.cpus)
-	return r, other, err
+	}, 0)
+	return r, otherCPU(before, after, h.cpus), err
 }
 
 func joinInts(v []int) string {

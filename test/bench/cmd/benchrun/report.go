@@ -130,14 +130,15 @@ func (res *results) addProxyCPU(figure, target string, use cpuUse) {
 }
 
 // cpuPerOp is the proxy's CPU time per operation (nanoseconds) in each run of figure against
-// target: its CPU use over the run divided by the run's achieved rate, in user space and the
-// kernel together or, with systemOnly, in the kernel alone.
+// target: its CPU use over the run divided by the run's achieved rate (rates[i] for run i), in
+// user space and the kernel together or, with systemOnly, in the kernel alone. Runs without
+// operations have no value.
 func (res *results) cpuPerOp(figure, target string, rates []float64, systemOnly bool) []float64 {
 	uses := res.proxyCPU[figure+"/"+target]
 	var out []float64
-	for i, u := range uses {
-		if i >= len(rates) || rates[i] <= 0 {
-			break
+	for i, u := range uses[:min(len(uses), len(rates))] {
+		if rates[i] <= 0 {
+			continue
 		}
 		busy := u.system
 		if !systemOnly {
