@@ -21,7 +21,7 @@ const (
 	Hold
 	// NotFound: no ring routes the request (404).
 	NotFound
-	// BadRequest: the ring's room key is missing or malformed (400).
+	// BadRequest: the ring's room key is missing, malformed or given more than once (400).
 	BadRequest
 	// Unavailable: the ring cannot serve the room now (503).
 	Unavailable
@@ -73,6 +73,7 @@ const (
 	ReasonNoRoute
 	ReasonMissingKey
 	ReasonInvalidKey
+	ReasonDuplicateKey
 	ReasonNoMembers
 	ReasonNoUsableMember
 	ReasonMisconfigured
@@ -90,6 +91,7 @@ var reasonNames = [...]string{
 	ReasonNoRoute:        "no_route",
 	ReasonMissingKey:     "missing_key",
 	ReasonInvalidKey:     "invalid_key",
+	ReasonDuplicateKey:   "duplicate_key",
 	ReasonNoMembers:      "no_members",
 	ReasonNoUsableMember: "no_usable_member",
 	ReasonMisconfigured:  "misconfigured",
@@ -155,6 +157,8 @@ func (t *Table) Decide(r *http.Request, now time.Time, h Health) Decision {
 		return ring.DecideKey(key, now, h)
 	case errors.Is(err, ErrKeyMissing):
 		return Decision{Action: BadRequest, Reason: ReasonMissingKey, Ring: ring}
+	case errors.Is(err, ErrKeyDuplicate):
+		return Decision{Action: BadRequest, Reason: ReasonDuplicateKey, Ring: ring}
 	default:
 		return Decision{Action: BadRequest, Reason: ReasonInvalidKey, Ring: ring}
 	}
@@ -264,6 +268,8 @@ func (d Decision) Message(retryAfter int) string {
 		return fmt.Sprintf("stablering: ring %s needs a room key in %s\n", d.Ring.ID, d.Ring.Key.Where())
 	case ReasonInvalidKey:
 		return fmt.Sprintf("stablering: ring %s cannot decode the room key in %s\n", d.Ring.ID, d.Ring.Key.Where())
+	case ReasonDuplicateKey:
+		return fmt.Sprintf("stablering: ring %s got the room key in %s more than once\n", d.Ring.ID, d.Ring.Key.Where())
 	case ReasonNoMembers:
 		return "stablering: ring " + d.Ring.ID + " has no members yet" + retry
 	case ReasonNoUsableMember:

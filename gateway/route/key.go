@@ -31,6 +31,12 @@ var (
 	ErrKeyMissing = errors.New("room key missing")
 	// ErrKeyInvalid: the room key is not valid percent-encoding.
 	ErrKeyInvalid = errors.New("room key is not valid percent-encoding")
+	// ErrKeyDuplicate: the room key is given more than once where the ring reads it: a query
+	// parameter name twice, the header in more than one line, or the cookie name twice across
+	// all Cookie lines. A member that read another of the values than the ring would serve a
+	// room on another room's member, splitting it. Any repetition is refused, even with equal
+	// values: simple and strict.
+	ErrKeyDuplicate = errors.New("room key given more than once")
 )
 
 // maxPathSegment is the largest pathSegment (as in the StableRing API).
@@ -72,20 +78,25 @@ func sourceNoun(s v1alpha1.KeySource) string {
 // Where describes where the key is read, for messages: `query parameter "room"`.
 func (k *Key) Where() string { return k.where }
 
-// Extract reads the room key of r. It fails with ErrKeyMissing when the key is absent or empty
-// and with ErrKeyInvalid when it cannot be decoded. It allocates only to decode escaped keys.
+// Extract reads the room key of r. It fails with ErrKeyDuplicate when the key is given more
+// than once (even with equal values), with ErrKeyMissing when it is absent or empty, and with
+// ErrKeyInvalid when it cannot be decoded; a duplicate is reported before the value is looked
+// at. It allocates only to decode escaped keys and escaped query parameter names.
 func (k *Key) Extract(r *http.Request) (string, error) {
 	var key string
 	var err error
 	switch k.Source {
 	case v1alpha1.KeySourceHeader:
-		if v := r.Header[k.header]; len(v) > 0 {
+		switch v := r.Header[k.header]; {
+		case len(v) > 1:
+			err = ErrKeyDuplicate
+		case len(v) == 1:
 			key = strings.TrimSpace(v[0])
 		}
 	case v1alpha1.KeySourceQuery:
 		key, err = queryValue(r.URL.RawQuery, k.Name)
 	case v1alpha1.KeySourceCookie:
-		key = cookieValue(r.Header["Cookie"], k.Name)
+		key, err = cookieValue(r.Header["Cookie"], k.Name)
 	case v1alpha1.KeySourcePath:
 		key, err = pathSegment(r.URL, k.Segment)
 	}
@@ -98,26 +109,32 @@ func (k *Key) Extract(r *http.Request) (string, error) {
 	return key, nil
 }
 
-// queryValue returns the first value of the query parameter name in a raw query, decoded as
-// url.ParseQuery does.
+// queryValue returns the value of the query parameter name in a raw query, decoded as
+// url.ParseQuery does, or ErrKeyDuplicate when a parameter of that name (compared after
+// decoding, so r%6Fom is room) appears more than once, with or without a value.
 func queryValue(raw, name string) (string, error) {
+	var v string
+	found := false
 	for raw != "" {
 		var pair string
 		pair, raw, _ = strings.Cut(raw, "&")
-		k, v, _ := strings.Cut(pair, "=")
+		k, val, _ := strings.Cut(pair, "=")
 		if !queryNameIs(k, name) {
 			continue
 		}
-		if !strings.ContainsAny(v, "%+") {
-			return v, nil
+		if found {
+			return "", ErrKeyDuplicate
 		}
-		decoded, err := url.QueryUnescape(v)
-		if err != nil {
-			return "", ErrKeyInvalid
-		}
-		return decoded, nil
+		v, found = val, true
 	}
-	return "", nil
+	if !strings.ContainsAny(v, "%+") {
+		return v, nil
+	}
+	decoded, err := url.QueryUnescape(v)
+	if err != nil {
+		return "", ErrKeyInvalid
+	}
+	return decoded, nil
 }
 
 // queryNameIs reports whether the raw (possibly escaped) parameter name k is name.
@@ -132,24 +149,31 @@ func queryNameIs(k, name string) bool {
 	return err == nil && decoded == name
 }
 
-// cookieValue returns the value of the first cookie called name in Cookie header lines, with
-// surrounding double quotes removed.
-func cookieValue(lines []string, name string) string {
+// cookieValue returns the value of the cookie called name in Cookie header lines, with
+// surrounding double quotes removed, or ErrKeyDuplicate when the name appears more than once
+// across all lines. Names are compared as net/http's readCookies does: trimmed, so "room =a"
+// is room, and a bare name without '=' is an (empty) occurrence.
+func cookieValue(lines []string, name string) (string, error) {
+	var v string
+	found := false
 	for _, line := range lines {
 		for line != "" {
 			var part string
 			part, line, _ = strings.Cut(line, ";")
-			k, v, ok := strings.Cut(textproto.TrimString(part), "=")
-			if !ok || k != name {
+			k, val, _ := strings.Cut(textproto.TrimString(part), "=")
+			if textproto.TrimString(k) != name {
 				continue
 			}
-			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-				v = v[1 : len(v)-1]
+			if found {
+				return "", ErrKeyDuplicate
 			}
-			return v
+			v, found = val, true
 		}
 	}
-	return ""
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		v = v[1 : len(v)-1]
+	}
+	return v, nil
 }
 
 // pathSegment returns segment i (0-based, after the leading slash) of the URL's path,

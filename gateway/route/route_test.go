@@ -144,10 +144,18 @@ func TestExtract(t *testing.T) {
 		wantErr error
 	}{
 		{"header", v1alpha1.KeySpec{Source: v1alpha1.KeySourceHeader, Name: "x-room"}, request("h", "/", "X-Room", "lobby"), "lobby", nil},
-		{"header first value", v1alpha1.KeySpec{Source: v1alpha1.KeySourceHeader, Name: "X-Room"}, request("h", "/", "X-Room", "a", "X-Room", "b"), "a", nil},
+		{"header two lines", v1alpha1.KeySpec{Source: v1alpha1.KeySourceHeader, Name: "X-Room"}, request("h", "/", "X-Room", "a", "X-Room", "b"), "", ErrKeyDuplicate},
+		{"header two lines equal", v1alpha1.KeySpec{Source: v1alpha1.KeySourceHeader, Name: "X-Room"}, request("h", "/", "X-Room", "a", "x-room", "a"), "", ErrKeyDuplicate},
+		{"header two lines first blank", v1alpha1.KeySpec{Source: v1alpha1.KeySourceHeader, Name: "X-Room"}, request("h", "/", "X-Room", "", "X-Room", "b"), "", ErrKeyDuplicate},
 		{"header missing", v1alpha1.KeySpec{Source: v1alpha1.KeySourceHeader, Name: "X-Room"}, request("h", "/"), "", ErrKeyMissing},
 		{"header blank", v1alpha1.KeySpec{Source: v1alpha1.KeySourceHeader, Name: "X-Room"}, request("h", "/", "X-Room", "  "), "", ErrKeyMissing},
-		{"query", v1alpha1.KeySpec{Source: v1alpha1.KeySourceQuery, Name: "room"}, request("h", "/ws?a=1&room=lobby&room=other"), "lobby", nil},
+		{"query", v1alpha1.KeySpec{Source: v1alpha1.KeySourceQuery, Name: "room"}, request("h", "/ws?a=1&room=lobby&b=2"), "lobby", nil},
+		{"query twice", v1alpha1.KeySpec{Source: v1alpha1.KeySourceQuery, Name: "room"}, request("h", "/ws?a=1&room=lobby&room=other"), "", ErrKeyDuplicate},
+		{"query twice equal", v1alpha1.KeySpec{Source: v1alpha1.KeySourceQuery, Name: "room"}, request("h", "/ws?room=lobby&a=1&room=lobby"), "", ErrKeyDuplicate},
+		{"query twice escaped name", v1alpha1.KeySpec{Source: v1alpha1.KeySourceQuery, Name: "room"}, request("h", "/ws?room=a&r%6Fom=b"), "", ErrKeyDuplicate},
+		{"query twice bare", v1alpha1.KeySpec{Source: v1alpha1.KeySourceQuery, Name: "room"}, request("h", "/ws?room&room=b"), "", ErrKeyDuplicate},
+		{"query twice first invalid", v1alpha1.KeySpec{Source: v1alpha1.KeySourceQuery, Name: "room"}, request("h", "/ws?room=%zz&room=b"), "", ErrKeyDuplicate},
+		{"query similar names", v1alpha1.KeySpec{Source: v1alpha1.KeySourceQuery, Name: "room"}, request("h", "/ws?rooms=a&room=b&xroom=c&r%zzom=d"), "b", nil},
 		{"query escaped", v1alpha1.KeySpec{Source: v1alpha1.KeySourceQuery, Name: "room"}, request("h", "/ws?room=a%2Fb+c"), "a/b c", nil},
 		{"query escaped name", v1alpha1.KeySpec{Source: v1alpha1.KeySourceQuery, Name: "room"}, request("h", "/ws?r%6Fom=x"), "x", nil},
 		{"query prefix name", v1alpha1.KeySpec{Source: v1alpha1.KeySourceQuery, Name: "room"}, request("h", "/ws?rooms=x"), "", ErrKeyMissing},
@@ -157,6 +165,13 @@ func TestExtract(t *testing.T) {
 		{"cookie", v1alpha1.KeySpec{Source: v1alpha1.KeySourceCookie, Name: "room"}, request("h", "/", "Cookie", "a=1; room=lobby; b=2"), "lobby", nil},
 		{"cookie quoted", v1alpha1.KeySpec{Source: v1alpha1.KeySourceCookie, Name: "room"}, request("h", "/", "Cookie", `room="lobby"`), "lobby", nil},
 		{"cookie second line", v1alpha1.KeySpec{Source: v1alpha1.KeySourceCookie, Name: "room"}, request("h", "/", "Cookie", "a=1", "Cookie", "room=x"), "x", nil},
+		{"cookie twice in one line", v1alpha1.KeySpec{Source: v1alpha1.KeySourceCookie, Name: "room"}, request("h", "/", "Cookie", "room=a; b=1; room=b"), "", ErrKeyDuplicate},
+		{"cookie twice equal", v1alpha1.KeySpec{Source: v1alpha1.KeySourceCookie, Name: "room"}, request("h", "/", "Cookie", `room=a; room="a"`), "", ErrKeyDuplicate},
+		{"cookie in two lines", v1alpha1.KeySpec{Source: v1alpha1.KeySourceCookie, Name: "room"}, request("h", "/", "Cookie", "room=a; b=1", "Cookie", "c=2; room=b"), "", ErrKeyDuplicate},
+		{"cookie twice spaced name", v1alpha1.KeySpec{Source: v1alpha1.KeySourceCookie, Name: "room"}, request("h", "/", "Cookie", "room =a; room=b"), "", ErrKeyDuplicate},
+		{"cookie twice bare", v1alpha1.KeySpec{Source: v1alpha1.KeySourceCookie, Name: "room"}, request("h", "/", "Cookie", "room; room=b"), "", ErrKeyDuplicate},
+		{"cookie spaced name", v1alpha1.KeySpec{Source: v1alpha1.KeySourceCookie, Name: "room"}, request("h", "/", "Cookie", "a=1; room =x"), "x", nil},
+		{"cookie bare", v1alpha1.KeySpec{Source: v1alpha1.KeySourceCookie, Name: "room"}, request("h", "/", "Cookie", "room; a=1"), "", ErrKeyMissing},
 		{"cookie missing", v1alpha1.KeySpec{Source: v1alpha1.KeySourceCookie, Name: "room"}, request("h", "/", "Cookie", "rooms=1; xroom=2"), "", ErrKeyMissing},
 		{"path", v1alpha1.KeySpec{Source: v1alpha1.KeySourcePath, PathSegment: seg(1)}, request("h", "/rooms/lobby/ws"), "lobby", nil},
 		{"path first", v1alpha1.KeySpec{Source: v1alpha1.KeySourcePath, PathSegment: seg(0)}, request("h", "/lobby"), "lobby", nil},
@@ -198,6 +213,53 @@ func TestMissingKeyMessages(t *testing.T) {
 		if got := d.Message(0); got != c.want {
 			t.Errorf("message %q, want %q", got, c.want)
 		}
+	}
+}
+
+func TestDuplicateKeyDecisions(t *testing.T) {
+	for _, c := range []struct {
+		key  v1alpha1.KeySpec
+		req  *http.Request
+		want string
+	}{
+		{v1alpha1.KeySpec{Source: v1alpha1.KeySourceQuery, Name: "room"}, request("h", "/a?room=a&room=b"),
+			`stablering: ring default/chat got the room key in query parameter "room" more than once` + "\n"},
+		{v1alpha1.KeySpec{Source: v1alpha1.KeySourceHeader, Name: "X-Room"}, request("h", "/a", "X-Room", "a", "X-Room", "a"),
+			`stablering: ring default/chat got the room key in header "X-Room" more than once` + "\n"},
+		{v1alpha1.KeySpec{Source: v1alpha1.KeySourceCookie, Name: "room"}, request("h", "/a", "Cookie", "room=a", "Cookie", "room=b"),
+			`stablering: ring default/chat got the room key in cookie "room" more than once` + "\n"},
+	} {
+		table := Build([]v1alpha1.StableRing{newRingSpec("chat", 3, withKey(c.key))}, nil, now)
+		d := table.Decide(c.req, now, nil)
+		if d.Action != BadRequest || d.Reason != ReasonDuplicateKey || d.Action.Status() != 400 {
+			t.Fatalf("%s: decision %v/%v", c.key.Source, d.Action, d.Reason)
+		}
+		if d.Member != nil || d.Key != "" {
+			t.Errorf("%s: duplicate key decided with member %v, key %q", c.key.Source, d.Member, d.Key)
+		}
+		if got := d.Reason.String(); got != "duplicate_key" {
+			t.Errorf("reason %q, want duplicate_key", got)
+		}
+		if got := d.Message(0); got != c.want {
+			t.Errorf("message %q, want %q", got, c.want)
+		}
+	}
+}
+
+func TestReasonNames(t *testing.T) {
+	seen := map[string]Reason{}
+	for r := ReasonOwner; int(r) < len(reasonNames); r++ {
+		name := r.String()
+		if name == "" || name == "unknown" {
+			t.Errorf("reason %d has no name", r)
+		}
+		if prev, dup := seen[name]; dup {
+			t.Errorf("reasons %d and %d are both %q", prev, r, name)
+		}
+		seen[name] = r
+	}
+	if ReasonMisconfigured.String() != "misconfigured" || ReasonDuplicateKey.String() != "duplicate_key" {
+		t.Errorf("reasons are %q and %q", ReasonMisconfigured, ReasonDuplicateKey)
 	}
 }
 
@@ -467,8 +529,10 @@ func TestDecideAllocatesNothing(t *testing.T) {
 	h := health{}
 	for _, r := range []*http.Request{
 		request("Chat.Example.com:443", "/q/ws?a=b&room=lobby"),
+		request("h", "/q/ws?room=lobby&a=b&rooms=c"),
 		request("h", "/h/ws", "X-Room", "lobby"),
 		request("h", "/c/ws", "Cookie", "a=b; room=lobby"),
+		request("h", "/c/ws", "Cookie", "room=lobby; a=b", "Cookie", "c=d; rooms=e"),
 		request("h", "/p/lobby/ws"),
 	} {
 		allocs := testing.AllocsPerRun(100, func() {
