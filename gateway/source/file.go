@@ -25,6 +25,9 @@ import (
 // file's content changes. It watches the file's directory, so editors that replace the file
 // and Kubernetes ConfigMap volumes (which swap a symlink) are picked up, and it also polls as
 // a safety net. A file that does not parse is logged and ignored: the previous snapshot stays.
+// So is a file without any document (empty, blank, only comments or "---"), which is what a
+// file being written or truncated looks like: to route nothing, the file must hold an explicit
+// empty list (see [Parse]).
 type File struct {
 	// Path is the file.
 	Path string
@@ -37,7 +40,8 @@ type File struct {
 	Settle time.Duration
 }
 
-// Run publishes the file's rings once it parses, then on every change, until ctx ends.
+// Run publishes the file's rings once it parses, then on every change, until ctx ends. Until
+// the file first parses (it is missing, empty or invalid) nothing is published.
 func (f *File) Run(ctx context.Context, publish Publish) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -97,26 +101,45 @@ func orDefault(d, def time.Duration) time.Duration {
 }
 
 // Parse reads StableRings from YAML or JSON: any number of documents separated by "---",
-// each a StableRing or a list of them (kind StableRingList or List). Unknown fields and a ring
-// named twice are errors. Fields the StableRing CRD defaults and the gateway uses get the CRD's defaults when
-// absent (the API server applies them for rings read from Kubernetes): holdSeconds 60,
-// drainSeconds 10. A missing namespace is "default".
+// each a StableRing or a list of them (kind StableRingList or List, with an items list).
+// Empty documents (blank, only comments, null) are skipped, but data without any other
+// document is an error, not zero rings: an empty or truncated file must not remove every
+// ring. The only way to get zero rings is an explicit empty list, a document such as
+//
+//	kind: List
+//	items: []
+//
+// whose items key is present and a list (absent or null items are an error). Unknown fields
+// and a ring named twice are errors. Fields the StableRing CRD defaults and the gateway uses
+// get the CRD's defaults when absent (the API server applies them for rings read from
+// Kubernetes): holdSeconds 60, drainSeconds 10. A missing namespace is "default".
 func Parse(data []byte) ([]v1alpha1.StableRing, error) {
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	var rings []v1alpha1.StableRing
 	seen := map[string]bool{}
+	documents := 0
 	for doc := 1; ; doc++ {
 		raw, err := reader.Read()
 		if errors.Is(err, io.EOF) {
+			if documents == 0 {
+				return nil, errNoDocuments
+			}
+			if rings == nil {
+				rings = []v1alpha1.StableRing{} // explicit empty lists
+			}
 			return rings, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("document %d: %w", doc, err)
 		}
-		got, err := parseDocument(raw)
+		got, present, err := parseDocument(raw)
 		if err != nil {
 			return nil, fmt.Errorf("document %d: %w", doc, err)
 		}
+		if !present {
+			continue
+		}
+		documents++
 		for _, sr := range got {
 			if seen[sr.Namespace+"/"+sr.Name] {
 				return nil, fmt.Errorf("document %d: StableRing %s/%s appears twice", doc, sr.Namespace, sr.Name)
@@ -127,31 +150,45 @@ func Parse(data []byte) ([]v1alpha1.StableRing, error) {
 	}
 }
 
-// parseDocument parses one YAML document: nothing, a StableRing or a list.
-func parseDocument(raw []byte) ([]v1alpha1.StableRing, error) {
+// errNoDocuments is Parse's error for data without any document.
+var errNoDocuments = errors.New("no StableRing document (the file is empty, blank, or only comments and \"---\"); " +
+	"an empty file is refused, so that a truncated file does not remove every ring; " +
+	"to route nothing, write an explicit empty list: \"kind: List\" with \"items: []\"")
+
+// parseDocument parses one YAML document: a StableRing or a list, or nothing (present is
+// false) when the document is blank, only comments or null.
+func parseDocument(raw []byte) (rings []v1alpha1.StableRing, present bool, err error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, false, nil
+	}
 	var obj map[string]any
 	if err := yaml.Unmarshal(raw, &obj); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if len(obj) == 0 {
-		return nil, nil
+	if obj == nil {
+		return nil, false, nil
 	}
 	switch kind, _ := obj["kind"].(string); kind {
 	case "StableRing":
 		sr, err := decodeRing(obj)
 		if err != nil {
-			return nil, err
+			return nil, true, err
 		}
-		return []v1alpha1.StableRing{sr}, nil
+		return []v1alpha1.StableRing{sr}, true, nil
 	case "StableRingList", "List":
-		return decodeList(obj)
+		rings, err := decodeList(obj)
+		return rings, true, err
 	default:
-		return nil, fmt.Errorf("kind %q is not StableRing, StableRingList or List", kind)
+		return nil, true, fmt.Errorf("kind %q is not StableRing, StableRingList or List", kind)
 	}
 }
 
+// decodeList decodes a list's items, which must be present and a list (possibly empty).
 func decodeList(obj map[string]any) ([]v1alpha1.StableRing, error) {
-	items, _ := obj["items"].([]any)
+	items, ok := obj["items"].([]any)
+	if !ok {
+		return nil, errors.New("items must be present and a list (items: [] for no rings)")
+	}
 	rings := make([]v1alpha1.StableRing, 0, len(items))
 	for i, item := range items {
 		m, ok := item.(map[string]any)

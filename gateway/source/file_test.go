@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,14 +74,62 @@ func TestParseErrors(t *testing.T) {
 		"bad item":      "kind: List\nitems: [3]\n",
 		"bad spec type": "kind: StableRing\nmetadata: {name: a}\nspec: 7\n",
 		"duplicate":     "kind: StableRing\nmetadata: {name: a}\n---\nkind: StableRing\nmetadata: {name: a, namespace: default}\n",
+		"empty object":  "kind: StableRing\nmetadata: {name: a}\n---\n{}\n",
 	}
 	for name, doc := range cases {
 		if _, err := Parse([]byte(doc)); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	if rings, err := Parse([]byte("\n---\n# nothing\n")); err != nil || len(rings) != 0 {
-		t.Errorf("empty documents: %v %v", rings, err)
+}
+
+// TestParseNoDocuments: a file without any document (as a truncated file is) is an error that
+// says how to route nothing, not an empty set of rings.
+func TestParseNoDocuments(t *testing.T) {
+	cases := map[string]string{
+		"empty":                  "",
+		"blank lines":            "\n  \n\n",
+		"whitespace with tabs":   " \n\t\n  \n",
+		"comments":               "# rings go here\n  # none yet\n",
+		"separator":              "---",
+		"separators":             "---\n---\n",
+		"comments and separator": "\n---\n# nothing\n",
+		"null":                   "null\n---\n~\n",
+	}
+	for name, doc := range cases {
+		rings, err := Parse([]byte(doc))
+		if err == nil {
+			t.Errorf("%s: %d rings and no error", name, len(rings))
+			continue
+		}
+		if !strings.Contains(err.Error(), "kind: List") || !strings.Contains(err.Error(), "items: []") {
+			t.Errorf("%s: the error does not say how to write an empty list: %v", name, err)
+		}
+	}
+}
+
+// TestParseEmptyList: an explicit empty list, with its items key, is the way to route nothing;
+// a list whose items are absent, null or not a list is an error.
+func TestParseEmptyList(t *testing.T) {
+	for name, doc := range map[string]string{
+		"List":           "kind: List\nitems: []\n",
+		"v1 List":        "apiVersion: v1\nkind: List\nitems: []\n",
+		"StableRingList": "# routes nothing\n---\napiVersion: ring.stablering.io/v1alpha1\nkind: StableRingList\nitems: []\n---\n",
+		"JSON":           `{"kind": "List", "items": []}`,
+	} {
+		if rings, err := Parse([]byte(doc)); err != nil || len(rings) != 0 {
+			t.Errorf("%s: %v %v", name, names(rings), err)
+		}
+	}
+	for name, doc := range map[string]string{
+		"no items":      "kind: List\n",
+		"null items":    "kind: StableRingList\nitems:\n",
+		"items not set": "kind: List\nitems: {}\n",
+		"items scalar":  "kind: List\nitems: 3\n",
+	} {
+		if rings, err := Parse([]byte(doc)); err == nil {
+			t.Errorf("%s: %d rings and no error", name, len(rings))
+		}
 	}
 }
 
@@ -110,38 +159,52 @@ func ringYAML(name, version string) string {
 		", port: 80, key: {source: Query, name: room}}\nstatus: {ringVersion: \"" + version + "\"}\n"
 }
 
-func TestFileWatch(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "rings.yaml")
-	write := func(content string) {
-		tmp := filepath.Join(dir, ".rings.tmp")
-		if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			t.Fatal(err)
-		}
+// replaceFile replaces path's content atomically, by a rename, as editors and ConfigMap
+// volumes do.
+func replaceFile(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := filepath.Join(filepath.Dir(path), ".rings.tmp")
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
 	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startFile runs src until the test ends (then checks Run returned nil) and returns what it
+// publishes.
+func startFile(t *testing.T, src *File) *published {
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var p published
-	src := &File{Path: path, Log: testr.New(t), Poll: time.Hour, Settle: 10 * time.Millisecond}
 	done := make(chan error, 1)
 	go func() { done <- src.Run(ctx, p.publish) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return &p
+}
+
+func TestFileWatch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rings.yaml")
+	p := startFile(t, &File{Path: path, Log: testr.New(t), Poll: time.Hour, Settle: 10 * time.Millisecond})
 
 	time.Sleep(50 * time.Millisecond)
 	if _, n := p.last(); n != 0 {
 		t.Fatal("published before the file existed")
 	}
-	write(ringYAML("chat", "v1"))
-	waitFor(t, &p, "v1")
-	write(ringYAML("chat", "v2") + "---\n" + ringYAML("lobby", "v1")) // replaced by rename
-	waitFor(t, &p, "v2")
+	replaceFile(t, path, ringYAML("chat", "v1"))
+	waitFor(t, p, "v1")
+	replaceFile(t, path, ringYAML("chat", "v2")+"---\n"+ringYAML("lobby", "v1"))
+	waitFor(t, p, "v2")
 	if rings, _ := p.last(); len(rings) != 2 {
 		t.Fatalf("%d rings after the second write", len(rings))
 	}
 	_, before := p.last()
-	write("kind: StableRing\nmetadata: [broken\n") // ignored: the last good rings stay
+	replaceFile(t, path, "kind: StableRing\nmetadata: [broken\n") // ignored: the last good rings stay
 	time.Sleep(100 * time.Millisecond)
 	if _, n := p.last(); n != before {
 		t.Fatal("a broken file was published")
@@ -149,7 +212,7 @@ func TestFileWatch(t *testing.T) {
 	if err := os.WriteFile(path, []byte(ringYAML("chat", "v3")), 0o600); err != nil { // in place
 		t.Fatal(err)
 	}
-	waitFor(t, &p, "v3")
+	waitFor(t, p, "v3")
 	_, n := p.last()
 	if err := os.WriteFile(path, []byte(ringYAML("chat", "v3")), 0o600); err != nil { // same content
 		t.Fatal(err)
@@ -158,9 +221,90 @@ func TestFileWatch(t *testing.T) {
 	if _, again := p.last(); again != n {
 		t.Fatal("unchanged content was published again")
 	}
-	cancel()
-	if err := <-done; err != nil {
+}
+
+// TestFileEmpty: a file truncated to nothing, or to a bare "---", is logged and the previous
+// rings stay; an explicit empty list publishes an empty snapshot.
+func TestFileEmpty(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rings.yaml")
+	replaceFile(t, path, ringYAML("chat", "v1"))
+	logs := &logLines{t: t}
+	p := startFile(t, &File{Path: path, Log: testr.NewWithInterface(logs, testr.Options{}), Poll: time.Hour, Settle: 10 * time.Millisecond})
+	waitFor(t, p, "v1")
+
+	// Truncated in place, as a writer that has not written yet leaves it.
+	refusals := logs.count("no StableRing document")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
+	}
+	waitLogged(t, logs, "no StableRing document", refusals)
+	if rings, n := p.last(); n != 1 || names(rings) != "chat@v1" {
+		t.Fatalf("an empty file was published: snapshot %d is %q", n, names(rings))
+	}
+
+	// A good file in between, so the next refusal can only be the one of "---".
+	replaceFile(t, path, ringYAML("chat", "v2"))
+	waitFor(t, p, "v2")
+	refusals = logs.count("no StableRing document")
+	replaceFile(t, path, "---\n")
+	waitLogged(t, logs, "no StableRing document", refusals)
+	if rings, n := p.last(); n != 2 || names(rings) != "chat@v2" {
+		t.Fatalf("a bare --- was published: snapshot %d is %q", n, names(rings))
+	}
+
+	replaceFile(t, path, "kind: List\nitems: []\n")
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		rings, n := p.last()
+		if n == 3 && len(rings) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the explicit empty list was not published: snapshot %d is %q", n, names(rings))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// logLines is a testr sink that logs to t and keeps the lines.
+type logLines struct {
+	t     *testing.T
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) Helper() { l.t.Helper() }
+
+func (l *logLines) Log(args ...any) {
+	l.t.Helper()
+	l.mu.Lock()
+	l.lines = append(l.lines, fmt.Sprint(args...))
+	l.mu.Unlock()
+	l.t.Log(args...)
+}
+
+// count is the number of lines that contain s.
+func (l *logLines) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range l.lines {
+		if strings.Contains(line, s) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitLogged waits until more than before lines contain s.
+func waitLogged(t *testing.T, l *logLines, s string, before int) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for l.count(s) <= before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%q was not logged", s)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
