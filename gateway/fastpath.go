@@ -11,6 +11,8 @@ import (
 	"net/textproto"
 	"sync"
 	"time"
+
+	"github.com/stablering/stablering/gateway/peek"
 )
 
 // The fast path exchanges plain requests with a member on the handler's goroutine: it writes
@@ -40,11 +42,13 @@ var (
 // fastTransport is the http.RoundTripper of one member address. It keeps the address's idle
 // connections, most recently used last, and delegates what it does not handle to fallback.
 type fastTransport struct {
-	address     string
-	dial        func(ctx context.Context, network, address string) (net.Conn, error)
-	fallback    http.RoundTripper
-	maxIdle     int
-	idleTimeout time.Duration
+	address      string
+	dial         func(ctx context.Context, network, address string) (net.Conn, error)
+	fallback     http.RoundTripper
+	maxIdle      int
+	idleTimeout  time.Duration
+	readTimeout  time.Duration // MemberReadTimeout: first byte, then between reads
+	writeTimeout time.Duration // SendTimeout: each write of a request
 
 	mu     sync.Mutex
 	idle   []*memberConn
@@ -53,18 +57,20 @@ type fastTransport struct {
 
 func (g *Gateway) newFastTransport(address string) *fastTransport {
 	return &fastTransport{
-		address:     address,
-		dial:        g.dial,
-		fallback:    g.transport,
-		maxIdle:     g.opts.MaxIdleConnsPerMember,
-		idleTimeout: g.opts.UpstreamIdleTimeout,
+		address:      address,
+		dial:         g.dial,
+		fallback:     g.transport,
+		maxIdle:      g.opts.MaxIdleConnsPerMember,
+		idleTimeout:  g.opts.UpstreamIdleTimeout,
+		readTimeout:  g.opts.MemberReadTimeout,
+		writeTimeout: g.opts.SendTimeout,
 	}
 }
 
 // RoundTrip implements http.RoundTripper.
 func (t *fastTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !fastPathHandles(req) {
-		return t.fallback.RoundTrip(req)
+		return t.delegate(req)
 	}
 	ctx := req.Context()
 	mc, reused, err := t.conn(ctx)
@@ -73,7 +79,7 @@ func (t *fastTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := t.roundTrip(mc, req)
 	var nothing nothingReceivedError
-	if reused && errors.As(err, &nothing) {
+	if reused && errors.As(err, &nothing) && !isTimeout(err) {
 		// The member closed the idle connection before it saw the request: try a new one.
 		if mc, err = t.dialConn(ctx); err != nil {
 			return nil, err
@@ -81,6 +87,50 @@ func (t *fastTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err = t.roundTrip(mc, req)
 	}
 	return resp, err
+}
+
+// errMemberStalled ends a delegated exchange whose member sent nothing for the read timeout
+// in the middle of its answer.
+var errMemberStalled = errors.New("member sent nothing for the read timeout")
+
+// delegate sends req through the shared http.Transport, which bounds the wait for the answer's
+// head (ResponseHeaderTimeout) and the writes of the request (sendTimeoutConn); the answer's
+// body is read with the read timeout between reads, which http.Transport does not offer.
+func (t *fastTransport) delegate(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(req.Context())
+	resp, err := t.fallback.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel(nil)
+		return nil, err
+	}
+	b := &stallBody{ReadCloser: resp.Body, timeout: t.readTimeout, cancel: cancel}
+	b.timer = time.AfterFunc(t.readTimeout, func() { cancel(errMemberStalled) })
+	resp.Body = b
+	return resp, nil
+}
+
+// stallBody is a delegated answer's body: each read must return within the timeout, or the
+// exchange is cancelled.
+type stallBody struct {
+	io.ReadCloser
+	timeout time.Duration
+	timer   *time.Timer
+	cancel  context.CancelCauseFunc
+}
+
+// Read reads the body and restarts the timeout.
+func (b *stallBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.timer.Reset(b.timeout)
+	return n, err
+}
+
+// Close closes the body and ends the exchange.
+func (b *stallBody) Close() error {
+	b.timer.Stop()
+	err := b.ReadCloser.Close()
+	b.cancel(nil)
+	return err
 }
 
 // fastPathHandles reports whether req is one the fast path exchanges itself: no body, no
@@ -144,34 +194,41 @@ func (t *fastTransport) dialConn(ctx context.Context) (*memberConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	mc := &memberConn{conn: c}
+	mc := &memberConn{conn: c, readTimeout: t.readTimeout, writeTimeout: t.writeTimeout}
 	mc.br = bufio.NewReaderSize(mc, connBufferSize)
 	mc.bw = bufio.NewWriterSize(c, connBufferSize)
 	return mc, nil
 }
 
-// takeIdle returns the most recently used idle connection, or nil. Connections are pushed in
-// the order they became idle, so when the newest has been idle too long, all have: they are
-// closed.
+// takeIdle returns the most recently used idle connection that is still clean, or nil.
+// Connections are pushed in the order they became idle, so when the newest has been idle too
+// long, all have: they are closed. A connection on which the member sent anything while it
+// was idle (an unsolicited answer, a body after a HEAD answer, or its close) is closed, never
+// reused: those bytes would be read as the next client's answer.
 func (t *fastTransport) takeIdle(now time.Time) *memberConn {
-	t.mu.Lock()
-	n := len(t.idle)
-	if n == 0 {
-		t.mu.Unlock()
-		return nil
-	}
-	mc := t.idle[n-1]
-	if now.Sub(mc.idleSince) < t.idleTimeout {
+	for {
+		t.mu.Lock()
+		n := len(t.idle)
+		if n == 0 {
+			t.mu.Unlock()
+			return nil
+		}
+		mc := t.idle[n-1]
+		if now.Sub(mc.idleSince) >= t.idleTimeout {
+			expired := t.idle
+			t.idle = nil
+			t.mu.Unlock()
+			closeAll(expired)
+			return nil
+		}
 		t.idle[n-1] = nil
 		t.idle = t.idle[:n-1]
 		t.mu.Unlock()
-		return mc
+		if peek.Idle(mc.conn) {
+			return mc
+		}
+		_ = mc.conn.Close()
 	}
-	expired := t.idle
-	t.idle = nil
-	t.mu.Unlock()
-	closeAll(expired)
-	return nil
 }
 
 // putIdle keeps mc for the next request, unless the pool is full or closed.
@@ -223,14 +280,16 @@ func closeAll(conns []*memberConn) {
 // memberConn is an HTTP/1.1 connection to a member with its buffers. Its reader reads
 // through it so a response head is limited in size.
 type memberConn struct {
-	conn      net.Conn
-	br        *bufio.Reader
-	bw        *bufio.Writer
-	limit     int64 // bytes the reader may still read from conn
-	idleSince time.Time
+	conn         net.Conn
+	br           *bufio.Reader
+	bw           *bufio.Writer
+	limit        int64 // bytes the reader may still read from conn
+	idleSince    time.Time
+	readTimeout  time.Duration
+	writeTimeout time.Duration
 }
 
-// Read reads from the connection within the limit.
+// Read reads from the connection within the limit, waiting at most the read timeout.
 func (mc *memberConn) Read(p []byte) (int, error) {
 	if mc.limit <= 0 {
 		return 0, errHeaderTooLarge
@@ -238,6 +297,7 @@ func (mc *memberConn) Read(p []byte) (int, error) {
 	if int64(len(p)) > mc.limit {
 		p = p[:mc.limit]
 	}
+	_ = mc.conn.SetReadDeadline(time.Now().Add(mc.readTimeout))
 	n, err := mc.conn.Read(p)
 	mc.limit -= int64(n)
 	return n, err
@@ -247,6 +307,7 @@ func (mc *memberConn) Read(p []byte) (int, error) {
 // arrived are nothingReceivedError.
 func (mc *memberConn) exchange(req *http.Request) (*http.Response, error) {
 	mc.limit = maxResponseHeaderBytes
+	_ = mc.conn.SetWriteDeadline(time.Now().Add(mc.writeTimeout))
 	if err := req.Write(mc.bw); err != nil {
 		return nil, nothingReceivedError{err}
 	}
