@@ -22,6 +22,7 @@ type metrics struct {
 	pacedCloses *prometheus.CounterVec
 	drains      *prometheus.CounterVec
 	swaps       *prometheus.CounterVec
+	localErrors *prometheus.CounterVec
 	routing     prometheus.Histogram
 }
 
@@ -49,6 +50,10 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) *metrics {
 			"ring", "member"),
 		swaps: counter("ring_swaps_total", "Routing table swaps that changed a ring's version, by ring.",
 			"ring"),
+		localErrors: counter("local_errors_total",
+			"Connections to members the gateway could not open for lack of its own resources, by errno "+
+				"(EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL); the member is not marked unreachable.",
+			"errno"),
 		routing: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "routing_seconds",
 			Help:    "Time to route a request: match the ring, read the key, decide the member.",
@@ -56,7 +61,7 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) *metrics {
 		}),
 	}
 	reg.MustRegister(m.requests.vec, m.upgrades.vec, m.held.vec, m.rateLimited.vec, m.pacedCloses,
-		m.drains, m.swaps, m.routing, &stateCollector{g: g})
+		m.drains, m.swaps, m.localErrors, m.routing, &stateCollector{g: g})
 	return m
 }
 
@@ -158,6 +163,10 @@ var (
 		"The ring version each ring is routed by (value 1).", []string{"ring", "version", "algorithm"}, nil)
 	membersDesc = prometheus.NewDesc(namespace+"_ring_members",
 		"Ring members by state.", []string{"ring", "state"}, nil)
+	clientsDesc = prometheus.NewDesc(namespace+"_client_connections",
+		"Client connections open on the proxy port, plain and spliced.", nil, nil)
+	maxClientsDesc = prometheus.NewDesc(namespace+"_max_client_connections",
+		"The cap of client connections (--max-connections); at the cap new ones wait in the listen backlog.", nil, nil)
 	readyDesc = prometheus.NewDesc(namespace+"_ready",
 		"1 when the gateway has a routing table and is not shutting down.", nil, nil)
 )
@@ -167,6 +176,8 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- activeDesc
 	ch <- ringDesc
 	ch <- membersDesc
+	ch <- clientsDesc
+	ch <- maxClientsDesc
 	ch <- readyDesc
 }
 
@@ -183,6 +194,10 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(activeDesc, prometheus.GaugeValue, float64(m.active.Load()), m.ring, m.label)
 	}
 	c.g.mu.Unlock()
+	if l := c.g.clients.Load(); l != nil {
+		ch <- prometheus.MustNewConstMetric(clientsDesc, prometheus.GaugeValue, float64(l.open()))
+		ch <- prometheus.MustNewConstMetric(maxClientsDesc, prometheus.GaugeValue, float64(l.limit()))
+	}
 	ready := 0.0
 	if c.g.Ready() {
 		ready = 1

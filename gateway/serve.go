@@ -23,6 +23,9 @@ import (
 //
 // It returns the listener error, or nil after a shutdown asked for by ctx.
 func (g *Gateway) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error {
+	clients := newLimitListener(proxyLn, g.opts.MaxConnections)
+	g.clients.Store(clients)
+	proxyLn = clients
 	proxy := g.proxyServer()
 	admin := &http.Server{
 		Handler:           g.AdminHandler(),

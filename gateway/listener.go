@@ -1,0 +1,93 @@
+package gateway
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+)
+
+// fallbackMaxConnections is the default MaxConnections where the open-files limit is unknown.
+const fallbackMaxConnections = 10000
+
+// limitListener bounds the connections accepted from a listener that are open at once: at the
+// cap, Accept waits until one closes, so new clients wait in the kernel's listen backlog while
+// established connections (and the admin port, a listener of its own) keep working.
+//
+// golang.org/x/net/netutil.LimitListener does the same, but its connections hide the
+// syscall.Conn of the TCP connection beneath, and the tunnel needs it to wait for data without
+// holding a buffer (package tunnel). These connections pass it through.
+type limitListener struct {
+	net.Listener
+	slots     chan struct{} // one element per open connection
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
+}
+
+func newLimitListener(ln net.Listener, limit int) *limitListener {
+	return &limitListener{Listener: ln, slots: make(chan struct{}, limit), done: make(chan struct{})}
+}
+
+// Accept waits for a free slot, then accepts a connection that frees it when closed.
+func (l *limitListener) Accept() (net.Conn, error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	return &limitedConn{Conn: c, release: l.release}, nil
+}
+
+func (l *limitListener) release() { <-l.slots }
+
+// Close closes the listener and ends a waiting Accept.
+func (l *limitListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+// open is the number of accepted connections that are still open.
+func (l *limitListener) open() int { return len(l.slots) }
+
+// limit is the cap.
+func (l *limitListener) limit() int { return cap(l.slots) }
+
+// limitedConn is an accepted connection that frees its slot once, when first closed, hijacked
+// and spliced connections included.
+type limitedConn struct {
+	net.Conn
+	release func()
+	closed  atomic.Bool
+}
+
+// Close closes the connection and frees its slot.
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	if c.closed.CompareAndSwap(false, true) {
+		c.release()
+	}
+	return err
+}
+
+// SyscallConn returns the raw connection beneath, for waiting on readiness.
+func (c *limitedConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, syscall.EINVAL
+	}
+	return sc.SyscallConn()
+}
+
+// CloseWrite half-closes the connection, as net/http does before closing after an error.
+func (c *limitedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
