@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/stablering/stablering/gateway/pace"
 	"github.com/stablering/stablering/gateway/route"
@@ -48,6 +49,39 @@ func (g *Gateway) answerStatus(w http.ResponseWriter, d route.Decision, status i
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, "stablering: ring "+d.Ring.ID+" member "+d.Member.Label+" "+what+"\n")
 	return status
+}
+
+// localRetry is the Retry-After of answers to requests the gateway could not forward for lack
+// of its own resources.
+const localRetry = time.Second
+
+// answerLocalFailure answers 503 for a request the gateway could not forward because it ran
+// out of its own resources (descriptors, memory, ports); the member is not marked.
+func (g *Gateway) answerLocalFailure(w http.ResponseWriter, d route.Decision, le *localError) int {
+	h := w.Header()
+	setTextHeaders(h)
+	secs := pace.RetryAfter(localRetry, g.opts.MaxRetryAfter, rand.IntN)
+	h["Retry-After"] = []string{strconv.Itoa(secs)}
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = io.WriteString(w, "stablering: the gateway cannot connect to ring "+d.Ring.ID+" member "+d.Member.Label+
+		" now: out of local resources ("+le.errno+"); retry after "+strconv.Itoa(secs)+"s\n")
+	return http.StatusServiceUnavailable
+}
+
+// refuse answers a request the gateway will not route (see screen and limitBody) with
+// ref.status and a one-line reason, and returns the status. A client that went away gets
+// nothing (499).
+func (g *Gateway) refuse(w http.ResponseWriter, ref refusal) int {
+	if ref.status == statusClientClosed {
+		return ref.status
+	}
+	setTextHeaders(w.Header())
+	if ref.close {
+		w.Header()["Connection"] = connectionClose
+	}
+	w.WriteHeader(ref.status)
+	_, _ = io.WriteString(w, "stablering: "+ref.why+"\n")
+	return ref.status
 }
 
 func setTextHeaders(h http.Header) {

@@ -55,14 +55,31 @@ type Options struct {
 	UpgradeTimeout time.Duration
 	// FailTimeout is how long a member whose dial failed stays unreachable (default 10s).
 	FailTimeout time.Duration
-	// ReadHeaderTimeout bounds reading a client's request header (default 10s).
+	// ReadHeaderTimeout bounds reading a client's request head (default 10s); the client gets
+	// nothing and the connection is closed.
 	ReadHeaderTimeout time.Duration
+	// ClientBodyTimeout bounds the wait for each read of a client's request body (default 60s);
+	// the client gets 408 when the member has not answered yet.
+	ClientBodyTimeout time.Duration
+	// SendTimeout bounds each write to a client, and each write in either direction of a
+	// spliced connection (default 60s); the connection is closed.
+	SendTimeout time.Duration
+	// MemberReadTimeout bounds the wait for a member's first byte after the request was sent,
+	// and then for each read of its answer (default 60s); 504 before the answer started.
+	MemberReadTimeout time.Duration
 	// IdleTimeout closes idle client keep-alive connections (default 120s).
 	IdleTimeout time.Duration
 	// UpstreamIdleTimeout closes idle pooled member connections (default 90s).
 	UpstreamIdleTimeout time.Duration
-	// MaxHeaderBytes bounds a client's request header (default 64 KiB).
+	// MaxHeaderBytes bounds a client's request head, request line included (default 32 KiB);
+	// beyond it the client gets 431.
 	MaxHeaderBytes int
+	// MaxHeaders bounds the number of header fields of a request (default 100); beyond it the
+	// client gets 431.
+	MaxHeaders int
+	// MaxConnections bounds the client connections open at once, plain and spliced; at the cap
+	// new connections wait in the listen backlog. 0 takes half the open-files limit.
+	MaxConnections int
 	// MaxIdleConnsPerMember bounds the keep-alive pool of each member (default 64).
 	MaxIdleConnsPerMember int
 
@@ -92,31 +109,60 @@ type Options struct {
 	TLSCertFile, TLSKeyFile string
 }
 
+// DefaultOptions are the defaults of every timing and limit: the gateway's, its flags', the
+// chart's and the user guide's. Log and Registry are left to the caller.
+func DefaultOptions() Options {
+	return Options{
+		DialTimeout:           5 * time.Second,
+		UpgradeTimeout:        10 * time.Second,
+		FailTimeout:           10 * time.Second,
+		ReadHeaderTimeout:     10 * time.Second,
+		ClientBodyTimeout:     60 * time.Second,
+		SendTimeout:           60 * time.Second,
+		MemberReadTimeout:     60 * time.Second,
+		IdleTimeout:           120 * time.Second,
+		UpstreamIdleTimeout:   90 * time.Second,
+		MaxHeaderBytes:        32 << 10,
+		MaxHeaders:            100,
+		MaxIdleConnsPerMember: 64,
+		CloseGrace:            2 * time.Second,
+		ReunionWindow:         5 * time.Second,
+		ReconcileInterval:     time.Second,
+		MaxRetryAfter:         30 * time.Second,
+		ShutdownWindow:        10 * time.Second,
+	}
+}
+
+// setDefaults gives every zero timing and limit its value from DefaultOptions.
 func (o *Options) setDefaults() {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&o.DialTimeout, 5*time.Second)
-	def(&o.UpgradeTimeout, 10*time.Second)
-	def(&o.FailTimeout, 10*time.Second)
-	def(&o.ReadHeaderTimeout, 10*time.Second)
-	def(&o.IdleTimeout, 120*time.Second)
-	def(&o.UpstreamIdleTimeout, 90*time.Second)
-	def(&o.CloseGrace, 2*time.Second)
-	def(&o.ReunionWindow, 5*time.Second)
-	def(&o.ReconcileInterval, time.Second)
-	def(&o.MaxRetryAfter, 30*time.Second)
-	def(&o.ShutdownWindow, 10*time.Second)
-	if o.MaxHeaderBytes <= 0 {
-		o.MaxHeaderBytes = 64 << 10
-	}
-	if o.MaxIdleConnsPerMember <= 0 {
-		o.MaxIdleConnsPerMember = 64
-	}
+	d := DefaultOptions()
+	orDefault(&o.DialTimeout, d.DialTimeout)
+	orDefault(&o.UpgradeTimeout, d.UpgradeTimeout)
+	orDefault(&o.FailTimeout, d.FailTimeout)
+	orDefault(&o.ReadHeaderTimeout, d.ReadHeaderTimeout)
+	orDefault(&o.ClientBodyTimeout, d.ClientBodyTimeout)
+	orDefault(&o.SendTimeout, d.SendTimeout)
+	orDefault(&o.MemberReadTimeout, d.MemberReadTimeout)
+	orDefault(&o.IdleTimeout, d.IdleTimeout)
+	orDefault(&o.UpstreamIdleTimeout, d.UpstreamIdleTimeout)
+	orDefault(&o.MaxHeaderBytes, d.MaxHeaderBytes)
+	orDefault(&o.MaxHeaders, d.MaxHeaders)
+	orDefault(&o.MaxConnections, defaultMaxConnections())
+	orDefault(&o.MaxIdleConnsPerMember, d.MaxIdleConnsPerMember)
+	orDefault(&o.CloseGrace, d.CloseGrace)
+	orDefault(&o.ReunionWindow, d.ReunionWindow)
+	orDefault(&o.ReconcileInterval, d.ReconcileInterval)
+	orDefault(&o.MaxRetryAfter, d.MaxRetryAfter)
+	orDefault(&o.ShutdownWindow, d.ShutdownWindow)
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
+	}
+}
+
+// orDefault sets *v to def unless it is positive.
+func orDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
 	}
 }
 
@@ -149,7 +195,8 @@ type Gateway struct {
 	members   map[string]*member   // by member ID, across ring versions
 	upstreams map[string]*upstream // by address, across ring versions
 
-	conns *registry
+	conns   *registry
+	clients atomic.Pointer[limitListener] // the capped proxy listener, once serving
 }
 
 // New returns a gateway with an empty routing table: every request gets 404 until Update.

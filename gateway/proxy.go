@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/stablering/stablering/gateway/route"
@@ -17,6 +18,15 @@ import (
 // address, upgrades through a tunnel.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	r, ref := g.screen(r)
+	if ref.status == 0 {
+		ref = g.limitBody(w, r)
+	}
+	if ref.status != 0 {
+		g.metrics.countRequest(route.Decision{}, g.refuse(w, ref), isUpgrade(r))
+		abortIfGone(ref.status)
+		return
+	}
 	s := g.snap.Load()
 	d := s.table.Decide(r, start, s)
 	g.metrics.routing.Observe(time.Since(start).Seconds())
@@ -33,23 +43,34 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.proxy(w, r, s, d, sl)
 }
 
+// abortIfGone ends a request whose client went away (code 499) without an answer: net/http
+// would send 200 with an empty body for a handler that wrote nothing. http.ErrAbortHandler is
+// net/http's way to close the connection without writing; the server recovers it silently.
+func abortIfGone(code int) {
+	if code == statusClientClosed {
+		panic(http.ErrAbortHandler)
+	}
+}
+
 // proxy forwards a plain HTTP request to the decided member. It counts the request even
 // when ReverseProxy aborts a response that failed half-way (panic http.ErrAbortHandler).
 func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, s *snapshot, d route.Decision, sl slot) {
 	rw := g.writers.Get().(*responseWriter)
-	rw.ResponseWriter, rw.code, rw.err = w, 0, nil
+	rw.reset(w, g.opts.SendTimeout)
 	defer g.finishProxy(rw, d)
 	g.setMemberHeader(w.Header(), sl)
 	sl.up.proxy.ServeHTTP(rw, r)
 	if rw.err != nil && rw.code == 0 {
 		rw.code = g.proxyFailed(w, r, s, d, sl, rw.err)
 	}
+	rw.finish()
+	abortIfGone(rw.code)
 }
 
 // finishProxy counts a proxied request and returns its writer to the pool.
 func (g *Gateway) finishProxy(rw *responseWriter, d route.Decision) {
 	g.metrics.countRequest(d, rw.code, false)
-	rw.ResponseWriter, rw.err = nil, nil
+	rw.reset(nil, 0)
 	g.writers.Put(rw)
 }
 
@@ -58,10 +79,16 @@ func (g *Gateway) finishProxy(rw *responseWriter, d route.Decision) {
 // gets the ring's answer for an unreachable member, never a silent move to another member.
 func (g *Gateway) proxyFailed(w http.ResponseWriter, r *http.Request, s *snapshot, d route.Decision, sl slot,
 	err error) int {
+	if b := bodyOf(r); b != nil && b.failed() != nil {
+		return g.refuse(w, b.refusal())
+	}
 	var de *dialError
+	var le *localError
 	switch {
 	case r.Context().Err() != nil:
 		return statusClientClosed
+	case errors.As(err, &le):
+		return g.answerLocalFailure(w, d, le)
 	case errors.As(err, &de):
 		now := time.Now()
 		if sl.up.markUnreachable(now, g.opts.FailTimeout) {
@@ -141,7 +168,8 @@ func (up *upstream) unreachable(now time.Time) (time.Time, bool) {
 // other failures.
 func (g *Gateway) newTransport() *http.Transport {
 	return &http.Transport{
-		DialContext:           g.dial,
+		DialContext:           g.dialSendTimeout,
+		ResponseHeaderTimeout: g.opts.MemberReadTimeout,
 		MaxIdleConnsPerHost:   g.opts.MaxIdleConnsPerMember,
 		IdleConnTimeout:       g.opts.UpstreamIdleTimeout,
 		ExpectContinueTimeout: time.Second,
@@ -155,13 +183,63 @@ type dialError struct{ err error }
 func (e *dialError) Error() string { return "dial: " + e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
 
-// dial connects to a member; its errors are *dialError.
+// localError marks a failure to connect to a member that is the gateway's own: it ran out of
+// descriptors, memory or local ports. It says nothing about the member.
+type localError struct {
+	err   error
+	errno string // the errno's name, the metric's label
+}
+
+func (e *localError) Error() string { return "local resources: " + e.err.Error() }
+func (e *localError) Unwrap() error { return e.err }
+
+// localErrnos are the errors of connect(2) and socket(2) that are the gateway's own.
+var localErrnos = []struct {
+	errno syscall.Errno
+	name  string
+}{
+	{syscall.EMFILE, "EMFILE"},
+	{syscall.ENFILE, "ENFILE"},
+	{syscall.ENOBUFS, "ENOBUFS"},
+	{syscall.ENOMEM, "ENOMEM"},
+	{syscall.EADDRNOTAVAIL, "EADDRNOTAVAIL"},
+}
+
+// dial connects to a member. Its errors are *localError when the gateway is out of local
+// resources, and *dialError otherwise (refused, unreachable, timed out: the member's failure).
 func (g *Gateway) dial(ctx context.Context, network, address string) (net.Conn, error) {
 	c, err := g.dialer.DialContext(ctx, network, address)
-	if err != nil {
-		return nil, &dialError{err}
+	if err == nil {
+		return c, nil
 	}
-	return c, nil
+	for _, l := range localErrnos {
+		if errors.Is(err, l.errno) {
+			g.metrics.localErrors.WithLabelValues(l.name).Inc()
+			return nil, &localError{err: err, errno: l.name}
+		}
+	}
+	return nil, &dialError{err}
+}
+
+// dialSendTimeout dials a member for http.Transport, whose connections bound each write by
+// the send timeout.
+func (g *Gateway) dialSendTimeout(ctx context.Context, network, address string) (net.Conn, error) {
+	c, err := g.dial(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	return &sendTimeoutConn{Conn: c, timeout: g.opts.SendTimeout}, nil
+}
+
+// sendTimeoutConn bounds each write by a timeout.
+type sendTimeoutConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *sendTimeoutConn) Write(p []byte) (int, error) {
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Write(p)
 }
 
 func isTimeout(err error) bool {
@@ -170,12 +248,43 @@ func isTimeout(err error) bool {
 }
 
 // responseWriter records the status code written and the error of a ReverseProxy, so the
-// gateway answers failures itself. Unwrap gives http.ResponseController (used by
-// ReverseProxy to flush) the underlying writer.
+// gateway answers failures itself, and bounds each write to the client by the send timeout.
+// Unwrap gives http.ResponseController (used by ReverseProxy to flush) the underlying writer.
 type responseWriter struct {
 	http.ResponseWriter
 	code int
 	err  error
+
+	deadline func(time.Time) error // the client connection's write deadline; nil if none
+	timeout  time.Duration
+	armed    time.Time // when the deadline was last set
+}
+
+// writeDeadliner is the ResponseWriter of net/http's servers (HTTP/1 and HTTP/2).
+type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
+
+// reset points the writer at w, with a send timeout.
+func (w *responseWriter) reset(rw http.ResponseWriter, timeout time.Duration) {
+	*w = responseWriter{ResponseWriter: rw, timeout: timeout}
+	if wd, ok := rw.(writeDeadliner); ok {
+		w.deadline = wd.SetWriteDeadline
+	}
+}
+
+// arm sets the write deadline for the next write.
+func (w *responseWriter) arm() {
+	if w.deadline != nil {
+		w.armed = time.Now()
+		_ = w.deadline(w.armed.Add(w.timeout))
+	}
+}
+
+// finish arms the deadline for the flush net/http does after the handler returns, unless the
+// last write armed it less than a second ago.
+func (w *responseWriter) finish() {
+	if w.deadline != nil && time.Since(w.armed) > time.Second {
+		w.arm()
+	}
 }
 
 func (w *responseWriter) WriteHeader(code int) {
@@ -189,6 +298,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
 	}
+	w.arm()
 	return w.ResponseWriter.Write(p)
 }
 

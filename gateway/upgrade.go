@@ -30,6 +30,7 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request, s *snapsh
 	code, tun := g.openTunnel(w, r, s, d, sl)
 	g.metrics.countRequest(d, code, true)
 	if tun == nil {
+		abortIfGone(code)
 		return
 	}
 	c := &conn{
@@ -123,7 +124,9 @@ func (g *Gateway) relay(w http.ResponseWriter, resp *http.Response, sl slot) int
 	w.WriteHeader(resp.StatusCode)
 	buf := g.pool.Get()
 	defer g.pool.Put(buf)
-	_, _ = io.CopyBuffer(w, resp.Body, buf)
+	var rw responseWriter
+	rw.reset(w, g.opts.SendTimeout)
+	_, _ = io.CopyBuffer(&rw, resp.Body, buf)
 	return resp.StatusCode
 }
 

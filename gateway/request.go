@@ -1,0 +1,234 @@
+package gateway
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// This file screens a request before it is routed: the limits of its head, the headers the
+// gateway drops, protocol switches it refuses, the normal form of its path, and the bounds on
+// reading its body.
+
+// refusal is the gateway's answer to a request it will not route; zero status routes it.
+type refusal struct {
+	status int
+	why    string
+	close  bool // close the client connection after the answer
+}
+
+// screen checks and normalises r. It drops header fields whose names contain an underscore
+// (as nginx does by default: CGI-style members read X_Room and X-Room alike), refuses more
+// than MaxHeaders fields with 431, strips an h2c upgrade so the request is proxied as plain
+// HTTP/1.1 (the gateway does not switch a member's connection to HTTP/2), refuses
+// percent-encoded slashes in the path with 400 and resolves dot segments, so the path matched
+// against pathPrefix is the path the member gets. It returns the request to route, which is r
+// or a copy with a new URL.
+func (g *Gateway) screen(r *http.Request) (*http.Request, refusal) {
+	n := 0
+	for name, values := range r.Header {
+		n += len(values)
+		if strings.IndexByte(name, '_') >= 0 {
+			delete(r.Header, name)
+		}
+	}
+	if n > g.opts.MaxHeaders {
+		return r, refusal{status: http.StatusRequestHeaderFieldsTooLarge,
+			why: "the request has more header fields than the gateway's limit"}
+	}
+	if httpguts.HeaderValuesContainsToken(r.Header["Upgrade"], "h2c") {
+		stripH2CUpgrade(r.Header)
+	}
+	if hasEncodedSlash(r.URL.RawPath) {
+		return r, refusal{status: http.StatusBadRequest,
+			why: "the request path contains a percent-encoded slash or backslash"}
+	}
+	if clean, changed := removeDotSegments(r.URL.Path); changed {
+		u := *r.URL
+		u.Path, u.RawPath = clean, ""
+		r2 := *r
+		r2.URL = &u
+		return &r2, refusal{}
+	}
+	return r, refusal{}
+}
+
+// stripH2CUpgrade removes an h2c upgrade offer (Upgrade, HTTP2-Settings and their Connection
+// tokens) from h.
+func stripH2CUpgrade(h http.Header) {
+	delete(h, "Upgrade")
+	delete(h, "Http2-Settings")
+	delete(h, "Connection")
+}
+
+// hasEncodedSlash reports whether an escaped path contains %2F or %5C (either case).
+func hasEncodedSlash(raw string) bool {
+	for i := strings.IndexByte(raw, '%'); i >= 0 && i+2 < len(raw); {
+		if e := raw[i+1 : i+3]; strings.EqualFold(e, "2f") || strings.EqualFold(e, "5c") {
+			return true
+		}
+		next := strings.IndexByte(raw[i+1:], '%')
+		if next < 0 {
+			break
+		}
+		i += 1 + next
+	}
+	return false
+}
+
+// removeDotSegments resolves the "." and ".." segments of an absolute path as RFC 3986
+// section 5.2.4 does, keeping empty segments and a trailing slash; changed is false (and no
+// allocation made) when the path has none.
+func removeDotSegments(p string) (string, bool) {
+	if !hasDotSegment(p) {
+		return p, false
+	}
+	var out []string
+	segs := strings.Split(p, "/")[1:] // p starts with "/"
+	for i, s := range segs {
+		last := i == len(segs)-1
+		switch s {
+		case ".":
+			if last {
+				out = append(out, "")
+			}
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+			if last {
+				out = append(out, "")
+			}
+		default:
+			out = append(out, s)
+		}
+	}
+	return "/" + strings.Join(out, "/"), true
+}
+
+// hasDotSegment reports whether a path has a segment that is "." or "..".
+func hasDotSegment(p string) bool {
+	for i := 0; i < len(p); {
+		j := strings.IndexByte(p[i:], '/')
+		var seg string
+		if j < 0 {
+			seg, i = p[i:], len(p)
+		} else {
+			seg, i = p[i:i+j], i+j+1
+		}
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// clientBody bounds each read of a request body by ClientBodyTimeout and remembers how reading
+// it failed, so a failed exchange can be blamed on the client (408, 400) rather than the member.
+type clientBody struct {
+	io.ReadCloser
+	deadline func(time.Time) error // the client connection's read deadline
+	timeout  time.Duration
+	prefix   []byte // read ahead by validate, returned first
+
+	done bool // the body ended: no more deadlines, they would cut net/http's background read
+
+	mu  sync.Mutex
+	err error // the first read error but io.EOF
+}
+
+// bodyReadAhead bounds what is read ahead of a chunked body, before the member is contacted,
+// to check its framing.
+const bodyReadAhead = 4 << 10
+
+// limitBody wraps r's body, if any, in a clientBody. A chunked body's first chunk is read
+// ahead unless the client waits for 100 Continue, so a malformed chunk size is answered 400
+// before the member sees the request; and since net/http does not say whether a chunked
+// request also carried Content-Length (a smuggling attempt, RFC 9112 section 6.1), the client
+// connection is closed after every chunked request.
+func (g *Gateway) limitBody(w http.ResponseWriter, r *http.Request) refusal {
+	if r.Body == nil || r.Body == http.NoBody {
+		return refusal{}
+	}
+	b := &clientBody{ReadCloser: r.Body, timeout: g.opts.ClientBodyTimeout}
+	rc := http.NewResponseController(w)
+	b.deadline = rc.SetReadDeadline
+	r.Body = b
+	if len(r.TransferEncoding) == 0 {
+		return refusal{}
+	}
+	w.Header()["Connection"] = connectionClose
+	if r.Header["Expect"] != nil {
+		return refusal{}
+	}
+	buf := make([]byte, bodyReadAhead)
+	n, err := b.Read(buf)
+	b.prefix = buf[:n]
+	if err != nil && !errors.Is(err, io.EOF) {
+		return b.refusal()
+	}
+	return refusal{}
+}
+
+var connectionClose = []string{"close"}
+
+// Read reads the body, bounding the wait by the timeout.
+func (b *clientBody) Read(p []byte) (int, error) {
+	if len(b.prefix) > 0 {
+		n := copy(p, b.prefix)
+		b.prefix = b.prefix[n:]
+		return n, nil
+	}
+	if b.done {
+		return 0, io.EOF
+	}
+	if b.deadline != nil {
+		_ = b.deadline(time.Now().Add(b.timeout))
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.done = err != nil
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.mu.Lock()
+		if b.err == nil {
+			b.err = err
+		}
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+// failed returns the error reading the body failed with, or nil.
+func (b *clientBody) failed() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// refusal is the answer to a client whose body could not be read: 408 when it stopped
+// sending, 400 when its framing is malformed, and none (499, nothing written) when the
+// connection ended.
+func (b *clientBody) refusal() refusal {
+	err := b.failed()
+	switch {
+	case err == nil:
+		return refusal{}
+	case isTimeout(err):
+		return refusal{http.StatusRequestTimeout, "the request body did not arrive in time", true}
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, new(*net.OpError)):
+		return refusal{status: statusClientClosed}
+	default:
+		return refusal{http.StatusBadRequest, "the request body is malformed: " + err.Error(), true}
+	}
+}
+
+// bodyOf returns r's clientBody, or nil.
+func bodyOf(r *http.Request) *clientBody {
+	b, _ := r.Body.(*clientBody)
+	return b
+}
