@@ -77,7 +77,8 @@ func (g *Gateway) openTunnel(w http.ResponseWriter, r *http.Request, s *snapshot
 			"member", d.Member.Label, "error", err.Error())
 		return statusClientClosed, nil
 	}
-	opts := tunnel.Options{WebSocket: isWebSocket(r), Pool: g.pool, CloseGrace: g.opts.CloseGrace}
+	opts := tunnel.Options{WebSocket: isWebSocket(r), Pool: g.pool, CloseGrace: g.opts.CloseGrace,
+		SendTimeout: g.opts.SendTimeout}
 	return http.StatusSwitchingProtocols, tunnel.New(client, backend, opts)
 }
 

@@ -41,11 +41,24 @@ type rig struct {
 	done            chan struct{}
 }
 
+// grace is the tests' CloseGrace.
+const grace = 300 * time.Millisecond
+
 func newRig(t *testing.T, websocket bool) *rig {
+	return startRig(t, Options{WebSocket: websocket, CloseGrace: grace}, nil)
+}
+
+// startRig runs a tunnel with opts and a pool of small buffers. wrap, when not nil, wraps the
+// tunnel's ends of both connections.
+func startRig(t *testing.T, opts Options, wrap func(net.Conn) net.Conn) *rig {
 	clientEnd, gwClient := pair(t)
 	backendEnd, gwBackend := pair(t)
+	if wrap != nil {
+		gwClient, gwBackend = wrap(gwClient), wrap(gwBackend)
+	}
+	opts.Pool = bufpool.New(1024, 4)
 	r := &rig{client: clientEnd, backend: backendEnd, done: make(chan struct{})}
-	r.tun = New(gwClient, gwBackend, Options{WebSocket: websocket, Pool: bufpool.New(1024, 4), CloseGrace: 300 * time.Millisecond})
+	r.tun = New(gwClient, gwBackend, opts)
 	go func() {
 		defer close(r.done)
 		r.tun.Run()
@@ -175,4 +188,93 @@ func TestKill(t *testing.T) {
 	expectEOF(t, r.backend)
 	<-r.done
 	r.tun.Close(wsframe.CloseGoingAway, "late") // harmless after the end
+}
+
+// stall makes one end of the test stop reading while the other floods the tunnel with WebSocket
+// frames: the backend stalls and the client floods, or the reverse. It returns the stalled end
+// and a channel closed once the flooding end's writes fail.
+func (r *rig) stall(backendStalls bool) (stalled net.Conn, floodEnded <-chan struct{}) {
+	stalled, flooder := r.client, r.backend
+	if backendStalls {
+		stalled, flooder = r.backend, r.client
+	}
+	data := bytes.Repeat(frame(wsframe.OpBinary, backendStalls, make([]byte, 100)), 100)
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		for {
+			if _, err := flooder.Write(data); err != nil {
+				return
+			}
+		}
+	}()
+	return stalled, ended
+}
+
+// expectEnded checks that the tunnel closed both connections by deadline: the flooding end's
+// writes fail, the stalled end reads what was sent before the close and then EOF or a reset,
+// and Run returns.
+func (r *rig) expectEnded(t *testing.T, stalled net.Conn, floodEnded <-chan struct{}, deadline time.Time) {
+	t.Helper()
+	select {
+	case <-floodEnded:
+	case <-time.After(time.Until(deadline)):
+		t.Fatal("the flooding end's connection is still open")
+	}
+	_ = stalled.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.Copy(io.Discard, stalled); isTimeout(err) {
+		t.Fatal("the stalled end's connection is still open")
+	}
+	select {
+	case <-r.done:
+	case <-time.After(time.Second):
+		t.Fatal("Run has not returned")
+	}
+}
+
+// ignoreDeadlines is a connection whose deadlines do nothing.
+type ignoreDeadlines struct{ net.Conn }
+
+func (ignoreDeadlines) SetDeadline(time.Time) error      { return nil }
+func (ignoreDeadlines) SetReadDeadline(time.Time) error  { return nil }
+func (ignoreDeadlines) SetWriteDeadline(time.Time) error { return nil }
+
+// TestCloseStalledPeer closes a tunnel while one side does not read and the other floods it:
+// both connections are closed within two graces, even when the deadlines do not work.
+func TestCloseStalledPeer(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		backendStalls bool
+		wrap          func(net.Conn) net.Conn
+	}{
+		{"client not reading", false, nil},
+		{"backend not reading", true, nil},
+		{"client not reading, no deadlines", false, func(c net.Conn) net.Conn { return ignoreDeadlines{c} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := startRig(t, Options{WebSocket: true, CloseGrace: grace}, tc.wrap)
+			stalled, floodEnded := r.stall(tc.backendStalls)
+			time.Sleep(200 * time.Millisecond) // the tunnel is blocked in a write
+			start := time.Now()
+			r.tun.Close(wsframe.CloseServiceRestart, "restart")
+			r.expectEnded(t, stalled, floodEnded, start.Add(2*grace+time.Second))
+		})
+	}
+}
+
+// TestSendTimeout ends a tunnel whose client, or backend, stops reading while the other side
+// floods it.
+func TestSendTimeout(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	for _, tc := range []struct {
+		name          string
+		backendStalls bool
+	}{{"client not reading", false}, {"backend not reading", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := startRig(t, Options{WebSocket: true, CloseGrace: grace, SendTimeout: timeout}, nil)
+			start := time.Now()
+			stalled, floodEnded := r.stall(tc.backendStalls)
+			r.expectEnded(t, stalled, floodEnded, start.Add(timeout+time.Second))
+		})
+	}
 }
