@@ -83,12 +83,12 @@ func (f *File) load(last *[sha256.Size]byte, publish Publish) {
 	if sum == *last {
 		return
 	}
+	*last = sum // a content that does not parse is logged once, not at every poll
 	rings, err := Parse(data)
 	if err != nil {
 		f.Log.Error(err, "rings file does not parse; keeping the previous rings", "path", f.Path)
 		return
 	}
-	*last = sum
 	f.Log.Info("rings file loaded", "path", f.Path, "rings", len(rings))
 	publish(rings)
 }
