@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,11 +10,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
 )
@@ -469,4 +473,72 @@ func TestConnectionCap(t *testing.T) {
 	if resp, _ := third.response(t, http.MethodGet); resp.StatusCode != 200 {
 		t.Fatalf("after a connection closed: %s", resp.Status)
 	}
+}
+
+// TestDrainBoundedForStalledClient: a WebSocket client that stops reading (its receive window
+// full) while its member floods it cannot hold a drain open: the member connection is closed
+// within drainSeconds and two close graces.
+func TestDrainBoundedForStalledClient(t *testing.T) {
+	ended := make(chan time.Time, 1)
+	flood := &backend{}
+	flood.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		msg := make([]byte, 32<<10)
+		for c.Write(context.Background(), websocket.MessageBinary, msg) == nil {
+		}
+		ended <- time.Now()
+	}))
+	t.Cleanup(flood.srv.Close)
+	flood.addr = flood.srv.Listener.Addr().String()
+	sr := newRing("chat", []*backend{flood}, func(sr *v1alpha1.StableRing) { sr.Spec.Rollout.DrainSeconds = 1 })
+	h := startGateway(t, testOptions(t)) // close grace 500 ms
+	h.g.Update([]v1alpha1.StableRing{sr})
+
+	c := dialRaw(t, h)
+	c.send(t, "GET /ws?room=a HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if resp, err := http.ReadResponse(c.br, nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	time.Sleep(500 * time.Millisecond) // the client reads nothing more: the buffers fill
+	start := time.Now()
+	setState(&sr, 0, v1alpha1.MemberDraining)
+	h.g.Update([]v1alpha1.StableRing{sr})
+	select {
+	case at := <-ended:
+		t.Logf("member connection closed %v after the drain started", at.Sub(start).Round(time.Millisecond))
+	case <-time.After(6 * time.Second):
+		t.Fatal("the member connection was still open 6 s after a 1 s drain with a 0.5 s close grace")
+	}
+}
+
+// TestEmptyRingsFileKeepsRings: a rings file that becomes empty, blank or a bare "---" (a
+// truncated write) keeps the rings routed; only an explicit empty list routes nothing.
+func TestEmptyRingsFileKeepsRings(t *testing.T) {
+	bs := newBackends(t, 1)
+	h := startGateway(t, testOptions(t))
+	path := filepath.Join(t.TempDir(), "rings.yaml")
+	writeRings(t, path, newRing("chat", bs))
+	startFileSource(t, h, path)
+	eventually(t, 5*time.Second, "the ring to route", func() bool { r, _ := get(t, h.url+"/?room=a"); return r.StatusCode == 200 })
+	for _, content := range []string{"", "  \n\n", "---\n"} {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond) // more than two polls
+		if r, _ := get(t, h.url+"/?room=a"); r.StatusCode != 200 {
+			t.Fatalf("after the file became %q: %s", content, r.Status)
+		}
+	}
+	if err := os.WriteFile(path, []byte("kind: List\nitems: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "an explicit empty list to route nothing", func() bool {
+		r, _ := get(t, h.url+"/?room=a")
+		return r.StatusCode == 404
+	})
 }
