@@ -194,7 +194,7 @@ func (t *fastTransport) dialConn(ctx context.Context) (*memberConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	mc := &memberConn{conn: c, readTimeout: t.readTimeout, writeTimeout: t.writeTimeout}
+	mc := &memberConn{conn: c, peek: peek.New(c), readTimeout: t.readTimeout, writeTimeout: t.writeTimeout}
 	mc.br = bufio.NewReaderSize(mc, connBufferSize)
 	mc.bw = bufio.NewWriterSize(c, connBufferSize)
 	return mc, nil
@@ -224,7 +224,7 @@ func (t *fastTransport) takeIdle(now time.Time) *memberConn {
 		t.idle[n-1] = nil
 		t.idle = t.idle[:n-1]
 		t.mu.Unlock()
-		if peek.Idle(mc.conn) {
+		if mc.peek.Idle() {
 			return mc
 		}
 		_ = mc.conn.Close()
@@ -281,6 +281,7 @@ func closeAll(conns []*memberConn) {
 // through it so a response head is limited in size.
 type memberConn struct {
 	conn         net.Conn
+	peek         *peek.Conn // tells whether the member sent anything while the connection was idle
 	br           *bufio.Reader
 	bw           *bufio.Writer
 	limit        int64 // bytes the reader may still read from conn

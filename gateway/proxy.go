@@ -255,7 +255,7 @@ type responseWriter struct {
 	code int
 	err  error
 
-	deadline func(time.Time) error // the client connection's write deadline; nil if none
+	deadline writeDeadliner // the client connection's write deadline; nil if none
 	timeout  time.Duration
 	armed    time.Time // when the deadline was last set
 }
@@ -266,16 +266,14 @@ type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
 // reset points the writer at w, with a send timeout.
 func (w *responseWriter) reset(rw http.ResponseWriter, timeout time.Duration) {
 	*w = responseWriter{ResponseWriter: rw, timeout: timeout}
-	if wd, ok := rw.(writeDeadliner); ok {
-		w.deadline = wd.SetWriteDeadline
-	}
+	w.deadline, _ = rw.(writeDeadliner)
 }
 
 // arm sets the write deadline for the next write.
 func (w *responseWriter) arm() {
 	if w.deadline != nil {
 		w.armed = time.Now()
-		_ = w.deadline(w.armed.Add(w.timeout))
+		_ = w.deadline.SetWriteDeadline(w.armed.Add(w.timeout))
 	}
 }
 

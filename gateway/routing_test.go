@@ -166,7 +166,7 @@ func TestBadRequests(t *testing.T) {
 			t.Errorf("%s: content type %q", c.name, resp.Header.Get("Content-Type"))
 		}
 	}
-	// Headers beyond MaxHeaderBytes (64 KiB by default) are refused by the server.
+	// Headers beyond MaxHeaderBytes (32 KiB by default) are refused by the server.
 	if resp, _ := get(t, h.url+"/chat?room=a", "X-Big", strings.Repeat("x", 80<<10)); resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("an 80 KiB header: %s", resp.Status)
 	}

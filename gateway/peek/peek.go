@@ -9,21 +9,34 @@ import (
 	"syscall"
 )
 
-// Idle reports whether c has nothing to read and no pending end or error: its peer sent
-// nothing since c was last read. A connection without a syscall.RawConn is not idle.
-func Idle(c net.Conn) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return false
+// Conn checks one connection for something to read. It is made once per connection, so a
+// check allocates nothing.
+type Conn struct {
+	rc       syscall.RawConn // nil when the connection has none
+	readable bool            // the last check's result
+	check    func(fd uintptr) bool
+}
+
+// New returns the checker of c.
+func New(c net.Conn) *Conn {
+	p := &Conn{}
+	if sc, ok := c.(syscall.Conn); ok {
+		p.rc, _ = sc.SyscallConn()
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	idle := false
-	err = rc.Read(func(fd uintptr) bool {
-		idle = !Readable(fd)
+	p.check = func(fd uintptr) bool {
+		p.readable = Readable(fd)
 		return true // never wait
-	})
-	return err == nil && idle
+	}
+	return p
+}
+
+// Idle reports whether the connection has nothing to read and no pending end or error: its
+// peer sent nothing since it was last read. A connection without a syscall.RawConn, or
+// closed, is not idle.
+func (p *Conn) Idle() bool {
+	if p.rc == nil {
+		return false
+	}
+	err := p.rc.Read(p.check)
+	return err == nil && !p.readable
 }
