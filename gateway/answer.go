@@ -68,7 +68,7 @@ func (g *Gateway) answerLocalFailure(w http.ResponseWriter, d route.Decision, le
 	return http.StatusServiceUnavailable
 }
 
-// refuse answers a request the gateway will not route (see screen and limitBody) with
+// refuse answers a request the gateway will not route (see screen and clientBody) with
 // ref.status and a one-line reason, and returns the status. A client that went away gets
 // nothing (499).
 func (g *Gateway) refuse(w http.ResponseWriter, ref refusal) int {

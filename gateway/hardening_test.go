@@ -542,3 +542,37 @@ func TestEmptyRingsFileKeepsRings(t *testing.T) {
 		return r.StatusCode == 404
 	})
 }
+
+// TestOwnAnswersDoNotWaitForTheBody: the gateway's own answers to a request whose declared
+// body never comes are sent at once, and the connection is then closed rather than held for
+// the rest of the body.
+func TestOwnAnswersDoNotWaitForTheBody(t *testing.T) {
+	rec := newRecorder(t, nil)
+	h := startGateway(t, testOptions(t)) // client body timeout 60 s
+	h.g.Update([]v1alpha1.StableRing{newRing("chat", []*backend{rec.backend}, routeTo("/chat"))})
+	var fields strings.Builder
+	for i := range 150 {
+		fmt.Fprintf(&fields, "X-H-%d: v\r\n", i)
+	}
+	for name, c := range map[string]struct {
+		head   string
+		status int
+	}{
+		"too many fields": {"POST /chat?room=a HTTP/1.1\r\nHost: x\r\n" + fields.String(), 431},
+		"no room key":     {"POST /chat HTTP/1.1\r\nHost: x\r\n", 400},
+		"no route":        {"POST /other?room=a HTTP/1.1\r\nHost: x\r\n", 404},
+	} {
+		rc := dialRaw(t, h)
+		start := time.Now()
+		rc.send(t, c.head+"Content-Length: 10\r\n\r\n")
+		if resp, _ := rc.response(t, http.MethodPost); resp.StatusCode != c.status || time.Since(start) > time.Second {
+			t.Errorf("%s: %s after %v, want %d at once", name, resp.Status, time.Since(start), c.status)
+		}
+		if rest, ended := rc.ended(2 * time.Second); !ended {
+			t.Errorf("%s: the connection was held after the answer (read %q)", name, rest)
+		}
+	}
+	if uris := rec.uris(); len(uris) != 0 {
+		t.Fatalf("the member received %v", uris)
+	}
+}

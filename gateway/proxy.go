@@ -19,10 +19,11 @@ import (
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	r, ref := g.screen(r)
-	if ref.status == 0 {
-		ref = g.limitBody(w, r)
+	if b := g.wrapBody(w, r); b != nil && ref.status == 0 {
+		ref = b.checkFraming(r)
 	}
 	if ref.status != 0 {
+		dropBody(w, r)
 		g.metrics.countRequest(route.Decision{}, g.refuse(w, ref), isUpgrade(r))
 		abortIfGone(ref.status)
 		return
@@ -32,6 +33,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.metrics.routing.Observe(time.Since(start).Seconds())
 	upgrade := isUpgrade(r)
 	if d.Action != route.Proxy {
+		dropBody(w, r)
 		g.metrics.countRequest(d, g.answer(w, d), upgrade)
 		return
 	}
@@ -82,6 +84,7 @@ func (g *Gateway) proxyFailed(w http.ResponseWriter, r *http.Request, s *snapsho
 	if b := bodyOf(r); b != nil && b.failed() != nil {
 		return g.refuse(w, b.refusal())
 	}
+	dropBody(w, r)
 	var de *dialError
 	var le *localError
 	switch {

@@ -137,34 +137,36 @@ type clientBody struct {
 	timeout  time.Duration
 	prefix   []byte // read ahead by validate, returned first
 
-	done bool // the body ended: no more deadlines, they would cut net/http's background read
-
-	mu  sync.Mutex
-	err error // the first read error but io.EOF
+	mu   sync.Mutex
+	done bool  // the body ended: no more deadlines, they would cut net/http's background read
+	err  error // the first read error but io.EOF
 }
 
 // bodyReadAhead bounds what is read ahead of a chunked body, before the member is contacted,
 // to check its framing.
 const bodyReadAhead = 4 << 10
 
-// limitBody wraps r's body, if any, in a clientBody. A chunked body's first chunk is read
-// ahead unless the client waits for 100 Continue, so a malformed chunk size is answered 400
-// before the member sees the request; and since net/http does not say whether a chunked
-// request also carried Content-Length (a smuggling attempt, RFC 9112 section 6.1), the client
-// connection is closed after every chunked request.
-func (g *Gateway) limitBody(w http.ResponseWriter, r *http.Request) refusal {
+// wrapBody wraps r's body, if any, in a clientBody and returns it (nil without a body). Since
+// net/http does not say whether a chunked request also carried Content-Length (a smuggling
+// attempt, RFC 9112 section 6.1), the client connection is closed after every chunked request.
+func (g *Gateway) wrapBody(w http.ResponseWriter, r *http.Request) *clientBody {
 	if r.Body == nil || r.Body == http.NoBody {
-		return refusal{}
+		return nil
 	}
 	b := &clientBody{ReadCloser: r.Body, timeout: g.opts.ClientBodyTimeout}
-	rc := http.NewResponseController(w)
-	b.deadline = rc.SetReadDeadline
+	b.deadline = http.NewResponseController(w).SetReadDeadline
+	b.arm()
 	r.Body = b
-	if len(r.TransferEncoding) == 0 {
-		return refusal{}
+	if len(r.TransferEncoding) > 0 {
+		w.Header()["Connection"] = connectionClose
 	}
-	w.Header()["Connection"] = connectionClose
-	if r.Header["Expect"] != nil {
+	return b
+}
+
+// checkFraming reads the first chunk of a chunked body ahead, unless the client waits for 100
+// Continue, so that a malformed chunk size is answered 400 before the member sees the request.
+func (b *clientBody) checkFraming(r *http.Request) refusal {
+	if len(r.TransferEncoding) == 0 || r.Header["Expect"] != nil {
 		return refusal{}
 	}
 	buf := make([]byte, bodyReadAhead)
@@ -185,22 +187,46 @@ func (b *clientBody) Read(p []byte) (int, error) {
 		b.prefix = b.prefix[n:]
 		return n, nil
 	}
-	if b.done {
+	if b.ended() {
 		return 0, io.EOF
 	}
-	if b.deadline != nil {
-		_ = b.deadline(time.Now().Add(b.timeout))
-	}
+	b.arm()
 	n, err := b.ReadCloser.Read(p)
-	b.done = err != nil
-	if err != nil && !errors.Is(err, io.EOF) {
+	if err != nil {
 		b.mu.Lock()
-		if b.err == nil {
+		b.done = true
+		if b.err == nil && !errors.Is(err, io.EOF) {
 			b.err = err
 		}
 		b.mu.Unlock()
 	}
 	return n, err
+}
+
+// arm bounds the wait for the next bytes of the body, whoever reads them (net/http also reads
+// what is left of a body before it writes an answer).
+func (b *clientBody) arm() {
+	if b.deadline != nil {
+		_ = b.deadline(time.Now().Add(b.timeout))
+	}
+}
+
+// ended reports whether the body was read to its end or failed.
+func (b *clientBody) ended() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.done
+}
+
+// dropBody is called before the gateway answers a request itself, without reading the rest
+// of its body. net/http reads what is left of a body before and after the answer, so that the
+// connection can carry another request; a read deadline of now lets it take what has already
+// arrived and close the connection otherwise, instead of waiting for a client that may never
+// send the rest.
+func dropBody(w http.ResponseWriter, r *http.Request) {
+	if b := bodyOf(r); b != nil && !b.ended() && b.deadline != nil {
+		_ = b.deadline(time.Now())
+	}
 }
 
 // failed returns the error reading the body failed with, or nil.
