@@ -47,9 +47,19 @@ type flags struct {
 	zap           zap.Options
 }
 
-func parseFlags() *flags {
-	f := &flags{}
-	fs := flag.CommandLine
+// defaultShutdownDelay is the default of --shutdown-delay, the one flag whose default is not
+// gateway.DefaultOptions()'s (0 there). The library's 0 lets a Gateway embedded in a program or
+// a test stop at once; a deployed gateway must keep serving, not ready, until the load
+// balancers and the Service's endpoints have stopped sending to it, which takes seconds. The
+// chart (gateway.shutdownDelay) and config/gateway carry the same 5s.
+const defaultShutdownDelay = 5 * time.Second
+
+// registerFlags defines the command line on fs, storing into f. Every timing and limit takes
+// its default from gateway.DefaultOptions(), the single place they are set (but see
+// defaultShutdownDelay); docs/user-guide.md ("Limits and timeouts") and the chart's
+// gateway.limits repeat them, and their tests compare them with these flags.
+func registerFlags(fs *flag.FlagSet, f *flags) {
+	d := gateway.DefaultOptions()
 	fs.StringVar(&f.listen, "listen", ":8080", "address to proxy on")
 	fs.StringVar(&f.admin, "admin", ":9090", "address of /healthz, /readyz, /metrics and /debug")
 	fs.StringVar(&f.ringsFile, "rings-file", "", "read StableRings (YAML, spec and status) from this file instead of the Kubernetes API")
@@ -58,24 +68,38 @@ func parseFlags() *flags {
 	o := &f.gw
 	fs.StringVar(&o.MemberHeader, "member-header", "", "response header naming the member (namespace/name/ordinal) that served, e.g. X-StableRing-Member (default none)")
 	fs.BoolVar(&o.TrustForwarded, "trust-forwarded", false, "keep and append to clients' X-Forwarded-* headers (behind a trusted proxy)")
-	fs.DurationVar(&o.DialTimeout, "dial-timeout", 5*time.Second, "timeout for connecting to a member")
-	fs.DurationVar(&o.UpgradeTimeout, "upgrade-timeout", 10*time.Second, "timeout for a member's answer to a WebSocket handshake")
-	fs.DurationVar(&o.FailTimeout, "fail-timeout", 10*time.Second, "how long a member whose dial failed is treated as unreachable")
-	fs.DurationVar(&o.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "timeout for reading a client's request header")
-	fs.DurationVar(&o.IdleTimeout, "idle-timeout", 120*time.Second, "idle timeout of client keep-alive connections")
-	fs.DurationVar(&o.UpstreamIdleTimeout, "upstream-idle-timeout", 90*time.Second, "idle timeout of pooled member connections")
-	fs.IntVar(&o.MaxHeaderBytes, "max-header-bytes", 64<<10, "largest request header accepted")
-	fs.IntVar(&o.MaxIdleConnsPerMember, "max-idle-conns-per-member", 64, "keep-alive connections pooled per member")
-	fs.DurationVar(&o.CloseGrace, "close-grace", 2*time.Second, "wait for a frame boundary, then for the client's close answer, when closing a WebSocket")
-	fs.DurationVar(&o.ReunionWindow, "reunion-window", 5*time.Second, "spread the closes that move failed-over rooms back to their owner over this window")
-	fs.DurationVar(&o.MaxRetryAfter, "max-retry-after", 30*time.Second, "cap of the Retry-After of held requests")
-	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 5*time.Second, "keep serving this long after SIGTERM while not ready, so load balancers stop sending")
-	fs.DurationVar(&o.ShutdownWindow, "shutdown-window", 10*time.Second, "spread the WebSocket closes (1001) of a shutdown over this window")
+
+	// Timeouts and limits (docs/user-guide.md, "Limits and timeouts"). Zero takes the default,
+	// except for --shutdown-delay, where it means none.
+	fs.DurationVar(&o.DialTimeout, "dial-timeout", d.DialTimeout, "timeout for connecting to a member; on expiry the member is unreachable for --fail-timeout")
+	fs.DurationVar(&o.UpgradeTimeout, "upgrade-timeout", d.UpgradeTimeout, "timeout for a member's answer to a WebSocket handshake (504)")
+	fs.DurationVar(&o.FailTimeout, "fail-timeout", d.FailTimeout, "how long a member whose dial failed is treated as unreachable")
+	fs.DurationVar(&o.ReadHeaderTimeout, "read-header-timeout", d.ReadHeaderTimeout, "timeout for reading a client's request head (the connection is closed without an answer)")
+	fs.DurationVar(&o.ClientBodyTimeout, "client-body-timeout", d.ClientBodyTimeout, "timeout for each wait for the next bytes of a client's request body (408)")
+	fs.DurationVar(&o.SendTimeout, "send-timeout", d.SendTimeout, "timeout for each write to a client, and each write of a spliced WebSocket, that makes no progress (the connection is closed)")
+	fs.DurationVar(&o.MemberReadTimeout, "member-read-timeout", d.MemberReadTimeout, "timeout for a member's first byte after the request, then for each read of its answer (504 before the answer started); not for WebSockets")
+	fs.DurationVar(&o.IdleTimeout, "idle-timeout", d.IdleTimeout, "idle timeout of client keep-alive connections")
+	fs.DurationVar(&o.UpstreamIdleTimeout, "upstream-idle-timeout", d.UpstreamIdleTimeout, "idle timeout of pooled member connections")
+	fs.IntVar(&o.MaxHeaderBytes, "max-header-bytes", d.MaxHeaderBytes, "largest request head in bytes, request line included (431)")
+	fs.IntVar(&o.MaxHeaders, "max-headers", d.MaxHeaders, "most header fields of a request (431)")
+	fs.IntVar(&o.MaxConnections, "max-connections", d.MaxConnections, "most client connections open at once, beyond which new ones wait in the listen backlog; 0 is half the open-files limit")
+	fs.IntVar(&o.MaxIdleConnsPerMember, "max-idle-conns-per-member", d.MaxIdleConnsPerMember, "keep-alive connections pooled per member")
+	fs.DurationVar(&o.CloseGrace, "close-grace", d.CloseGrace, "wait for a frame boundary, then for the client's close answer, when closing a WebSocket")
+	fs.DurationVar(&o.ReunionWindow, "reunion-window", d.ReunionWindow, "spread the closes that move failed-over rooms back to their owner over this window")
+	fs.DurationVar(&o.MaxRetryAfter, "max-retry-after", d.MaxRetryAfter, "cap of the Retry-After of held requests")
+	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", defaultShutdownDelay, "keep serving this long after SIGTERM while not ready, so load balancers stop sending")
+	fs.DurationVar(&o.ShutdownWindow, "shutdown-window", d.ShutdownWindow, "spread the WebSocket closes (1001) of a shutdown over this window")
+
 	fs.BoolVar(&o.H2C, "h2c", false, "accept HTTP/2 without TLS (prior knowledge)")
 	fs.BoolVar(&o.Pprof, "pprof", false, "serve the Go runtime's profiles under /debug/pprof/ on the admin port")
 	fs.StringVar(&o.TLSCertFile, "tls-cert", "", "serve TLS (and HTTP/2) with this certificate")
 	fs.StringVar(&o.TLSKeyFile, "tls-key", "", "key of --tls-cert")
 	f.zap.BindFlags(fs)
+}
+
+func parseFlags() *flags {
+	f := &flags{}
+	registerFlags(flag.CommandLine, f)
 	flag.Parse()
 	return f
 }

@@ -336,18 +336,19 @@ func keys[V any](m map[string]V) []string {
 func TestDeploymentArgsParse(t *testing.T) {
 	bin := t.TempDir()
 	run(t, "go", "build", "-o", bin+"/", "../../cmd/manager", "../../cmd/gateway")
-	manifests := map[string][]byte{"kustomize": renderKustomize(t)}
+	manifests := map[string]func(t *testing.T) []byte{"kustomize": renderKustomize}
 	for _, c := range chartCases {
-		manifests["chart "+c.name] = renderChart(t, c.args...)
+		manifests["chart "+c.name] = func(t *testing.T) []byte { return renderChart(t, c.args...) }
 	}
-	for name, data := range manifests {
-		for _, component := range []string{"manager", "gateway"} {
-			t.Run(name+" "+component, func(t *testing.T) {
-				ctr := deployment(t, decoded(t, data), component).Spec.Template.Spec.Containers[0]
+	for name, render := range manifests {
+		t.Run(name, func(t *testing.T) {
+			objs := decoded(t, render(t))
+			for _, component := range []string{"manager", "gateway"} {
+				ctr := deployment(t, objs, component).Spec.Template.Spec.Containers[0]
 				if _, _, err := runErr(filepath.Join(bin, component), append(ctr.Args, "-help")...); err != nil {
 					t.Errorf("%s %q: %v", component, ctr.Args, err)
 				}
-			})
-		}
+			}
+		})
 	}
 }

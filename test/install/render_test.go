@@ -212,6 +212,13 @@ func TestValuesSchemaRejectsBadValues(t *testing.T) {
 		{"gateway.replica=3", "additional properties 'replica'"},
 		{"manager.image.tag=1", "/manager/image/tag"},
 		{"gateway.extraEnv[0].value=400", "/gateway/extraEnv/0"},
+		{"gateway.limits.sendTimeout=soon", "/gateway/limits/sendTimeout"},
+		{"gateway.limits.dialTimeout=5", "/gateway/limits/dialTimeout"},
+		{"gateway.limits.closeGrace=2 s", "/gateway/limits/closeGrace"},
+		{"gateway.limits.maxHeaders=0", "/gateway/limits/maxHeaders"},
+		{"gateway.limits.maxHeaderBytes=32KiB", "/gateway/limits/maxHeaderBytes"},
+		{"gateway.limits.maxConnections=-1", "/gateway/limits/maxConnections"},
+		{"gateway.limits.readTimeout=5s", "additional properties 'readTimeout'"},
 	}
 	for _, b := range bad {
 		t.Run(b.set, func(t *testing.T) {
