@@ -167,6 +167,7 @@ func readAnswers(t *testing.T, c net.Conn) int {
 			t.Fatalf("a malformed answer: %v", err)
 		}
 		body, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
 		if err != nil {
 			t.Fatalf("a malformed answer's body: %v", err)
 		}

@@ -23,7 +23,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ref = b.checkFraming(r)
 	}
 	if ref.status != 0 {
-		dropBody(w, r)
+		dropBody(r)
 		g.metrics.countRequest(route.Decision{}, g.refuse(w, ref), isUpgrade(r))
 		abortIfGone(ref.status)
 		return
@@ -33,7 +33,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.metrics.routing.Observe(time.Since(start).Seconds())
 	upgrade := isUpgrade(r)
 	if d.Action != route.Proxy {
-		dropBody(w, r)
+		dropBody(r)
 		g.metrics.countRequest(d, g.answer(w, d), upgrade)
 		return
 	}
@@ -84,7 +84,7 @@ func (g *Gateway) proxyFailed(w http.ResponseWriter, r *http.Request, s *snapsho
 	if b := bodyOf(r); b != nil && b.failed() != nil {
 		return g.refuse(w, b.refusal())
 	}
-	dropBody(w, r)
+	dropBody(r)
 	var de *dialError
 	var le *localError
 	switch {
@@ -241,7 +241,7 @@ type sendTimeoutConn struct {
 }
 
 func (c *sendTimeoutConn) Write(p []byte) (int, error) {
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	_ = c.SetWriteDeadline(time.Now().Add(c.timeout))
 	return c.Conn.Write(p)
 }
 

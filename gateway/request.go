@@ -223,7 +223,7 @@ func (b *clientBody) ended() bool {
 // connection can carry another request; a read deadline of now lets it take what has already
 // arrived and close the connection otherwise, instead of waiting for a client that may never
 // send the rest.
-func dropBody(w http.ResponseWriter, r *http.Request) {
+func dropBody(r *http.Request) {
 	if b := bodyOf(r); b != nil && !b.ended() && b.deadline != nil {
 		_ = b.deadline(time.Now())
 	}

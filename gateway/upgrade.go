@@ -50,7 +50,7 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request, s *snapsh
 func (g *Gateway) openTunnel(w http.ResponseWriter, r *http.Request, s *snapshot, d route.Decision,
 	sl slot) (int, *tunnel.Tunnel) {
 	if !sl.member.bucket.Allow(time.Now()) {
-		dropBody(w, r)
+		dropBody(r)
 		return g.answer(w, rateLimited(d)), nil
 	}
 	backend, err := g.dial(r.Context(), "tcp", d.Member.Address)
