@@ -64,6 +64,15 @@ func (c *rawClient) response(t testing.TB, method string) (*reply, string) {
 	return replyOf(resp), string(body)
 }
 
+// exchange sends a raw request on a new connection and reads the answer, body included.
+func exchange(t testing.TB, h *harness, request string) (*reply, string) {
+	t.Helper()
+	c := dialRaw(t, h)
+	c.send(t, request)
+	method, _, _ := strings.Cut(request, " ")
+	return c.response(t, method)
+}
+
 // ended reads until the gateway ends the connection or d passes, and returns what it read and
 // whether the connection ended.
 func (c *rawClient) ended(d time.Duration) (string, bool) {
@@ -207,9 +216,7 @@ func TestSmugglingRefused(t *testing.T) {
 func TestMalformedChunkRefused(t *testing.T) {
 	rec := newRecorder(t, nil)
 	h := gatewayFor(t, rec.backend, testOptions(t))
-	c := dialRaw(t, h)
-	c.send(t, "POST /?room=a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")
-	if resp, body := c.response(t, http.MethodPost); resp.StatusCode != http.StatusBadRequest ||
+	if resp, body := exchange(t, h, "POST /?room=a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"); resp.StatusCode != http.StatusBadRequest ||
 		!strings.HasPrefix(body, "stablering: ") {
 		t.Fatalf("malformed chunk size: %s %q", resp.Status, body)
 	}
@@ -245,18 +252,14 @@ func TestHeaderLimits(t *testing.T) {
 		"one 60 KB field":     "X-Big: " + strings.Repeat("b", 60<<10) + "\r\n",
 		"101 repeated fields": many(101, "X-Same: %d\r\n"),
 	} {
-		c := dialRaw(t, h)
-		c.send(t, "GET /?room=a HTTP/1.1\r\nHost: x\r\n"+head+"\r\n")
-		if resp, _ := c.response(t, http.MethodGet); resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		if resp, _ := exchange(t, h, "GET /?room=a HTTP/1.1\r\nHost: x\r\n"+head+"\r\n"); resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 			t.Errorf("%s: %s, want 431", name, resp.Status)
 		}
 	}
 	if uris := rec.uris(); len(uris) != 0 {
 		t.Fatalf("the member received %v", uris)
 	}
-	c := dialRaw(t, h)
-	c.send(t, "GET /?room=a HTTP/1.1\r\nHost: x\r\nX_Room: evil\r\nX-Room: good\r\n"+many(90, "X-H-%d: v\r\n")+"\r\n")
-	if resp, _ := c.response(t, http.MethodGet); resp.StatusCode != 200 {
+	if resp, _ := exchange(t, h, "GET /?room=a HTTP/1.1\r\nHost: x\r\nX_Room: evil\r\nX-Room: good\r\n"+many(90, "X-H-%d: v\r\n")+"\r\n"); resp.StatusCode != 200 {
 		t.Fatalf("90 fields: %s", resp.Status)
 	}
 	got := rec.last(t).Header
@@ -275,9 +278,7 @@ func TestHeaderLimits(t *testing.T) {
 func TestH2CUpgradeRefused(t *testing.T) {
 	rec := newRecorder(t, nil)
 	h := gatewayFor(t, rec.backend, testOptions(t))
-	c := dialRaw(t, h)
-	c.send(t, "GET /?room=a HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n")
-	resp, _ := c.response(t, http.MethodGet)
+	resp, _ := exchange(t, h, "GET /?room=a HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n")
 	if resp.StatusCode != 200 {
 		t.Fatalf("h2c upgrade: %s, want 200 without switching", resp.Status)
 	}
@@ -297,17 +298,13 @@ func TestPathNormalised(t *testing.T) {
 		newRing("admin", []*backend{admin.backend}, routeTo("/admin")),
 	})
 	for _, path := range []string{"/chat/../admin/x", "/chat/%2e%2e/admin/x", "/chat/./../admin/./x"} {
-		c := dialRaw(t, h)
-		c.send(t, "GET "+path+"?room=a HTTP/1.1\r\nHost: x\r\n\r\n")
-		resp, body := c.response(t, http.MethodGet)
+		resp, body := exchange(t, h, "GET "+path+"?room=a HTTP/1.1\r\nHost: x\r\n\r\n")
 		if resp.StatusCode != 200 || body != "/admin/x?room=a" {
 			t.Errorf("%s: %s %q, want the admin ring's member to get /admin/x", path, resp.Status, body)
 		}
 	}
 	for _, path := range []string{"/chat/..%2Fadmin/x", "/chat/..%5cadmin/x", "/chat/a%2fb"} {
-		c := dialRaw(t, h)
-		c.send(t, "GET "+path+"?room=a HTTP/1.1\r\nHost: x\r\n\r\n")
-		if resp, _ := c.response(t, http.MethodGet); resp.StatusCode != http.StatusBadRequest {
+		if resp, _ := exchange(t, h, "GET "+path+"?room=a HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("%s: %s, want 400", path, resp.Status)
 		}
 	}
