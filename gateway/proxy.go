@@ -29,7 +29,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := g.snap.Load()
-	d := s.table.Decide(r, start, s)
+	d := s.table.Decide(route.HTTPRequest{R: r}, start, s)
 	g.metrics.routing.Observe(time.Since(start).Seconds())
 	upgrade := isUpgrade(r)
 	if d.Action != route.Proxy {

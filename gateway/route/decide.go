@@ -143,10 +143,10 @@ type Health interface {
 }
 
 // Decide decides what request r gets at now. h may be nil (everything reachable).
-func (t *Table) Decide(r *http.Request, now time.Time, h Health) Decision {
-	ring := t.Match(r.Host, r.URL.Path)
+func (t *Table) Decide(r Request, now time.Time, h Health) Decision {
+	ring := t.Match(r.Host(), r.Path())
 	if ring == nil {
-		return Decision{Action: NotFound, Reason: ReasonNoRoute, Host: r.Host, Path: r.URL.Path}
+		return Decision{Action: NotFound, Reason: ReasonNoRoute, Host: r.Host(), Path: r.Path()}
 	}
 	if ring.Err != nil {
 		return ring.misconfigured()

@@ -3,7 +3,6 @@ package route
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"net/textproto"
 	"net/url"
 	"strconv"
@@ -82,23 +81,22 @@ func (k *Key) Where() string { return k.where }
 // than once (even with equal values), with ErrKeyMissing when it is absent or empty, and with
 // ErrKeyInvalid when it cannot be decoded; a duplicate is reported before the value is looked
 // at. It allocates only to decode escaped keys and escaped query parameter names.
-func (k *Key) Extract(r *http.Request) (string, error) {
+func (k *Key) Extract(r Request) (string, error) {
 	var key string
 	var err error
 	switch k.Source {
 	case v1alpha1.KeySourceHeader:
-		switch v := r.Header[k.header]; {
-		case len(v) > 1:
+		if _, twice := r.HeaderValue(k.header, 1); twice {
 			err = ErrKeyDuplicate
-		case len(v) == 1:
-			key = strings.TrimSpace(v[0])
+		} else if v, ok := r.HeaderValue(k.header, 0); ok {
+			key = strings.TrimSpace(v)
 		}
 	case v1alpha1.KeySourceQuery:
-		key, err = queryValue(r.URL.RawQuery, k.Name)
+		key, err = queryValue(r.RawQuery(), k.Name)
 	case v1alpha1.KeySourceCookie:
-		key, err = cookieValue(r.Header["Cookie"], k.Name)
+		key, err = cookieValue(r, k.Name)
 	case v1alpha1.KeySourcePath:
-		key, err = pathSegment(r.URL, k.Segment)
+		key, err = pathSegment(r.Path(), r.RawPath(), k.Segment)
 	}
 	if err != nil {
 		return "", err
@@ -153,10 +151,14 @@ func queryNameIs(k, name string) bool {
 // surrounding double quotes removed, or ErrKeyDuplicate when the name appears more than once
 // across all lines. Names are compared as net/http's readCookies does: trimmed, so "room =a"
 // is room, and a bare name without '=' is an (empty) occurrence.
-func cookieValue(lines []string, name string) (string, error) {
+func cookieValue(r Request, name string) (string, error) {
 	var v string
 	found := false
-	for _, line := range lines {
+	for i := 0; ; i++ {
+		line, ok := r.HeaderValue("Cookie", i)
+		if !ok {
+			break
+		}
 		for line != "" {
 			var part string
 			part, line, _ = strings.Cut(line, ";")
@@ -176,13 +178,13 @@ func cookieValue(lines []string, name string) (string, error) {
 	return v, nil
 }
 
-// pathSegment returns segment i (0-based, after the leading slash) of the URL's path,
-// decoded. Segments are split on the escaped path, so an encoded slash (%2F) stays inside its
-// segment.
-func pathSegment(u *url.URL, i int) (string, error) {
-	p, escaped := u.Path, false
-	if u.RawPath != "" {
-		p, escaped = u.RawPath, true
+// pathSegment returns segment i (0-based, after the leading slash) of a path, decoded, given
+// decoded and as sent (rawPath, "" when it is the default encoding). Segments are split on the
+// escaped path, so an encoded slash (%2F) stays inside its segment.
+func pathSegment(path, rawPath string, i int) (string, error) {
+	p, escaped := path, false
+	if rawPath != "" {
+		p, escaped = rawPath, true
 	}
 	p = strings.TrimPrefix(p, "/")
 	for ; i > 0; i-- {
