@@ -1,10 +1,12 @@
 package ring
 
 import (
+	"fmt"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 
 	"github.com/stablering/stablering/api/v1alpha1"
 )
@@ -70,6 +72,9 @@ func Compute(in Input) Result {
 		batchRollout = nil
 	}
 	members, events := resolveMembers(obs, prev.Members, batchRollout, in.Now)
+	if sts == nil && !statefulSetWasMissing(prev) {
+		events = append([]Event{statefulSetNotFound(ring, members)}, events...)
+	}
 	status := v1alpha1.StableRingStatus{
 		ObservedGeneration: ring.Generation,
 		Replicas:           replicas,
@@ -97,6 +102,29 @@ func Compute(in Input) Result {
 		result.RequeueAfter = max(plan.wake.Sub(in.Now), 0) + wakeSlack
 	}
 	return result
+}
+
+// statefulSetWasMissing reports whether the last status already said the StatefulSet is missing.
+func statefulSetWasMissing(prev *v1alpha1.StableRingStatus) bool {
+	c := meta.FindStatusCondition(prev.Conditions, v1alpha1.ConditionReady)
+	return c != nil && c.Reason == ReasonStatefulSetNotFound
+}
+
+// statefulSetNotFound is the warning event of a StableRing whose StatefulSet is (newly) missing.
+func statefulSetNotFound(ring *v1alpha1.StableRing, members []v1alpha1.Member) Event {
+	var joined []int32
+	for _, m := range members {
+		if m.State != v1alpha1.MemberPending {
+			joined = append(joined, m.Ordinal)
+		}
+	}
+	effect := "the ring has no members until it exists"
+	if len(joined) > 0 {
+		effect = fmt.Sprintf("%s %s kept as Down, and gateways apply spec.unavailable to %s rooms", memberOrdinals(joined),
+			plural(len(joined), "is", "are"), plural(len(joined), "its", "their"))
+	}
+	return memberEvent(corev1.EventTypeWarning, ReasonStatefulSetNotFound, "StatefulSet %s does not exist in namespace %s: %s",
+		ring.Spec.StatefulSetName, ring.Namespace, effect)
 }
 
 // shape returns the StatefulSet's first ordinal and replica count.

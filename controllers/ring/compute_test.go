@@ -43,6 +43,18 @@ func eventReasons(events []Event) []string {
 	return reasons
 }
 
+// requireEvents checks events, given as "Reason: message", in order.
+func requireEvents(t *testing.T, events []Event, want ...string) {
+	t.Helper()
+	var got []string
+	for _, e := range events {
+		got = append(got, e.Reason+": "+e.Message)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}
+
 func requireCondition(t *testing.T, st v1alpha1.StableRingStatus, conditionType string, status metav1.ConditionStatus, reason string, messageParts ...string) {
 	t.Helper()
 	c := meta.FindStatusCondition(st.Conditions, conditionType)
@@ -79,9 +91,7 @@ func TestComputeResolvesAStableRing(t *testing.T) {
 	if diff := cmp.Diff(&v1alpha1.HashSpec{Algorithm: v1alpha1.AlgorithmJump}, st.Hash); diff != "" {
 		t.Errorf("hash (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"MemberJoined", "MemberJoined", "MemberJoined"}, eventReasons(res.Events)); diff != "" {
-		t.Errorf("events (-want +got):\n%s", diff)
-	}
+	requireEvents(t, res.Events, "MemberJoined: members 0, 1, 2 joined the ring")
 	requireCondition(t, st, v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonAllMembersServing, "all 3 members are Serving")
 	requireCondition(t, st, v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonRolloutComplete, oldRev)
 	requireCondition(t, st, v1alpha1.ConditionDegraded, metav1.ConditionFalse, ReasonAsExpected)
@@ -120,7 +130,7 @@ func TestComputeMemberStates(t *testing.T) {
 	if res.Status.Members[5].Address != "" {
 		t.Errorf("member without IP has address %q", res.Status.Members[5].Address)
 	}
-	requireCondition(t, res.Status, v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonAllMembersServing, "1 Pending members", "5 (chat-5)")
+	requireCondition(t, res.Status, v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonAllMembersServing, "1 Pending member joins", "5 (chat-5)")
 	sts.Status.UpdateRevision = newRev
 	res = compute(t, ring, sts, pods, t0)
 	// The batch [5, 4] starts: 4 is Draining, 5 stays Pending (it has not joined).
@@ -136,10 +146,8 @@ func TestComputeMemberStates(t *testing.T) {
 	if got := states(res.Status.Members)[2]; got != v1alpha1.MemberDown {
 		t.Errorf("member 2 not Ready outside a batch is %s, want Down", got)
 	}
-	requireCondition(t, res.Status, v1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonMembersDown, "2 (chat-2)", "hold their rooms for 60s")
-	if diff := cmp.Diff([]string{"MemberDown"}, eventReasons(res.Events)); diff != "" {
-		t.Errorf("events (-want +got):\n%s", diff)
-	}
+	requireCondition(t, res.Status, v1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonMembersDown, "member 2 (chat-2) is Down", "hold its rooms for 60s")
+	requireEvents(t, res.Events, "MemberDown: member 2 is Down: not Ready, and no rollout batch is restarting it; gateways apply spec.unavailable to its rooms")
 
 	// The drain ends: 4's pod is deleted, 4 is Restarting; 2 is still Down.
 	res = compute(t, ring, sts, pods, t0.Add(20*time.Second))
@@ -214,18 +222,14 @@ func TestComputeScaling(t *testing.T) {
 	}
 	pods = testPods(5)
 	res = compute(t, ring, sts, pods, t0.Add(3*time.Second))
-	if diff := cmp.Diff([]string{"MemberJoined", "MemberJoined"}, eventReasons(res.Events)); diff != "" {
-		t.Errorf("events (-want +got):\n%s", diff)
-	}
+	requireEvents(t, res.Events, "MemberJoined: members 3, 4 joined the ring")
 
 	sts.Spec.Replicas = ptr.To[int32](2)
 	res = compute(t, ring, sts, pods[:2], t0.Add(4*time.Second))
 	if got := states(res.Status.Members); len(got) != 2 {
 		t.Errorf("after scale-down states = %v, want 2 members", got)
 	}
-	if diff := cmp.Diff([]string{"MemberLeft", "MemberLeft", "MemberLeft"}, eventReasons(res.Events)); diff != "" {
-		t.Errorf("events (-want +got):\n%s", diff)
-	}
+	requireEvents(t, res.Events, "MemberLeft: members 2, 3, 4 left the ring: the StatefulSet no longer has these ordinals")
 }
 
 func TestComputeOrdinalsStart(t *testing.T) {
@@ -361,7 +365,7 @@ func TestComputeConditionsOfARollout(t *testing.T) {
 	compute(t, ring, sts, pods, t0) // 0 never Ready: Pending, and it blocks the first batch
 	res := compute(t, ring, sts, pods, t0)
 	requireCondition(t, res.Status, v1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonWaitingForMembers,
-		"batch 1 (members 3, 2)", "0 (chat-0, Pending)", "delete their pods")
+		"batch 1 (members 3, 2)", "0 (chat-0, Pending)", "If it cannot become Ready at its current revision, delete its pod")
 
 	pods[0].Status.Conditions[0].Status = corev1.ConditionTrue
 	res = compute(t, ring, sts, pods, t0)

@@ -44,8 +44,15 @@ const (
 	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"
 	// ReasonMembersDown (Degraded=True): joined members are not Ready outside a rollout batch.
 	ReasonMembersDown = "MembersDown"
-	// ReasonPortNotFound (Degraded=True): spec.port names a port that pods do not declare.
+	// ReasonPortNotFound (Ready=False when Serving members are affected, Degraded=True): spec.port
+	// names a port that pods do not declare, so their members have no address.
 	ReasonPortNotFound = "PortNotFound"
+	// ReasonMembersUnroutable (Ready=False): Serving members have no address for another reason
+	// than spec.port (their pods have no IP), so gateways cannot route their rooms.
+	ReasonMembersUnroutable = "MembersUnroutable"
+	// ReasonOrderedReadyPodManagement (Degraded=True): the StatefulSet uses podManagementPolicy
+	// OrderedReady, so the pods of a rollout batch of more than one restart one at a time.
+	ReasonOrderedReadyPodManagement = "OrderedReadyPodManagement"
 	// ReasonAsExpected (Degraded=False): nothing is wrong.
 	ReasonAsExpected = "AsExpected"
 )
@@ -81,13 +88,14 @@ func condition(conditionType string, status metav1.ConditionStatus, reason, form
 func (in conditionInput) ready() metav1.Condition {
 	if in.sts == nil {
 		return condition(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonStatefulSetNotFound,
-			"StatefulSet %s does not exist in namespace %s", in.ring.Spec.StatefulSetName, in.ring.Namespace)
+			"StatefulSet %s does not exist in namespace %s, so no member can serve; create it (see Degraded)", in.ring.Spec.StatefulSetName, in.ring.Namespace)
 	}
 	pending := in.membersIn(v1alpha1.MemberPending)
 	joined := len(in.members) - len(pending)
 	notServing := in.membersWhere(func(m v1alpha1.Member) bool {
 		return m.State != v1alpha1.MemberPending && m.State != v1alpha1.MemberServing
 	})
+	unroutable := in.membersWhere(func(m v1alpha1.Member) bool { return m.State == v1alpha1.MemberServing && m.Address == "" })
 	switch {
 	case len(in.members) == 0:
 		return condition(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonNoMembers,
@@ -95,17 +103,66 @@ func (in conditionInput) ready() metav1.Condition {
 	case joined == 0:
 		return condition(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonNoMembers,
 			"no member has joined the ring yet; a member joins when its pod is first Ready (Pending: %s)", listMembers(pending, false))
+	case len(unroutable) > 0:
+		return in.unroutable(unroutable)
 	case len(notServing) > 0:
 		return condition(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonMembersNotServing,
-			"%d of %d joined members are not Serving: %s. Draining and Restarting members are in a paced rollout batch (see Progressing); Down members are explained by Degraded",
-			len(notServing), joined, listMembers(notServing, true))
+			"%d of %s %s not Serving: %s. Draining and Restarting members are in a paced rollout batch (see Progressing); Down members are explained by Degraded",
+			len(notServing), count(joined, "joined member"), plural(len(notServing), "is", "are"), listMembers(notServing, true))
 	case len(pending) > 0:
 		return condition(v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonAllMembersServing,
-			"all %d joined members are Serving; %d Pending members join when first Ready: %s", joined, len(pending), listMembers(pending, false))
+			"%s Serving; %s %s when first Ready: %s", allJoined(joined), count(len(pending), "Pending member"),
+			plural(len(pending), "joins", "join"), listMembers(pending, false))
 	default:
-		return condition(v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonAllMembersServing,
-			"all %d members are Serving", joined)
+		return condition(v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonAllMembersServing, "%s Serving", allMembers(joined))
 	}
+}
+
+// allJoined says "the 1 joined member is" or "all 3 joined members are".
+func allJoined(n int) string {
+	return plural(n, "the 1 joined member is", fmt.Sprintf("all %d joined members are", n))
+}
+
+// allMembers says "the 1 member is" or "all 3 members are".
+func allMembers(n int) string {
+	return plural(n, "the 1 member is", fmt.Sprintf("all %d members are", n))
+}
+
+// unroutable is the Ready condition when Serving members have no address: gateways answer 503 for
+// their rooms until the cause is fixed, so the ring is not Ready although its pods are.
+func (in conditionInput) unroutable(members []v1alpha1.Member) metav1.Condition {
+	var noPort, noIP []v1alpha1.Member
+	for _, m := range members {
+		if o := in.observed(m.Ordinal); o != nil && o.portMissing {
+			noPort = append(noPort, m)
+		} else {
+			noIP = append(noIP, m)
+		}
+	}
+	var messages []string
+	reason := ReasonMembersUnroutable
+	if n := len(noPort); n > 0 {
+		reason = ReasonPortNotFound
+		messages = append(messages, fmt.Sprintf("Serving %s %s %s no address: spec.port %q is not a container port of %s, so gateways cannot route %s rooms and answer 503. "+
+			"Set spec.port to the name of a containerPort of the pod template, or to a port number.",
+			plural(n, "member", "members"), listMembers(noPort, false), plural(n, "has", "have"), in.ring.Spec.Port.String(),
+			plural(n, "its pod", "their pods"), plural(n, "its", "their")))
+	}
+	if n := len(noIP); n > 0 {
+		messages = append(messages, fmt.Sprintf("Serving %s %s %s no address: %s no IP, so gateways cannot route %s rooms and answer 503.",
+			plural(n, "member", "members"), listMembers(noIP, false), plural(n, "has", "have"),
+			plural(n, "its pod has", "their pods have"), plural(n, "its", "their")))
+	}
+	return condition(v1alpha1.ConditionReady, metav1.ConditionFalse, reason, "%s", strings.Join(messages, " "))
+}
+
+// observed returns the observation of ordinal, or nil.
+func (in conditionInput) observed(ordinal int32) *observed {
+	i := slices.IndexFunc(in.obs, func(o observed) bool { return o.ordinal == ordinal })
+	if i < 0 {
+		return nil
+	}
+	return &in.obs[i]
 }
 
 func (in conditionInput) progressing() metav1.Condition {
@@ -121,34 +178,37 @@ func (in conditionInput) progressing() metav1.Condition {
 		return condition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonRollingUpdateStrategy, "%s", in.rollingUpdateMessage())
 	case r.Phase == v1alpha1.RolloutComplete:
 		return condition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonRolloutComplete,
-			"all %d members run revision %s", len(in.members), r.UpdateRevision)
+			"%s revision %s", plural(len(in.members), "the 1 member runs", fmt.Sprintf("all %d members run", len(in.members))), r.UpdateRevision)
 	case r.Phase == v1alpha1.RolloutPaused:
 		return condition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonRolloutPaused,
-			"spec.rollout.paused is true: %d members still run an older revision than %s; set spec.rollout.paused to false to continue",
-			len(in.outdated(r.UpdateRevision)), r.UpdateRevision)
+			"spec.rollout.paused is true: %s still %s an older revision than %s; set spec.rollout.paused to false to continue",
+			count(len(in.outdated(r.UpdateRevision)), "member"), plural(len(in.outdated(r.UpdateRevision)), "runs", "run"), r.UpdateRevision)
 	case r.Phase == v1alpha1.RolloutStalled:
 		return condition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonProgressDeadlineExceeded, "%s", in.stallMessage())
 	case len(r.BatchMembers) > 0:
 		return condition(v1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonBatchProgressing, "%s", in.batchMessage())
 	default:
+		n := len(in.plan.blockers)
 		return condition(v1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonWaitingForMembers,
-			"batch %d (members %s) starts when every member outside it is Serving; not Serving: %s. If they cannot become Ready at their current revision, delete their pods: the StatefulSet recreates them at revision %s",
-			r.Batch+1, ordinals(in.plan.next), listMembers(in.membersAt(in.plan.blockers), true), r.UpdateRevision)
+			"batch %d (%s) starts when every member outside it is Serving; not Serving: %s. If %s cannot become Ready at %s current revision, delete %s: the StatefulSet recreates %s at revision %s",
+			r.Batch+1, memberOrdinals(in.plan.next), listMembers(in.membersAt(in.plan.blockers), true),
+			plural(n, "it", "they"), plural(n, "its", "their"), plural(n, "its pod", "their pods"), plural(n, "it", "them"), r.UpdateRevision)
 	}
 }
 
 func (in conditionInput) batchMessage() string {
 	r := in.plan.status
 	spec := in.ring.Spec.Rollout
-	head := fmt.Sprintf("batch %d (members %s)", r.Batch, ordinals(r.BatchMembers))
+	head := fmt.Sprintf("batch %d (%s)", r.Batch, memberOrdinals(r.BatchMembers))
 	var msg string
 	switch r.Step {
 	case v1alpha1.BatchDraining:
 		msg = fmt.Sprintf("%s is Draining; its pods are deleted at %s", head,
 			timestamp(r.StepStartTime.Add(seconds(spec.DrainSeconds)+PublishLead)))
 	case v1alpha1.BatchRestarting:
-		msg = fmt.Sprintf("%s is Restarting: waiting for pods %s to be Ready at revision %s (progress deadline %s)", head,
-			strings.Join(in.unreplaced(r), ", "), r.UpdateRevision, timestamp(r.StepStartTime.Add(seconds(spec.ProgressDeadlineSeconds))))
+		pods := in.unreplaced(r)
+		msg = fmt.Sprintf("%s is Restarting: waiting for %s %s to be Ready at revision %s (progress deadline %s)", head,
+			plural(len(pods), "pod", "pods"), strings.Join(pods, ", "), r.UpdateRevision, timestamp(r.StepStartTime.Add(seconds(spec.ProgressDeadlineSeconds))))
 	default:
 		msg = fmt.Sprintf("%s is Ready at revision %s; the next batch may start at %s (pauseSeconds)", head,
 			r.UpdateRevision, timestamp(r.StepStartTime.Add(seconds(spec.PauseSeconds))))
@@ -161,10 +221,10 @@ func (in conditionInput) batchMessage() string {
 
 func (in conditionInput) stallMessage() string {
 	r := in.plan.status
-	return fmt.Sprintf("batch %d (members %s) was not Ready at revision %s within progressDeadlineSeconds (%ds) after its pods were deleted; not Ready: %s. "+
+	return fmt.Sprintf("batch %d (%s) was not Ready at revision %s within progressDeadlineSeconds (%ds) after its pods were deleted; not Ready: %s. "+
 		"No more pods are deleted until the StableRing spec or the StatefulSet changes: fix the pod template (the new revision restarts the rollout), "+
 		"or change spec.rollout (for example raise progressDeadlineSeconds) to retry",
-		r.Batch, ordinals(r.BatchMembers), r.UpdateRevision, in.ring.Spec.Rollout.ProgressDeadlineSeconds, strings.Join(in.unreplaced(r), ", "))
+		r.Batch, memberOrdinals(r.BatchMembers), r.UpdateRevision, in.ring.Spec.Rollout.ProgressDeadlineSeconds, strings.Join(in.unreplaced(r), ", "))
 }
 
 func (in conditionInput) rollingUpdateMessage() string {
@@ -179,24 +239,43 @@ func (in conditionInput) degraded() metav1.Condition {
 		problems = append(problems, problem{reason, fmt.Sprintf(format, args...)})
 	}
 	if in.sts == nil {
-		add(ReasonStatefulSetNotFound, "StatefulSet %s not found in namespace %s; its %d joined members are kept as Down, so gateways treat their rooms as spec.unavailable says. "+
+		add(ReasonStatefulSetNotFound, "StatefulSet %s not found in namespace %s; %s "+
 			"Create the StatefulSet; spec.statefulSetName is immutable, so to use another StatefulSet create a new StableRing.",
-			in.ring.Spec.StatefulSetName, in.ring.Namespace, len(in.membersIn(v1alpha1.MemberDown)))
+			in.ring.Spec.StatefulSetName, in.ring.Namespace, in.keptAsDown())
 	}
 	r := in.plan.status
-	if in.sts != nil && r != nil && r.Phase == v1alpha1.RolloutStalled {
+	stalled := in.sts != nil && r != nil && r.Phase == v1alpha1.RolloutStalled
+	if stalled {
 		add(ReasonProgressDeadlineExceeded, "%s.", in.stallMessage())
 	}
 	if down := in.membersIn(v1alpha1.MemberDown); in.sts != nil && len(down) > 0 {
-		add(ReasonMembersDown, "members %s are Down (joined, not Ready, not in a rollout batch); %s. Check their pods with kubectl describe pod.",
-			listMembers(down, false), in.unavailableEffect())
+		var inStalledBatch, outside []v1alpha1.Member
+		for _, m := range down {
+			if stalled && slices.Contains(r.BatchMembers, m.Ordinal) {
+				inStalledBatch = append(inStalledBatch, m)
+			} else {
+				outside = append(outside, m)
+			}
+		}
+		if n := len(outside); n > 0 {
+			add(ReasonMembersDown, "%s %s %s Down (joined, not Ready, not in a rollout batch); %s. Check %s with kubectl describe pod.",
+				plural(n, "member", "members"), listMembers(outside, false), plural(n, "is", "are"), in.unavailableEffect(n), plural(n, "its pod", "their pods"))
+		}
+		if n := len(inStalledBatch); n > 0 {
+			add(ReasonMembersDown, "%s %s of the stalled batch %d %s Down: %s restart missed the progress deadline, so %s.",
+				plural(n, "member", "members"), listMembers(inStalledBatch, false), r.Batch, plural(n, "is", "are"), plural(n, "its", "their"), in.unavailableEffect(n))
+		}
 	}
 	if missing := in.portMissing(); len(missing) > 0 {
-		add(ReasonPortNotFound, "spec.port %q is not a container port of pods %s, so those members have no address; name a containerPort of the pod template or use a port number.",
-			in.ring.Spec.Port.String(), strings.Join(missing, ", "))
+		n := len(missing)
+		add(ReasonPortNotFound, "spec.port %q is not a container port of %s %s, so %s no address; name a containerPort of the pod template or use a port number.",
+			in.ring.Spec.Port.String(), plural(n, "pod", "pods"), strings.Join(missing, ", "), plural(n, "its member has", "their members have"))
 	}
 	if r != nil && r.Phase == v1alpha1.RolloutDisabled {
 		add(ReasonRollingUpdateStrategy, "%s.", in.rollingUpdateMessage())
+	}
+	if size := in.orderedBatchSize(); size > 1 {
+		add(ReasonOrderedReadyPodManagement, "%s.", in.orderedReadyMessage(size))
 	}
 	if len(problems) == 0 {
 		return condition(v1alpha1.ConditionDegraded, metav1.ConditionFalse, ReasonAsExpected, "the ring is resolved and no rollout is stalled")
@@ -208,12 +287,43 @@ func (in conditionInput) degraded() metav1.Condition {
 	return condition(v1alpha1.ConditionDegraded, metav1.ConditionTrue, problems[0].reason, "%s", strings.Join(messages, " "))
 }
 
-func (in conditionInput) unavailableEffect() string {
-	u := in.ring.Spec.Unavailable
-	if u.Policy == v1alpha1.UnavailableFailover {
-		return "gateways fail their rooms over to the next members at once (spec.unavailable.policy Failover)"
+// keptAsDown says what became of the joined members of a missing StatefulSet.
+func (in conditionInput) keptAsDown() string {
+	n := len(in.membersIn(v1alpha1.MemberDown))
+	if n == 0 {
+		return "the ring has no joined members."
 	}
-	return fmt.Sprintf("gateways hold their rooms for %ds, then fail them over (spec.unavailable)", u.HoldSeconds)
+	return fmt.Sprintf("its %s %s kept as Down, so gateways treat %s rooms as spec.unavailable says.",
+		count(n, "joined member"), plural(n, "is", "are"), plural(n, "its", "their"))
+}
+
+// unavailableEffect says what gateways do with the rooms of n Down members.
+func (in conditionInput) unavailableEffect(n int) string {
+	u := in.ring.Spec.Unavailable
+	its := plural(n, "its", "their")
+	if u.Policy == v1alpha1.UnavailableFailover {
+		return fmt.Sprintf("gateways fail %s rooms over to the next members at once (spec.unavailable.policy Failover)", its)
+	}
+	return fmt.Sprintf("gateways hold %s rooms for %ds, then fail them over (spec.unavailable)", its, u.HoldSeconds)
+}
+
+// orderedBatchSize is the rollout's batch size when the StatefulSet controller recreates the pods
+// of a batch one at a time: the StatefulSet uses OnDelete, so rollouts are paced, and
+// podManagementPolicy OrderedReady (the API's default). It is 0 otherwise.
+func (in conditionInput) orderedBatchSize() int {
+	if in.sts == nil || in.sts.Spec.UpdateStrategy.Type != appsv1.OnDeleteStatefulSetStrategyType ||
+		in.sts.Spec.PodManagementPolicy == appsv1.ParallelPodManagement {
+		return 0
+	}
+	return batchSize(in.ring.Spec.Rollout.BatchSize, int32(len(in.obs)))
+}
+
+func (in conditionInput) orderedReadyMessage(size int) string {
+	return fmt.Sprintf("StatefulSet %s uses podManagementPolicy OrderedReady, so the StatefulSet controller recreates the %d pods of a rollout batch one at a time, "+
+		"each once the one before is Ready: a batch stays down for the sum of its pods' restart times instead of the longest one. "+
+		"podManagementPolicy cannot be changed on an existing StatefulSet: recreate it with podManagementPolicy Parallel "+
+		"(kubectl delete statefulset %s --cascade=orphan keeps its pods running, then apply it with the change), or set spec.rollout.batchSize to 1",
+		in.sts.Name, size, in.sts.Name)
 }
 
 // unreplaced names the pods of batch members that are not yet Ready at the update revision.

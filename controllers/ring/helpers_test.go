@@ -90,8 +90,9 @@ func testStatefulSet(replicas int32, strategy appsv1.StatefulSetUpdateStrategyTy
 	return &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: "chat", Namespace: "default", Generation: 3},
 		Spec: appsv1.StatefulSetSpec{
-			Replicas:       ptr.To(replicas),
-			UpdateStrategy: appsv1.StatefulSetUpdateStrategy{Type: strategy},
+			Replicas:            ptr.To(replicas),
+			PodManagementPolicy: appsv1.ParallelPodManagement,
+			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: strategy},
 		},
 		Status: appsv1.StatefulSetStatus{ObservedGeneration: 3, CurrentRevision: oldRev, UpdateRevision: newRev},
 	}

@@ -20,15 +20,15 @@ func resolveMembers(obs []observed, prev []v1alpha1.Member, rollout *v1alpha1.Ro
 	}
 	deleted := deletedUIDs(rollout)
 	members := make([]v1alpha1.Member, 0, len(obs))
-	var events []Event
+	var joined, down, left []int32
 	for _, o := range obs {
 		old, had := before[o.ordinal]
-		joined := had && old.State != v1alpha1.MemberPending
+		joinedBefore := had && old.State != v1alpha1.MemberPending
 		m := v1alpha1.Member{
 			Ordinal:  o.ordinal,
 			Pod:      o.podName,
 			Address:  o.address,
-			State:    memberState(o, joined, rollout, deleted),
+			State:    memberState(o, joinedBefore, rollout, deleted),
 			Revision: o.revision,
 		}
 		m.LastTransitionTime = old.LastTransitionTime
@@ -36,15 +36,19 @@ func resolveMembers(obs []observed, prev []v1alpha1.Member, rollout *v1alpha1.Ro
 			m.LastTransitionTime = ptrTime(now.Truncate(time.Second))
 		}
 		members = append(members, m)
-		events = append(events, memberEvents(old, had, m)...)
+		if !joinedBefore && m.State != v1alpha1.MemberPending {
+			joined = append(joined, m.Ordinal)
+		}
+		if m.State == v1alpha1.MemberDown && (!had || old.State != v1alpha1.MemberDown) {
+			down = append(down, m.Ordinal)
+		}
 	}
 	for _, old := range prev {
 		if old.State != v1alpha1.MemberPending && !slices.ContainsFunc(obs, func(o observed) bool { return o.ordinal == old.Ordinal }) {
-			events = append(events, memberEvent(corev1.EventTypeNormal, "MemberLeft",
-				"member %d (pod %s) left the ring: the StatefulSet no longer has this ordinal", old.Ordinal, old.Pod))
+			left = append(left, old.Ordinal)
 		}
 	}
-	return members, events
+	return members, memberEvents(joined, down, left)
 }
 
 // memberState is the routing state of observed member o. joined is true once the member has been
@@ -82,16 +86,21 @@ func inBatch(r *v1alpha1.RolloutStatus, ordinal int32) bool {
 	return r != nil && r.Phase != v1alpha1.RolloutStalled && slices.Contains(r.BatchMembers, ordinal)
 }
 
-func memberEvents(old v1alpha1.Member, had bool, m v1alpha1.Member) []Event {
+// memberEvents are the events of one resolution: one per kind of change, naming every member it
+// affects.
+func memberEvents(joined, down, left []int32) []Event {
 	var events []Event
-	joinedBefore := had && old.State != v1alpha1.MemberPending
-	if !joinedBefore && m.State != v1alpha1.MemberPending {
-		events = append(events, memberEvent(corev1.EventTypeNormal, "MemberJoined",
-			"member %d (pod %s at %s) joined the ring", m.Ordinal, m.Pod, m.Address))
+	if len(joined) > 0 {
+		events = append(events, memberEvent(corev1.EventTypeNormal, "MemberJoined", "%s joined the ring", memberOrdinals(joined)))
 	}
-	if m.State == v1alpha1.MemberDown && (!had || old.State != v1alpha1.MemberDown) {
+	if len(down) > 0 {
 		events = append(events, memberEvent(corev1.EventTypeWarning, "MemberDown",
-			"member %d (pod %s) is Down: not Ready outside a rollout batch", m.Ordinal, m.Pod))
+			"%s %s Down: not Ready, and no rollout batch is restarting %s; gateways apply spec.unavailable to %s rooms",
+			memberOrdinals(down), plural(len(down), "is", "are"), plural(len(down), "it", "them"), plural(len(down), "its", "their")))
+	}
+	if len(left) > 0 {
+		events = append(events, memberEvent(corev1.EventTypeNormal, "MemberLeft", "%s left the ring: the StatefulSet no longer has %s",
+			memberOrdinals(left), plural(len(left), "this ordinal", "these ordinals")))
 	}
 	return events
 }

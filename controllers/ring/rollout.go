@@ -199,8 +199,8 @@ func (p *planner) restart() bool {
 		return false
 	}
 	p.enterStep(v1alpha1.BatchSettling)
-	p.event(corev1.EventTypeNormal, "BatchCompleted", "batch %d completed: members %s are Ready at revision %s",
-		st.Batch, ordinals(st.BatchMembers), st.UpdateRevision)
+	p.event(corev1.EventTypeNormal, "BatchCompleted", "batch %d completed: %s %s Ready at revision %s",
+		st.Batch, memberOrdinals(st.BatchMembers), plural(len(st.BatchMembers), "is", "are"), st.UpdateRevision)
 	return true
 }
 
@@ -222,8 +222,8 @@ func (p *planner) restartBatch() {
 	deadline := p.stepEnd(seconds(p.in.spec.ProgressDeadlineSeconds))
 	if !p.in.now.Before(deadline) {
 		st.Phase = v1alpha1.RolloutStalled
-		p.event(corev1.EventTypeWarning, "RolloutStalled", "batch %d (members %s) was not Ready at revision %s within %ds; no more pods are deleted until the StableRing spec or the StatefulSet changes",
-			st.Batch, ordinals(st.BatchMembers), st.UpdateRevision, p.in.spec.ProgressDeadlineSeconds)
+		p.event(corev1.EventTypeWarning, "RolloutStalled", "batch %d (%s) was not Ready at revision %s within %ds; no more pods are deleted until the StableRing spec or the StatefulSet changes",
+			st.Batch, memberOrdinals(st.BatchMembers), st.UpdateRevision, p.in.spec.ProgressDeadlineSeconds)
 		return
 	}
 	recorded := p.deletedUIDs()
@@ -297,8 +297,10 @@ func (p *planner) startNextBatch() {
 	p.enterStep(v1alpha1.BatchDraining)
 	st.BatchStartTime = st.StepStartTime.DeepCopy()
 	p.wakeAt(p.stepEnd(seconds(in.spec.DrainSeconds) + PublishLead))
-	p.event(corev1.EventTypeNormal, "BatchStarted", "batch %d started: members %s drain for %ds, then their pods are deleted to move them to revision %s",
-		st.Batch, ordinals(batch), in.spec.DrainSeconds, st.UpdateRevision)
+	n := len(batch)
+	p.event(corev1.EventTypeNormal, "BatchStarted", "batch %d started: %s %s for %ds, then %s deleted to move %s to revision %s",
+		st.Batch, memberOrdinals(batch), plural(n, "drains", "drain"), in.spec.DrainSeconds,
+		plural(n, "its pod is", "their pods are"), plural(n, "it", "them"), st.UpdateRevision)
 }
 
 // batchSize is the number of members a batch replaces: spec.rollout.batchSize as a number, or as
