@@ -282,8 +282,18 @@ func TestComputeNamedPorts(t *testing.T) {
 			requireCondition(t, st, v1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonPortNotFound, `"nope"`, "chat-0, chat-1")
 		}
 	}
+	// A sidecar's port counts, as it does for a Service; a plain init container's does not.
+	pods := testPods(2)
+	pods[0].Spec.InitContainers = []corev1.Container{{Name: "proxy", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
+		Ports: []corev1.ContainerPort{{Name: "proxy", ContainerPort: 15001}}}}
+	pods[1].Spec.InitContainers = []corev1.Container{{Name: "setup", Ports: []corev1.ContainerPort{{Name: "proxy", ContainerPort: 15001}}}}
+	st := compute(t, testRing(intstr.FromString("proxy")), sts, pods, t0).Status
+	if st.Members[0].Address != "10.0.0.1:15001" || st.Members[1].Address != "" {
+		t.Errorf("addresses with a sidecar port: %q and %q, want 10.0.0.1:15001 and none", st.Members[0].Address, st.Members[1].Address)
+	}
+
 	ring := testRing(intstr.FromString("http"))
-	pods := testPods(1)
+	pods = testPods(1)
 	pods[0].Status.PodIP = "fd00::1"
 	sts.Spec.Replicas = ptr.To[int32](1)
 	if got := compute(t, ring, sts, pods, t0).Status.Members[0].Address; got != "[fd00::1]:8080" {

@@ -105,16 +105,31 @@ func podReady(pod *corev1.Pod) bool {
 }
 
 // resolvePort returns the port number spec.port stands for on pod: the number itself, or the
-// containerPort of the container port with that name.
+// containerPort of the container port with that name. As for a Service's targetPort, the ports of
+// the containers count, then those of sidecars (init containers that restart Always).
 func resolvePort(pod *corev1.Pod, port intstr.IntOrString) (int32, bool) {
 	if port.Type == intstr.Int {
 		return port.IntVal, port.IntVal > 0
 	}
 	for _, c := range pod.Spec.Containers {
-		for _, p := range c.Ports {
-			if p.Name == port.StrVal {
-				return p.ContainerPort, true
+		if number, ok := namedPort(c, port.StrVal); ok {
+			return number, true
+		}
+	}
+	for _, c := range pod.Spec.InitContainers {
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			if number, ok := namedPort(c, port.StrVal); ok {
+				return number, true
 			}
+		}
+	}
+	return 0, false
+}
+
+func namedPort(c corev1.Container, name string) (int32, bool) {
+	for _, p := range c.Ports {
+		if p.Name == name {
+			return p.ContainerPort, true
 		}
 	}
 	return 0, false
