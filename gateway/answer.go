@@ -9,6 +9,7 @@ import (
 
 	"github.com/stablering/stablering/gateway/pace"
 	"github.com/stablering/stablering/gateway/route"
+	"github.com/stablering/stablering/gateway/upstream"
 )
 
 // Shared header values of the gateway's own answers; net/http only reads them.
@@ -57,14 +58,14 @@ const localRetry = time.Second
 
 // answerLocalFailure answers 503 for a request the gateway could not forward because it ran
 // out of its own resources (descriptors, memory, ports); the member is not marked.
-func (g *Gateway) answerLocalFailure(w http.ResponseWriter, d route.Decision, le *localError) int {
+func (g *Gateway) answerLocalFailure(w http.ResponseWriter, d route.Decision, le *upstream.LocalError) int {
 	h := w.Header()
 	setTextHeaders(h)
 	secs := pace.RetryAfter(localRetry, g.opts.MaxRetryAfter, rand.IntN)
 	h["Retry-After"] = []string{strconv.Itoa(secs)}
 	w.WriteHeader(http.StatusServiceUnavailable)
 	_, _ = io.WriteString(w, "stablering: the gateway cannot connect to ring "+d.Ring.ID+" member "+d.Member.Label+
-		" now: out of local resources ("+le.errno+"); retry after "+strconv.Itoa(secs)+"s\n")
+		" now: out of local resources ("+le.Errno+"); retry after "+strconv.Itoa(secs)+"s\n")
 	return http.StatusServiceUnavailable
 }
 

@@ -33,6 +33,7 @@ import (
 	"github.com/stablering/stablering/gateway/bufpool"
 	"github.com/stablering/stablering/gateway/pace"
 	"github.com/stablering/stablering/gateway/route"
+	"github.com/stablering/stablering/gateway/upstream"
 )
 
 // Options configure a Gateway. Zero durations and sizes take the documented defaults.
@@ -182,18 +183,19 @@ type Gateway struct {
 	memberHeader string // canonical form of opts.MemberHeader
 	metrics      *metrics
 	pool         *bufpool.Pool
-	dialer       net.Dialer
-	transport    *http.Transport
-	writers      sync.Pool // of *responseWriter
-	readers      sync.Pool // of *bufio.Reader, for upgrade handshakes
+	dialer       *upstream.Dialer
+	fallback     *http.Transport  // shared by the targets for what they do not exchange themselves
+	upstreamOpts upstream.Options // of every target
+	writers      sync.Pool        // of *responseWriter
+	readers      sync.Pool        // of *bufio.Reader, for upgrade handshakes
 
 	snap     atomic.Pointer[snapshot]
 	ready    atomic.Bool // a first snapshot arrived
 	stopping atomic.Bool // shutting down
 
-	mu        sync.Mutex           // serializes Update; guards members and upstreams
-	members   map[string]*member   // by member ID, across ring versions
-	upstreams map[string]*upstream // by address, across ring versions
+	mu      sync.Mutex         // serializes Update; guards members and targets
+	members map[string]*member // by member ID, across ring versions
+	targets map[string]*target // by address, across ring versions
 
 	conns   *registry
 	clients atomic.Pointer[limitListener] // the capped proxy listener, once serving
@@ -207,15 +209,22 @@ func New(opts Options) *Gateway {
 		log:          opts.Log,
 		memberHeader: textproto.CanonicalMIMEHeaderKey(opts.MemberHeader),
 		pool:         bufpool.New(copyBufferSize, keepBuffers),
-		dialer:       net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second},
 		members:      map[string]*member{},
-		upstreams:    map[string]*upstream{},
+		targets:      map[string]*target{},
 	}
-	g.transport = g.newTransport()
+	g.dialer = &upstream.Dialer{Dialer: net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second}}
+	g.upstreamOpts = upstream.Options{
+		MaxIdle:      opts.MaxIdleConnsPerMember,
+		IdleTimeout:  opts.UpstreamIdleTimeout,
+		ReadTimeout:  opts.MemberReadTimeout,
+		WriteTimeout: opts.SendTimeout,
+	}
+	g.fallback = upstream.NewFallback(g.dialer.Dial, g.upstreamOpts)
 	g.writers.New = func() any { return new(responseWriter) }
 	g.readers.New = func() any { return bufio.NewReaderSize(nil, handshakeBufferSize) }
 	g.conns = newRegistry(g)
 	g.metrics = newMetrics(opts.Registry, g)
+	g.dialer.LocalError = func(errno string) { g.metrics.localErrors.WithLabelValues(errno).Inc() }
 	g.snap.Store(&snapshot{table: route.Build(nil, nil, time.Now())})
 	return g
 }
@@ -298,24 +307,24 @@ func memberStates(r *route.Ring) []string {
 }
 
 // snapshot is a routing table with the gateway's per-member and per-address state aligned to
-// it. It is immutable once stored; the member and upstream objects it points to are shared
+// it. It is immutable once stored; the member and target objects it points to are shared
 // across snapshots and hold their own synchronized state.
 type snapshot struct {
-	table     *route.Table
-	slots     [][]slot             // [ring.Index][member.Index]
-	upstreams map[string]*upstream // by address
+	table   *route.Table
+	slots   [][]slot           // [ring.Index][member.Index]
+	targets map[string]*target // by address
 }
 
 // slot is the gateway state of one member in one snapshot.
 type slot struct {
 	member *member
-	up     *upstream // nil when the member has no address
+	up     *target // nil when the member has no address
 }
 
 // Unreachable implements route.Health with the passive health of the snapshot's addresses.
 func (s *snapshot) Unreachable(address string, now time.Time) (time.Time, bool) {
-	if up := s.upstreams[address]; up != nil {
-		return up.unreachable(now)
+	if t := s.targets[address]; t != nil {
+		return t.Unreachable(now)
 	}
 	return time.Time{}, false
 }
@@ -323,10 +332,10 @@ func (s *snapshot) Unreachable(address string, now time.Time) (time.Time, bool) 
 // slot returns the state of member m of ring r.
 func (s *snapshot) slot(r *route.Ring, m *route.Member) slot { return s.slots[r.Index][m.Index] }
 
-// newSnapshot aligns member and upstream state with table, creating what is new and
+// newSnapshot aligns member and target state with table, creating what is new and
 // forgetting what is gone. Called with g.mu held.
 func (g *Gateway) newSnapshot(table *route.Table) *snapshot {
-	s := &snapshot{table: table, slots: make([][]slot, len(table.Rings())), upstreams: map[string]*upstream{}}
+	s := &snapshot{table: table, slots: make([][]slot, len(table.Rings())), targets: map[string]*target{}}
 	members := map[string]*member{}
 	for _, r := range table.Rings() {
 		s.slots[r.Index] = make([]slot, len(r.Members()))
@@ -335,18 +344,18 @@ func (g *Gateway) newSnapshot(table *route.Table) *snapshot {
 			sl := slot{member: g.memberFor(r, m)}
 			members[m.ID] = sl.member
 			if m.Address != "" {
-				sl.up = g.upstreamFor(m.Address)
-				s.upstreams[m.Address] = sl.up
+				sl.up = g.targetFor(m.Address)
+				s.targets[m.Address] = sl.up
 			}
 			s.slots[r.Index][i] = sl
 		}
 	}
-	for address, up := range g.upstreams {
-		if s.upstreams[address] == nil {
-			up.transport.close()
+	for address, t := range g.targets {
+		if s.targets[address] == nil {
+			t.Close()
 		}
 	}
-	g.members, g.upstreams = members, s.upstreams
+	g.members, g.targets = members, s.targets
 	return s
 }
 
@@ -361,12 +370,12 @@ func (g *Gateway) memberFor(r *route.Ring, m *route.Member) *member {
 	return mm
 }
 
-// upstreamFor returns the state of address, keeping its pool and passive health.
-func (g *Gateway) upstreamFor(address string) *upstream {
-	if up := g.upstreams[address]; up != nil {
-		return up
+// targetFor returns the state of address, keeping its pool and passive health.
+func (g *Gateway) targetFor(address string) *target {
+	if t := g.targets[address]; t != nil {
+		return t
 	}
-	return g.newUpstream(address)
+	return g.newTarget(address)
 }
 
 // member is the gateway state of a ring member that outlives ring versions.

@@ -1,16 +1,13 @@
 package gateway
 
 import (
-	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httputil"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/stablering/stablering/gateway/route"
+	"github.com/stablering/stablering/gateway/upstream"
 )
 
 // ServeHTTP routes and proxies one request. The routing decision is one atomic load of the
@@ -85,8 +82,8 @@ func (g *Gateway) proxyFailed(w http.ResponseWriter, r *http.Request, s *snapsho
 		return g.refuse(w, b.refusal())
 	}
 	dropBody(r)
-	var de *dialError
-	var le *localError
+	var de *upstream.DialError
+	var le *upstream.LocalError
 	switch {
 	case r.Context().Err() != nil:
 		return statusClientClosed
@@ -94,12 +91,12 @@ func (g *Gateway) proxyFailed(w http.ResponseWriter, r *http.Request, s *snapsho
 		return g.answerLocalFailure(w, d, le)
 	case errors.As(err, &de):
 		now := time.Now()
-		if sl.up.markUnreachable(now, g.opts.FailTimeout) {
+		if sl.up.MarkUnreachable(now, g.opts.FailTimeout) {
 			g.log.Info("member unreachable; marked for the fail timeout", "ring", d.Ring.ID, "member", d.Member.Label,
 				"address", d.Member.Address, "failTimeout", g.opts.FailTimeout.String(), "error", err.Error())
 		}
 		return g.answer(w, g.afterDialFailure(s, d, now))
-	case isTimeout(err):
+	case upstream.IsTimeout(err):
 		return g.answerStatus(w, d, http.StatusGatewayTimeout, "did not answer in time")
 	default:
 		g.log.V(1).Info("member failed", "ring", d.Ring.ID, "member", d.Member.Label, "error", err.Error())
@@ -122,132 +119,29 @@ func (g *Gateway) afterDialFailure(s *snapshot, d route.Decision, now time.Time)
 // statusClientClosed is recorded (never sent) when the client went away first, as nginx does.
 const statusClientClosed = 499
 
-// upstream is the gateway state of a member address: its ReverseProxy, whose transport pools
-// keep-alive connections to the address, and its passive health.
-type upstream struct {
-	address   string
-	proxy     *httputil.ReverseProxy
-	transport *fastTransport
-	until     atomic.Int64 // unix nanoseconds until which the address is unreachable
+// target is a member address as the gateway proxies to it: its upstream (connection pool and
+// passive health) and the ReverseProxy that forwards through it.
+type target struct {
+	*upstream.Upstream
+	proxy *httputil.ReverseProxy
 }
 
-func (g *Gateway) newUpstream(address string) *upstream {
-	up := &upstream{address: address, transport: g.newFastTransport(address)}
-	up.proxy = &httputil.ReverseProxy{
+func (g *Gateway) newTarget(address string) *target {
+	up := upstream.New(address, g.dialer.Dial, g.fallback, g.upstreamOpts)
+	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = "http"
 			pr.Out.URL.Host = address
 			setForwarded(pr.Out.Header, pr.In, g.opts.TrustForwarded)
 		},
-		Transport: up.transport,
+		Transport: up,
 		// FlushInterval 0: ReverseProxy flushes streamed responses (text/event-stream, or of
 		// unknown length) after every write by itself, and lets others fill the buffer.
 		BufferPool:   g.pool,
 		ErrorHandler: recordError,
 		ErrorLog:     g.errorLog("reverse proxy"),
 	}
-	return up
-}
-
-// markUnreachable marks the address unreachable from now for d, and reports whether it was
-// reachable before (a new mark rather than an extension).
-func (up *upstream) markUnreachable(now time.Time, d time.Duration) bool {
-	_, marked := up.unreachable(now)
-	up.until.Store(now.Add(d).UnixNano())
-	return !marked
-}
-
-func (up *upstream) unreachable(now time.Time) (time.Time, bool) {
-	until := up.until.Load()
-	if until == 0 || now.UnixNano() >= until {
-		return time.Time{}, false
-	}
-	return time.Unix(0, until), true
-}
-
-// newTransport is the shared upstream transport of the requests the fast path delegates
-// (fastpath.go): HTTP/1.1 to pod addresses with keep-alive pools per address (bounded per
-// address only), no transparent compression, and dial errors marked so they can be told from
-// other failures.
-func (g *Gateway) newTransport() *http.Transport {
-	return &http.Transport{
-		DialContext:           g.dialSendTimeout,
-		ResponseHeaderTimeout: g.opts.MemberReadTimeout,
-		MaxIdleConnsPerHost:   g.opts.MaxIdleConnsPerMember,
-		IdleConnTimeout:       g.opts.UpstreamIdleTimeout,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
-	}
-}
-
-// dialError marks an error from connecting to a member.
-type dialError struct{ err error }
-
-func (e *dialError) Error() string { return "dial: " + e.err.Error() }
-func (e *dialError) Unwrap() error { return e.err }
-
-// localError marks a failure to connect to a member that is the gateway's own: it ran out of
-// descriptors, memory or local ports. It says nothing about the member.
-type localError struct {
-	err   error
-	errno string // the errno's name, the metric's label
-}
-
-func (e *localError) Error() string { return "local resources: " + e.err.Error() }
-func (e *localError) Unwrap() error { return e.err }
-
-// localErrnos are the errors of connect(2) and socket(2) that are the gateway's own.
-var localErrnos = []struct {
-	errno syscall.Errno
-	name  string
-}{
-	{syscall.EMFILE, "EMFILE"},
-	{syscall.ENFILE, "ENFILE"},
-	{syscall.ENOBUFS, "ENOBUFS"},
-	{syscall.ENOMEM, "ENOMEM"},
-	{syscall.EADDRNOTAVAIL, "EADDRNOTAVAIL"},
-}
-
-// dial connects to a member. Its errors are *localError when the gateway is out of local
-// resources, and *dialError otherwise (refused, unreachable, timed out: the member's failure).
-func (g *Gateway) dial(ctx context.Context, network, address string) (net.Conn, error) {
-	c, err := g.dialer.DialContext(ctx, network, address)
-	if err == nil {
-		return c, nil
-	}
-	for _, l := range localErrnos {
-		if errors.Is(err, l.errno) {
-			g.metrics.localErrors.WithLabelValues(l.name).Inc()
-			return nil, &localError{err: err, errno: l.name}
-		}
-	}
-	return nil, &dialError{err}
-}
-
-// dialSendTimeout dials a member for http.Transport, whose connections bound each write by
-// the send timeout.
-func (g *Gateway) dialSendTimeout(ctx context.Context, network, address string) (net.Conn, error) {
-	c, err := g.dial(ctx, network, address)
-	if err != nil {
-		return nil, err
-	}
-	return &sendTimeoutConn{Conn: c, timeout: g.opts.SendTimeout}, nil
-}
-
-// sendTimeoutConn bounds each write by a timeout.
-type sendTimeoutConn struct {
-	net.Conn
-	timeout time.Duration
-}
-
-func (c *sendTimeoutConn) Write(p []byte) (int, error) {
-	_ = c.SetWriteDeadline(time.Now().Add(c.timeout))
-	return c.Conn.Write(p)
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return &target{Upstream: up, proxy: proxy}
 }
 
 // responseWriter records the status code written and the error of a ReverseProxy, so the

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/stablering/stablering/gateway/upstream"
 )
 
 // This file screens a request before it is routed: the limits of its head, the headers the
@@ -244,7 +246,7 @@ func (b *clientBody) refusal() refusal {
 	switch {
 	case err == nil:
 		return refusal{}
-	case isTimeout(err):
+	case upstream.IsTimeout(err):
 		return refusal{http.StatusRequestTimeout, "the request body did not arrive in time", true}
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, new(*net.OpError)):
 		return refusal{status: statusClientClosed}

@@ -135,8 +135,8 @@ func (w logWriter) Write(p []byte) (int, error) {
 
 // pruneIdle closes the pooled member connections idle longer than UpstreamIdleTimeout.
 func (g *Gateway) pruneIdle(now time.Time) {
-	for _, up := range g.snap.Load().upstreams {
-		up.transport.pruneIdle(now)
+	for _, t := range g.snap.Load().targets {
+		t.PruneIdle(now)
 	}
 }
 
@@ -144,8 +144,8 @@ func (g *Gateway) pruneIdle(now time.Time) {
 func (g *Gateway) closeUpstreams() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for _, up := range g.upstreams {
-		up.transport.close()
+	for _, t := range g.targets {
+		t.Close()
 	}
-	g.transport.CloseIdleConnections()
+	g.fallback.CloseIdleConnections()
 }

@@ -53,7 +53,7 @@ func (g *Gateway) openTunnel(w http.ResponseWriter, r *http.Request, s *snapshot
 		dropBody(r)
 		return g.answer(w, rateLimited(d)), nil
 	}
-	backend, err := g.dial(r.Context(), "tcp", d.Member.Address)
+	backend, err := g.dialer.Dial(r.Context(), "tcp", d.Member.Address)
 	if err != nil {
 		return g.proxyFailed(w, r, s, d, sl, err), nil
 	}

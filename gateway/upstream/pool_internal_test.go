@@ -1,4 +1,4 @@
-package gateway
+package upstream
 
 import (
 	"bufio"
@@ -37,8 +37,10 @@ func TestBodyClosedBeforeEnd(t *testing.T) {
 	}
 	srv.Start()
 	defer srv.Close()
-	ft := New(Options{}).newFastTransport(srv.Listener.Addr().String())
-	defer ft.close()
+	opts := Options{MaxIdle: 4, IdleTimeout: time.Minute, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
+	dial := (&Dialer{}).Dial
+	ft := New(srv.Listener.Addr().String(), dial, NewFallback(dial, opts), opts)
+	defer ft.Close()
 
 	resp := roundTrip(t, ft, srv.URL+"/stream")
 	if line, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil || line != "first part\n" {

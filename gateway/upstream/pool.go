@@ -1,4 +1,4 @@
-package gateway
+package upstream
 
 import (
 	"bufio"
@@ -10,12 +10,13 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stablering/stablering/gateway/peek"
 )
 
-// The fast path exchanges plain requests with a member on the handler's goroutine: it writes
+// An Upstream exchanges plain requests with its member on the caller's goroutine: it writes
 // the request head on a pooled HTTP/1.1 connection and reads the answer with http.ReadResponse
 // on the connection's own buffered reader. http.Transport runs two goroutines per connection
 // and hands every request and response over channels; here a request crosses none.
@@ -23,7 +24,7 @@ import (
 // It handles requests without a body that may be sent twice (GET, HEAD, OPTIONS, TRACE), so a
 // request whose pooled connection turns out to have been closed by the member can be retried
 // on a new connection, as net/http does. Everything else (bodies, Expect: 100-continue,
-// trailers, other methods) goes to the shared http.Transport.
+// trailers, other methods) goes to the shared fallback transport (see NewFallback).
 
 // Limits of a member's answer, as in http.Transport.
 const (
@@ -39,98 +40,84 @@ var (
 	errBodyClosed     = errors.New("read on a closed response body")
 )
 
-// fastTransport is the http.RoundTripper of one member address. It keeps the address's idle
-// connections, most recently used last, and delegates what it does not handle to fallback.
-type fastTransport struct {
-	address      string
-	dial         func(ctx context.Context, network, address string) (net.Conn, error)
-	fallback     http.RoundTripper
-	maxIdle      int
-	idleTimeout  time.Duration
-	readTimeout  time.Duration // MemberReadTimeout: first byte, then between reads
-	writeTimeout time.Duration // SendTimeout: each write of a request
+// Options configure an Upstream.
+type Options struct {
+	// MaxIdle bounds the pooled idle connections.
+	MaxIdle int
+	// IdleTimeout closes pooled connections idle for longer.
+	IdleTimeout time.Duration
+	// ReadTimeout bounds the wait for the member's first byte after the request was sent, and
+	// then for each read of its answer.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds each write of a request.
+	WriteTimeout time.Duration
+}
+
+// Upstream is a member address: the http.RoundTripper that keeps its idle connections, most
+// recently used last, and delegates what it does not handle to a shared fallback transport;
+// and its passive health.
+type Upstream struct {
+	address  string
+	dial     DialFunc
+	fallback http.RoundTripper
+	opts     Options
+
+	until atomic.Int64 // unix nanoseconds until which the address is unreachable
 
 	mu     sync.Mutex
 	idle   []*memberConn
 	closed bool // the address left the table or the gateway shut down
 }
 
-func (g *Gateway) newFastTransport(address string) *fastTransport {
-	return &fastTransport{
-		address:      address,
-		dial:         g.dial,
-		fallback:     g.transport,
-		maxIdle:      g.opts.MaxIdleConnsPerMember,
-		idleTimeout:  g.opts.UpstreamIdleTimeout,
-		readTimeout:  g.opts.MemberReadTimeout,
-		writeTimeout: g.opts.SendTimeout,
+// DialFunc connects to an address; see Dialer.
+type DialFunc func(ctx context.Context, network, address string) (net.Conn, error)
+
+// New returns the upstream of address, which connects with dial and hands what it does not
+// exchange itself to fallback.
+func New(address string, dial DialFunc, fallback http.RoundTripper, opts Options) *Upstream {
+	return &Upstream{address: address, dial: dial, fallback: fallback, opts: opts}
+}
+
+// Address is the member address.
+func (u *Upstream) Address() string { return u.address }
+
+// MarkUnreachable marks the address unreachable from now for d, and reports whether it was
+// reachable before (a new mark rather than an extension).
+func (u *Upstream) MarkUnreachable(now time.Time, d time.Duration) bool {
+	_, marked := u.Unreachable(now)
+	u.until.Store(now.Add(d).UnixNano())
+	return !marked
+}
+
+// Unreachable reports whether the address is marked unreachable at now, and until when.
+func (u *Upstream) Unreachable(now time.Time) (time.Time, bool) {
+	until := u.until.Load()
+	if until == 0 || now.UnixNano() >= until {
+		return time.Time{}, false
 	}
+	return time.Unix(0, until), true
 }
 
 // RoundTrip implements http.RoundTripper.
-func (t *fastTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !fastPathHandles(req) {
-		return t.delegate(req)
+		return u.delegate(req)
 	}
 	ctx := req.Context()
-	mc, reused, err := t.conn(ctx)
+	mc, reused, err := u.conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := t.roundTrip(mc, req)
+	resp, err := u.roundTrip(mc, req)
 	var nothing nothingReceivedError
-	if reused && errors.As(err, &nothing) && !isTimeout(err) {
+	if reused && errors.As(err, &nothing) && !IsTimeout(err) {
 		// The member closed the idle connection before it saw the request: try a new one.
-		if mc, err = t.dialConn(ctx); err != nil {
+		if mc, err = u.dialConn(ctx); err != nil {
 			return nil, err
 		}
-		resp, err = t.roundTrip(mc, req)
+		resp, err = u.roundTrip(mc, req)
 	}
 	return resp, err
-}
-
-// errMemberStalled ends a delegated exchange whose member sent nothing for the read timeout
-// in the middle of its answer.
-var errMemberStalled = errors.New("member sent nothing for the read timeout")
-
-// delegate sends req through the shared http.Transport, which bounds the wait for the answer's
-// head (ResponseHeaderTimeout) and the writes of the request (sendTimeoutConn); the answer's
-// body is read with the read timeout between reads, which http.Transport does not offer.
-func (t *fastTransport) delegate(req *http.Request) (*http.Response, error) {
-	ctx, cancel := context.WithCancelCause(req.Context())
-	resp, err := t.fallback.RoundTrip(req.WithContext(ctx))
-	if err != nil {
-		cancel(nil)
-		return nil, err
-	}
-	b := &stallBody{ReadCloser: resp.Body, timeout: t.readTimeout, cancel: cancel}
-	b.timer = time.AfterFunc(t.readTimeout, func() { cancel(errMemberStalled) })
-	resp.Body = b
-	return resp, nil
-}
-
-// stallBody is a delegated answer's body: each read must return within the timeout, or the
-// exchange is cancelled.
-type stallBody struct {
-	io.ReadCloser
-	timeout time.Duration
-	timer   *time.Timer
-	cancel  context.CancelCauseFunc
-}
-
-// Read reads the body and restarts the timeout.
-func (b *stallBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	b.timer.Reset(b.timeout)
-	return n, err
-}
-
-// Close closes the body and ends the exchange.
-func (b *stallBody) Close() error {
-	b.timer.Stop()
-	err := b.ReadCloser.Close()
-	b.cancel(nil)
-	return err
 }
 
 // fastPathHandles reports whether req is one the fast path exchanges itself: no body, no
@@ -158,7 +145,7 @@ func (e nothingReceivedError) Unwrap() error { return e.err }
 // roundTrip sends req on mc and reads the answer's head. The connection is closed when the
 // request's context ends before the answer is complete; it goes back to the pool once the
 // body was read to its end, if the answer allows keep-alive.
-func (t *fastTransport) roundTrip(mc *memberConn, req *http.Request) (*http.Response, error) {
+func (u *Upstream) roundTrip(mc *memberConn, req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	stop := context.AfterFunc(ctx, func() { _ = mc.conn.Close() })
 	resp, err := mc.exchange(req)
@@ -170,7 +157,7 @@ func (t *fastTransport) roundTrip(mc *memberConn, req *http.Request) (*http.Resp
 		}
 		return nil, err
 	}
-	b := &body{rc: resp.Body, t: t, mc: mc, stop: stop, keepAlive: !resp.Close}
+	b := &body{rc: resp.Body, u: u, mc: mc, stop: stop, keepAlive: !resp.Close}
 	if resp.Body == http.NoBody {
 		b.finish(io.EOF)
 		return resp, nil
@@ -180,21 +167,21 @@ func (t *fastTransport) roundTrip(mc *memberConn, req *http.Request) (*http.Resp
 }
 
 // conn returns an idle connection to the address, or a new one; reused says which.
-func (t *fastTransport) conn(ctx context.Context) (*memberConn, bool, error) {
-	if mc := t.takeIdle(time.Now()); mc != nil {
+func (u *Upstream) conn(ctx context.Context) (*memberConn, bool, error) {
+	if mc := u.takeIdle(time.Now()); mc != nil {
 		return mc, true, nil
 	}
-	mc, err := t.dialConn(ctx)
+	mc, err := u.dialConn(ctx)
 	return mc, false, err
 }
 
 // dialConn connects to the address; its errors are *dialError.
-func (t *fastTransport) dialConn(ctx context.Context) (*memberConn, error) {
-	c, err := t.dial(ctx, "tcp", t.address)
+func (u *Upstream) dialConn(ctx context.Context) (*memberConn, error) {
+	c, err := u.dial(ctx, "tcp", u.address)
 	if err != nil {
 		return nil, err
 	}
-	mc := &memberConn{conn: c, peek: peek.New(c), readTimeout: t.readTimeout, writeTimeout: t.writeTimeout}
+	mc := &memberConn{conn: c, peek: peek.New(c), readTimeout: u.opts.ReadTimeout, writeTimeout: u.opts.WriteTimeout}
 	mc.br = bufio.NewReaderSize(mc, connBufferSize)
 	mc.bw = bufio.NewWriterSize(c, connBufferSize)
 	return mc, nil
@@ -205,25 +192,25 @@ func (t *fastTransport) dialConn(ctx context.Context) (*memberConn, error) {
 // long, all have: they are closed. A connection on which the member sent anything while it
 // was idle (an unsolicited answer, a body after a HEAD answer, or its close) is closed, never
 // reused: those bytes would be read as the next client's answer.
-func (t *fastTransport) takeIdle(now time.Time) *memberConn {
+func (u *Upstream) takeIdle(now time.Time) *memberConn {
 	for {
-		t.mu.Lock()
-		n := len(t.idle)
+		u.mu.Lock()
+		n := len(u.idle)
 		if n == 0 {
-			t.mu.Unlock()
+			u.mu.Unlock()
 			return nil
 		}
-		mc := t.idle[n-1]
-		if now.Sub(mc.idleSince) >= t.idleTimeout {
-			expired := t.idle
-			t.idle = nil
-			t.mu.Unlock()
+		mc := u.idle[n-1]
+		if now.Sub(mc.idleSince) >= u.opts.IdleTimeout {
+			expired := u.idle
+			u.idle = nil
+			u.mu.Unlock()
 			closeAll(expired)
 			return nil
 		}
-		t.idle[n-1] = nil
-		t.idle = t.idle[:n-1]
-		t.mu.Unlock()
+		u.idle[n-1] = nil
+		u.idle = u.idle[:n-1]
+		u.mu.Unlock()
 		if mc.peek.Idle() {
 			return mc
 		}
@@ -232,42 +219,42 @@ func (t *fastTransport) takeIdle(now time.Time) *memberConn {
 }
 
 // putIdle keeps mc for the next request, unless the pool is full or closed.
-func (t *fastTransport) putIdle(mc *memberConn) {
+func (u *Upstream) putIdle(mc *memberConn) {
 	mc.idleSince = time.Now()
-	t.mu.Lock()
-	if t.closed || len(t.idle) >= t.maxIdle {
-		t.mu.Unlock()
+	u.mu.Lock()
+	if u.closed || len(u.idle) >= u.opts.MaxIdle {
+		u.mu.Unlock()
 		_ = mc.conn.Close()
 		return
 	}
-	t.idle = append(t.idle, mc)
-	t.mu.Unlock()
+	u.idle = append(u.idle, mc)
+	u.mu.Unlock()
 }
 
 // closeIdle closes the connections idle since before cutoff.
-func (t *fastTransport) closeIdle(cutoff time.Time) {
-	t.mu.Lock()
+func (u *Upstream) closeIdle(cutoff time.Time) {
+	u.mu.Lock()
 	n := 0
-	for n < len(t.idle) && t.idle[n].idleSince.Before(cutoff) {
+	for n < len(u.idle) && u.idle[n].idleSince.Before(cutoff) {
 		n++
 	}
 	expired := make([]*memberConn, n)
-	copy(expired, t.idle)
-	t.idle = append(t.idle[:0], t.idle[n:]...)
-	t.mu.Unlock()
+	copy(expired, u.idle)
+	u.idle = append(u.idle[:0], u.idle[n:]...)
+	u.mu.Unlock()
 	closeAll(expired)
 }
 
-// pruneIdle closes the connections idle longer than the idle timeout.
-func (t *fastTransport) pruneIdle(now time.Time) { t.closeIdle(now.Add(-t.idleTimeout)) }
+// PruneIdle closes the connections idle longer than the idle timeout.
+func (u *Upstream) PruneIdle(now time.Time) { u.closeIdle(now.Add(-u.opts.IdleTimeout)) }
 
-// close closes the idle connections and those that become idle later.
-func (t *fastTransport) close() {
-	t.mu.Lock()
-	t.closed = true
-	idle := t.idle
-	t.idle = nil
-	t.mu.Unlock()
+// Close closes the idle connections and those that become idle later.
+func (u *Upstream) Close() {
+	u.mu.Lock()
+	u.closed = true
+	idle := u.idle
+	u.idle = nil
+	u.mu.Unlock()
 	closeAll(idle)
 }
 
@@ -359,7 +346,7 @@ func got1xx(ctx context.Context, code int, h http.Header) error {
 // connection. ReverseProxy reads and closes it on one goroutine.
 type body struct {
 	rc        io.ReadCloser // http.ReadResponse's body
-	t         *fastTransport
+	u         *Upstream
 	mc        *memberConn
 	stop      func() bool // stops closing the connection when the request's context ends
 	keepAlive bool
@@ -392,7 +379,7 @@ func (b *body) finish(err error) {
 	b.err = err
 	stopped := b.stop()
 	if errors.Is(err, io.EOF) && stopped && b.keepAlive && b.mc.br.Buffered() == 0 {
-		b.t.putIdle(b.mc)
+		b.u.putIdle(b.mc)
 		return
 	}
 	_ = b.mc.conn.Close()
