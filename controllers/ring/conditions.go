@@ -203,7 +203,7 @@ func (in conditionInput) batchMessage() string {
 	var msg string
 	switch r.Step {
 	case v1alpha1.BatchDraining:
-		msg = fmt.Sprintf("%s is Draining; its pods are deleted at %s", head,
+		msg = fmt.Sprintf("%s is Draining; %s deleted at %s", head, plural(len(r.BatchMembers), "its pod is", "its pods are"),
 			timestamp(r.StepStartTime.Add(seconds(spec.DrainSeconds)+PublishLead)))
 	case v1alpha1.BatchRestarting:
 		pods := in.unreplaced(r)
@@ -221,10 +221,11 @@ func (in conditionInput) batchMessage() string {
 
 func (in conditionInput) stallMessage() string {
 	r := in.plan.status
-	return fmt.Sprintf("batch %d (%s) was not Ready at revision %s within progressDeadlineSeconds (%ds) after its pods were deleted; not Ready: %s. "+
+	return fmt.Sprintf("batch %d (%s) was not Ready at revision %s within progressDeadlineSeconds (%ds) after %s deleted; not Ready: %s. "+
 		"No more pods are deleted until the StableRing spec or the StatefulSet changes: fix the pod template (the new revision restarts the rollout), "+
 		"or change spec.rollout (for example raise progressDeadlineSeconds) to retry",
-		r.Batch, memberOrdinals(r.BatchMembers), r.UpdateRevision, in.ring.Spec.Rollout.ProgressDeadlineSeconds, strings.Join(in.unreplaced(r), ", "))
+		r.Batch, memberOrdinals(r.BatchMembers), r.UpdateRevision, in.ring.Spec.Rollout.ProgressDeadlineSeconds,
+		plural(len(r.BatchMembers), "its pod was", "its pods were"), strings.Join(in.unreplaced(r), ", "))
 }
 
 func (in conditionInput) rollingUpdateMessage() string {

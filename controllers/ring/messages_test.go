@@ -216,7 +216,7 @@ func TestMessagesAboutOneMemberAreSingular(t *testing.T) {
 	requireEvents(t, res.Events,
 		"MemberJoined: members 0, 1 joined the ring",
 		"BatchStarted: batch 1 started: member 1 drains for 10s, then its pod is deleted to move it to revision "+newRev)
-	requireCondition(t, res.Status, v1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonBatchProgressing, "batch 1 (member 1) is Draining")
+	requireCondition(t, res.Status, v1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonBatchProgressing, "batch 1 (member 1) is Draining; its pod is deleted at")
 	requireCondition(t, res.Status, v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonMembersNotServing, "1 of 2 joined members is not Serving")
 
 	res = compute(t, ring, sts, pods, t0.Add(12*time.Second))
@@ -242,7 +242,7 @@ func TestMessagesAboutOneMemberAreSingular(t *testing.T) {
 		"MemberDown: member 0 is Down: not Ready, and no rollout batch is restarting it; gateways apply spec.unavailable to its rooms",
 		"RolloutStalled: batch 2 (member 0) was not Ready at revision "+newRev+" within 60s; no more pods are deleted until the StableRing spec or the StatefulSet changes")
 	requireCondition(t, res.Status, v1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonProgressDeadlineExceeded,
-		"batch 2 (member 0) was not Ready", "member 0 (chat-0) of the stalled batch 2 is Down: its restart missed the progress deadline, so gateways hold its rooms for 60s")
+		"batch 2 (member 0) was not Ready at revision "+newRev+" within progressDeadlineSeconds (60s) after its pod was deleted", "member 0 (chat-0) of the stalled batch 2 is Down: its restart missed the progress deadline, so gateways hold its rooms for 60s")
 	if msg := conditionMessage(res.Status, v1alpha1.ConditionDegraded); strings.Contains(msg, "not in a rollout batch") {
 		t.Errorf("Degraded says the stalled batch's own member is not in a rollout batch: %q", msg)
 	}
