@@ -33,6 +33,7 @@ import (
 	"github.com/stablering/stablering/gateway/bufpool"
 	"github.com/stablering/stablering/gateway/pace"
 	"github.com/stablering/stablering/gateway/route"
+	"github.com/stablering/stablering/gateway/splice"
 	"github.com/stablering/stablering/gateway/upstream"
 )
 
@@ -197,7 +198,7 @@ type Gateway struct {
 	members map[string]*member // by member ID, across ring versions
 	targets map[string]*target // by address, across ring versions
 
-	conns   *registry
+	conns   *splice.Registry
 	clients atomic.Pointer[limitListener] // the capped proxy listener, once serving
 }
 
@@ -222,7 +223,14 @@ func New(opts Options) *Gateway {
 	g.fallback = upstream.NewFallback(g.dialer.Dial, g.upstreamOpts)
 	g.writers.New = func() any { return new(responseWriter) }
 	g.readers.New = func() any { return bufio.NewReaderSize(nil, handshakeBufferSize) }
-	g.conns = newRegistry(g)
+	g.conns = splice.NewRegistry(splice.Options{
+		Current:       func() splice.View { return g.snap.Load().view() },
+		Log:           opts.Log,
+		ReunionWindow: opts.ReunionWindow,
+		Closed: func(ring, label, reason string) {
+			g.metrics.pacedCloses.WithLabelValues(ring, label, reason).Inc()
+		},
+	})
 	g.metrics = newMetrics(opts.Registry, g)
 	g.dialer.LocalError = func(errno string) { g.metrics.localErrors.WithLabelValues(errno).Inc() }
 	g.snap.Store(&snapshot{table: route.Build(nil, nil, time.Now())})
@@ -246,7 +254,7 @@ func (g *Gateway) Update(rings []v1alpha1.StableRing) {
 	next := g.newSnapshot(route.Build(rings, old.table, now))
 	g.snap.Store(next)
 	changed := g.logChanges(old.table, next.table)
-	g.conns.reconcile(next, changed, now)
+	g.conns.Reconcile(next.view(), changed, now)
 	g.ready.Store(true)
 }
 
@@ -328,6 +336,9 @@ func (s *snapshot) Unreachable(address string, now time.Time) (time.Time, bool) 
 	}
 	return time.Time{}, false
 }
+
+// view is the routing state of the snapshot, as the connection registry sees it.
+func (s *snapshot) view() splice.View { return splice.View{Table: s.table, Health: s} }
 
 // slot returns the state of member m of ring r.
 func (s *snapshot) slot(r *route.Ring, m *route.Member) slot { return s.slots[r.Index][m.Index] }

@@ -90,7 +90,7 @@ func (g *Gateway) maintain(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			g.conns.tick(now)
+			g.conns.Tick(now)
 			g.pruneIdle(now)
 		}
 	}
@@ -107,10 +107,10 @@ func (g *Gateway) shutdown(proxy *http.Server) {
 	defer cancel()
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- proxy.Shutdown(ctx) }()
-	g.conns.shutdown(g.opts.ShutdownWindow)
-	if !g.conns.wait(limit) {
+	g.conns.Shutdown(g.opts.ShutdownWindow)
+	if !g.conns.Wait(limit) {
 		g.log.Info("closing the connections left after the shutdown window")
-		g.conns.killAll()
+		g.conns.KillAll()
 	}
 	if err := <-httpDone; err != nil {
 		g.log.Info("closing HTTP requests left after the shutdown window")

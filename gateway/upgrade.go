@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/stablering/stablering/gateway/route"
+	"github.com/stablering/stablering/gateway/splice"
 	"github.com/stablering/stablering/gateway/tunnel"
 )
 
@@ -33,17 +34,16 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request, s *snapsh
 		abortIfGone(code)
 		return
 	}
-	c := &conn{
-		tun:       tun,
-		ring:      d.Ring.ID,
-		key:       strings.Clone(d.Key), // do not pin the request
-		ordinal:   d.Member.Ordinal,
-		member:    sl.member,
-		misplaced: d.Member != d.Owner,
+	c := &splice.Conn{
+		Tunnel:  tun,
+		Ring:    d.Ring.ID,
+		Key:     strings.Clone(d.Key), // do not pin the request
+		Ordinal: d.Member.Ordinal,
+		Label:   sl.member.label,
 	}
 	sl.member.active.Add(1)
-	g.conns.add(c, s)
-	go g.runTunnel(c)
+	g.conns.Add(c, d.Member != d.Owner, s.table)
+	go g.runTunnel(c, sl.member)
 }
 
 // openTunnel returns the status the client got and, for 101, the tunnel to run.
@@ -180,9 +180,9 @@ func (g *Gateway) putReader(br *bufio.Reader) {
 	g.readers.Put(br)
 }
 
-// runTunnel runs a registered tunnel until it ends.
-func (g *Gateway) runTunnel(c *conn) {
-	c.tun.Run()
-	g.conns.remove(c)
-	c.member.active.Add(-1)
+// runTunnel runs a registered tunnel of member m until it ends.
+func (g *Gateway) runTunnel(c *splice.Conn, m *member) {
+	c.Tunnel.Run()
+	g.conns.Remove(c)
+	m.active.Add(-1)
 }
