@@ -1,7 +1,8 @@
 // Package gateway is StableRing's reverse proxy. It routes each request by its room key on the
-// ring that a StableRing's status resolves (see package route), proxies plain HTTP through
-// net/http/httputil.ReverseProxy and splices WebSocket and other upgrades itself (package
-// tunnel), and applies the availability semantics of the product:
+// ring that a StableRing's status resolves (package route), proxies plain HTTP through
+// net/http/httputil.ReverseProxy over per-member connection pools (package upstream), splices
+// WebSocket and other upgrades itself (package tunnel, their closes scheduled by package
+// splice), and applies the availability semantics of the product:
 //
 //   - Serving members get their rooms; Draining members keep their connections for now, but
 //     they are closed (WebSocket close 1012) spread evenly over the rest of drainSeconds, while
@@ -15,6 +16,9 @@
 //
 // The routing table is immutable and swapped atomically by [Gateway.Update], so a ring change
 // reloads nothing and touches no established connection unless its room's owner changed.
+//
+// Requests are screened before they are routed (screen.go, body.go) and every phase after the
+// head is bounded in time (Options); docs/user-guide.md lists each limit.
 package gateway
 
 import (
