@@ -48,7 +48,7 @@ func (g *Gateway) answerStatus(w http.ResponseWriter, d route.Decision, status i
 		w.Header()[g.memberHeader] = []string{d.Member.ID}
 	}
 	w.WriteHeader(status)
-	_, _ = io.WriteString(w, "stablering: ring "+d.Ring.ID+" member "+d.Member.Label+" "+what+"\n")
+	_, _ = io.WriteString(w, d.MemberFailed(what))
 	return status
 }
 

@@ -77,6 +77,7 @@ const (
 	ReasonNoMembers
 	ReasonNoUsableMember
 	ReasonMisconfigured
+	ReasonUnknownState
 )
 
 var reasonNames = [...]string{
@@ -95,6 +96,7 @@ var reasonNames = [...]string{
 	ReasonNoMembers:      "no_members",
 	ReasonNoUsableMember: "no_usable_member",
 	ReasonMisconfigured:  "misconfigured",
+	ReasonUnknownState:   "unknown_state",
 }
 
 // String is the reason's metrics label, e.g. "draining".
@@ -200,6 +202,10 @@ func (r *Ring) DecideKey(key string, now time.Time, h Health) Decision {
 			return d.hold(ReasonDown, held)
 		}
 		return r.failover(d, now, h)
+	case v1alpha1.MemberServing:
+	default:
+		// A state this gateway does not know (a newer controller's): hold, never guess.
+		return d.hold(ReasonUnknownState, restartRetry)
 	}
 	if owner.Address == "" {
 		return d.hold(ReasonNoAddress, noAddressRetry)
@@ -282,7 +288,7 @@ func (d Decision) Message(retryAfter int) string {
 
 // memberMessage says what is wrong with the held member.
 func (d Decision) memberMessage() string {
-	prefix := "stablering: ring " + d.Ring.ID + " member " + d.Member.Label
+	prefix := d.memberPrefix()
 	switch d.Reason {
 	case ReasonDraining:
 		return prefix + " is draining (planned restart)"
@@ -296,9 +302,19 @@ func (d Decision) memberMessage() string {
 		return prefix + " has no address yet"
 	case ReasonRateLimited:
 		return prefix + " admits at most " + strconv.Itoa(int(d.Ring.MaxConnectsPerSecond)) + " new connections per second"
+	case ReasonUnknownState:
+		return prefix + " is in state " + strconv.Quote(string(d.Member.State)) + ", which this gateway does not know"
 	default:
 		return prefix + " is serving"
 	}
+}
+
+// MemberFailed is the body of an answer for a member that failed after it accepted the
+// connection: "stablering: ring ns/name member 2 " and what it did.
+func (d Decision) MemberFailed(what string) string { return d.memberPrefix() + " " + what + "\n" }
+
+func (d Decision) memberPrefix() string {
+	return "stablering: ring " + d.Ring.ID + " member " + d.Member.Label
 }
 
 func echo(s string) string {

@@ -44,34 +44,30 @@ const maxPathSegment = 64
 // newKey validates a key spec.
 func newKey(spec v1alpha1.KeySpec) (Key, error) {
 	k := Key{Source: spec.Source, Name: spec.Name}
+	var noun string
 	switch spec.Source {
-	case v1alpha1.KeySourceHeader, v1alpha1.KeySourceQuery, v1alpha1.KeySourceCookie:
-		if spec.Name == "" {
-			return k, fmt.Errorf("key.name is required for key.source %s", spec.Source)
-		}
-		k.header = textproto.CanonicalMIMEHeaderKey(spec.Name)
-		k.where = fmt.Sprintf("%s %q", sourceNoun(spec.Source), spec.Name)
+	case v1alpha1.KeySourceHeader:
+		noun = "header"
+	case v1alpha1.KeySourceQuery:
+		noun = "query parameter"
+	case v1alpha1.KeySourceCookie:
+		noun = "cookie"
 	case v1alpha1.KeySourcePath:
 		if spec.PathSegment == nil || *spec.PathSegment < 0 || *spec.PathSegment > maxPathSegment {
 			return k, fmt.Errorf("key.pathSegment must be set from 0 to %d for key.source Path", maxPathSegment)
 		}
 		k.Segment = int(*spec.PathSegment)
 		k.where = "path segment " + strconv.Itoa(k.Segment) + " (0-based) of the URL path"
+		return k, nil
 	default:
 		return k, fmt.Errorf("key.source %q is not Header, Query, Cookie or Path", spec.Source)
 	}
-	return k, nil
-}
-
-func sourceNoun(s v1alpha1.KeySource) string {
-	switch s {
-	case v1alpha1.KeySourceHeader:
-		return "header"
-	case v1alpha1.KeySourceQuery:
-		return "query parameter"
-	default:
-		return "cookie"
+	if spec.Name == "" {
+		return k, fmt.Errorf("key.name is required for key.source %s", spec.Source)
 	}
+	k.header = textproto.CanonicalMIMEHeaderKey(spec.Name)
+	k.where = fmt.Sprintf("%s %q", noun, spec.Name)
+	return k, nil
 }
 
 // Where describes where the key is read, for messages: `query parameter "room"`.
@@ -97,6 +93,8 @@ func (k *Key) Extract(r Request) (string, error) {
 		key, err = cookieValue(r, k.Name)
 	case v1alpha1.KeySourcePath:
 		key, err = pathSegment(r.Path(), r.RawPath(), k.Segment)
+	default: // newKey admits no other source
+		return "", fmt.Errorf("key.source %q is not Header, Query, Cookie or Path", k.Source)
 	}
 	if err != nil {
 		return "", err
