@@ -211,6 +211,11 @@ func (u *Upstream) takeIdle(now time.Time) *memberConn {
 		u.idle[n-1] = nil
 		u.idle = u.idle[:n-1]
 		u.mu.Unlock()
+		if now.After(mc.readUntil) {
+			// The last exchange's read deadline has passed while the connection was idle; the
+			// check reads, and would fail on it.
+			_ = mc.conn.SetReadDeadline(time.Time{})
+		}
 		if mc.peek.Idle() {
 			return mc
 		}
@@ -273,6 +278,7 @@ type memberConn struct {
 	bw           *bufio.Writer
 	limit        int64 // bytes the reader may still read from conn
 	idleSince    time.Time
+	readUntil    time.Time // the read deadline last set
 	readTimeout  time.Duration
 	writeTimeout time.Duration
 }
@@ -285,7 +291,8 @@ func (mc *memberConn) Read(p []byte) (int, error) {
 	if int64(len(p)) > mc.limit {
 		p = p[:mc.limit]
 	}
-	_ = mc.conn.SetReadDeadline(time.Now().Add(mc.readTimeout))
+	mc.readUntil = time.Now().Add(mc.readTimeout)
+	_ = mc.conn.SetReadDeadline(mc.readUntil)
 	n, err := mc.conn.Read(p)
 	mc.limit -= int64(n)
 	return n, err

@@ -72,3 +72,34 @@ func roundTrip(t *testing.T, rt http.RoundTripper, url string) *http.Response {
 	}
 	return resp
 }
+
+// TestReuseAfterReadTimeout: a pooled connection idle for longer than the read timeout (but
+// not the idle timeout) is still reused: the last exchange's read deadline does not condemn it.
+func TestReuseAfterReadTimeout(t *testing.T) {
+	var opened atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	opts := Options{MaxIdle: 4, IdleTimeout: time.Minute, ReadTimeout: 100 * time.Millisecond, WriteTimeout: time.Second}
+	dial := (&Dialer{}).Dial
+	u := New(srv.Listener.Addr().String(), dial, NewFallback(dial, opts), opts)
+	defer u.Close()
+	for i := range 2 {
+		resp := roundTrip(t, u, srv.URL+"/")
+		if body, err := io.ReadAll(resp.Body); err != nil || string(body) != "ok" {
+			t.Fatalf("request %d: %q %v", i, body, err)
+		}
+		_ = resp.Body.Close()
+		time.Sleep(300 * time.Millisecond)
+	}
+	if n := opened.Load(); n != 1 {
+		t.Fatalf("the member accepted %d connections, want 1", n)
+	}
+}
