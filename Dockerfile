@@ -1,8 +1,10 @@
 # syntax=docker/dockerfile:1
-# Images of the StableRing manager and gateway. Build one with its target:
+# Images of the StableRing manager and gateway, and of the chat example (examples/chat). Build one
+# with its target:
 #   docker build --target manager -t stablering/manager:dev .
 #   docker build --target gateway -t stablering/gateway:dev .
-# (make docker-build builds both.) Both are static binaries on distroless, run as 65532:65532.
+#   docker build --target chat -t stablering/chat:dev .
+# (make docker-build builds all three.) All are static binaries on distroless, run as 65532:65532.
 
 ARG GO_VERSION=1.26
 
@@ -16,6 +18,7 @@ COPY controllers/ controllers/
 COPY gateway/ gateway/
 COPY cmd/manager/ cmd/manager/
 COPY cmd/gateway/ cmd/gateway/
+COPY examples/chat/ examples/chat/
 
 FROM source AS build-manager
 ARG TARGETOS=linux
@@ -29,6 +32,12 @@ ARG TARGETARCH
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags="-s -w" -o /out/gateway ./cmd/gateway
 
+FROM source AS build-chat
+ARG TARGETOS=linux
+ARG TARGETARCH
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags="-s -w" -o /out/chat ./examples/chat
+
 FROM gcr.io/distroless/static:nonroot AS manager
 COPY --from=build-manager /out/manager /manager
 USER 65532:65532
@@ -39,3 +48,9 @@ COPY --from=build-gateway /out/gateway /gateway
 USER 65532:65532
 EXPOSE 8080 9090
 ENTRYPOINT ["/gateway"]
+
+FROM gcr.io/distroless/static:nonroot AS chat
+COPY --from=build-chat /out/chat /chat
+USER 65532:65532
+EXPOSE 8080
+ENTRYPOINT ["/chat"]

@@ -104,16 +104,18 @@ build: ## Build the binaries into ./bin.
 
 IMG_MANAGER    ?= stablering/manager:dev
 IMG_GATEWAY    ?= stablering/gateway:dev
+IMG_CHAT       ?= stablering/chat:dev
 CONTAINER_TOOL ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
 
 .PHONY: docker-build
-docker-build: ## Build the manager and gateway images (IMG_MANAGER, IMG_GATEWAY) if docker or podman works here.
+docker-build: ## Build the manager, gateway and chat example images (IMG_MANAGER, IMG_GATEWAY, IMG_CHAT) if docker or podman works here.
 	@if [ -z "$(CONTAINER_TOOL)" ] || ! $(CONTAINER_TOOL) info >/dev/null 2>&1; then \
-		echo "docker-build: no working container engine (docker or podman) here; skipped building $(IMG_MANAGER) and $(IMG_GATEWAY)."; \
+		echo "docker-build: no working container engine (docker or podman) here; skipped building $(IMG_MANAGER), $(IMG_GATEWAY) and $(IMG_CHAT)."; \
 		echo "docker-build: install or start one, or set CONTAINER_TOOL, and run make docker-build again."; \
 		exit 0; fi; \
 	$(CONTAINER_TOOL) build --target manager -t $(IMG_MANAGER) . && \
-	$(CONTAINER_TOOL) build --target gateway -t $(IMG_GATEWAY) .
+	$(CONTAINER_TOOL) build --target gateway -t $(IMG_GATEWAY) . && \
+	$(CONTAINER_TOOL) build --target chat -t $(IMG_CHAT) .
 
 ##@ Tools
 
