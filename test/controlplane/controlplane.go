@@ -1,7 +1,9 @@
 // Package controlplane runs a local Kubernetes control plane for tests and local development:
 // etcd and kube-apiserver through controller-runtime's envtest, plus a real kube-controller-manager
 // limited to the workload controllers (StatefulSet, ReplicaSet, Deployment and the garbage
-// collector). No scheduler or kubelet runs; package nodesim simulates a node for the pods.
+// collector) and the namespace controller, which empties and removes a deleted namespace. No
+// scheduler or kubelet runs; package nodesim simulates a node for the pods. Nothing routes Service
+// ClusterIPs (no kube-proxy), and there is no DNS.
 package controlplane
 
 import (
@@ -21,6 +23,7 @@ var controllers = []string{
 	"replicaset-controller",
 	"deployment-controller",
 	"garbage-collector-controller",
+	"namespace-controller",
 }
 
 // Options configure a control plane. The zero value is usable.

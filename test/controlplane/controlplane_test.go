@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -57,6 +58,19 @@ var _ = Describe("ControlPlane", func() {
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(rs.Items).To(BeEmpty())
 		}).WithContext(ctx).Should(Succeed())
+	}, SpecTimeout(time.Minute))
+
+	It("runs the namespace controller, which empties and removes a deleted namespace", func(ctx SpecContext) {
+		ns, err := clients.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "doomed-"}}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "settings", Namespace: ns.Name}}
+		_, err = clients.CoreV1().ConfigMaps(ns.Name).Create(ctx, cm, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(clients.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{})).To(Succeed())
+		Eventually(func(g Gomega) {
+			_, err := clients.CoreV1().Namespaces().Get(ctx, ns.Name, metav1.GetOptions{})
+			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "namespace %s still there: %v", ns.Name, err)
+		}).WithContext(ctx).WithTimeout(50 * time.Second).Should(Succeed())
 	}, SpecTimeout(time.Minute))
 })
 
