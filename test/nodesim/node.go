@@ -15,10 +15,12 @@ import (
 // HostIP is the simulated node's address, never handed out to a pod.
 const HostIP = "127.0.0.1"
 
-// registerNode creates the Node if needed and reports it Ready.
-func (s *Simulator) registerNode(ctx context.Context) error {
+// registerNode creates the Node if needed and reports it Ready, with its kubelet API on
+// kubeletPort.
+func (s *Simulator) registerNode(ctx context.Context, kubeletPort int32) error {
 	nodes := s.client.CoreV1().Nodes()
 	want := buildNode(s.opts.NodeName, s.opts.PodCIDR, time.Now())
+	want.Status.DaemonEndpoints.KubeletEndpoint.Port = kubeletPort
 	if _, err := nodes.Create(ctx, want, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
@@ -33,7 +35,9 @@ func (s *Simulator) registerNode(ctx context.Context) error {
 	})
 }
 
-// buildNode returns a Ready node named name with generous capacity and HostIP as its address.
+// buildNode returns a Ready node named name with generous capacity and HostIP as its only
+// address: the API server reaches the kubelet API there (a Hostname address would come first, and
+// the node's name resolves nowhere).
 func buildNode(name, podCIDR string, now time.Time) *corev1.Node {
 	capacity := corev1.ResourceList{
 		corev1.ResourceCPU:              resource.MustParse("64"),
@@ -64,7 +68,6 @@ func buildNode(name, podCIDR string, now time.Time) *corev1.Node {
 			},
 			Addresses: []corev1.NodeAddress{
 				{Type: corev1.NodeInternalIP, Address: HostIP},
-				{Type: corev1.NodeHostName, Address: name},
 			},
 			NodeInfo: corev1.NodeSystemInfo{
 				OperatingSystem:         runtime.GOOS,

@@ -4,11 +4,15 @@
 // deletion: the pod turns not ready at once and is removed after its grace period (capped).
 // A Runtime decides what running a pod means: the default IdleRuntime runs nothing, and
 // ProcessRuntime runs the containers of known images as local processes bound to their pod's IP.
+// The node serves its Runtime's container logs (see LogSource) as a kubelet does, so that
+// `kubectl logs` works; exec, attach and port-forward do not.
 package nodesim
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -29,8 +33,11 @@ const workers = 4
 type Options struct {
 	// NodeName names the simulated Node; default "nodesim".
 	NodeName string
-	// PodCIDR is the IPv4 loopback prefix pod IPs come from; default "127.1.0.0/16". Simulators
-	// sharing a control plane need distinct node names and prefixes.
+	// PodCIDR is the IPv4 loopback prefix pod IPs come from. The default is the first of
+	// 127.1.0.0/16, 127.2.0.0/16, ... that no other simulator of this machine holds (a lock file
+	// in the temporary directory says which), so that simulators of separate processes, e.g.
+	// tests run in parallel and `make localcluster`, never share an IP. Simulators sharing a
+	// control plane need distinct node names (and prefixes, if set).
 	PodCIDR string
 	// ReadyDelay is how long a started pod stays not ready.
 	ReadyDelay time.Duration
@@ -53,6 +60,8 @@ type Simulator struct {
 	queue   workqueue.TypedRateLimitingInterface[string]
 	stops   sync.WaitGroup // graceful stops in progress
 
+	cidrLock *os.File // holds the automatically chosen PodCIDR, if any
+
 	mu     sync.Mutex
 	ips    *IPAllocator
 	states map[string]*podState // by namespace/name
@@ -61,22 +70,30 @@ type Simulator struct {
 // New returns a simulator that talks to the API server of cfg.
 func New(cfg *rest.Config, opts Options) (*Simulator, error) {
 	opts = withDefaults(opts)
+	var cidrLock *os.File
+	if opts.PodCIDR == "" {
+		var err error
+		if opts.PodCIDR, cidrLock, err = claimPodCIDR(); err != nil {
+			return nil, err
+		}
+	}
 	ips, err := NewIPAllocator(opts.PodCIDR)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, closeFile(cidrLock))
 	}
 	ips.Reserve("node", HostIP) // in case the prefix contains it
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, closeFile(cidrLock))
 	}
 	s := &Simulator{
-		opts:    opts,
-		client:  client,
-		factory: informers.NewSharedInformerFactory(client, 0),
-		queue:   workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]()),
-		ips:     ips,
-		states:  map[string]*podState{},
+		cidrLock: cidrLock,
+		opts:     opts,
+		client:   client,
+		factory:  informers.NewSharedInformerFactory(client, 0),
+		queue:    workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]()),
+		ips:      ips,
+		states:   map[string]*podState{},
 	}
 	informer := s.factory.Core().V1().Pods()
 	s.pods = informer.Lister()
@@ -94,9 +111,6 @@ func withDefaults(opts Options) Options {
 	if opts.NodeName == "" {
 		opts.NodeName = "nodesim"
 	}
-	if opts.PodCIDR == "" {
-		opts.PodCIDR = "127.1.0.0/16"
-	}
 	if opts.ProbePeriod <= 0 {
 		opts.ProbePeriod = time.Second
 	}
@@ -111,12 +125,24 @@ func (s *Simulator) NodeName() string {
 	return s.opts.NodeName
 }
 
+// PodCIDR is the prefix the simulator's pod IPs come from.
+func (s *Simulator) PodCIDR() string {
+	return s.opts.PodCIDR
+}
+
 // Run registers the Node and simulates it until ctx ends; then it stops the pods' containers
-// (with no grace) and returns. Call it once.
+// (with no grace), releases an automatically chosen PodCIDR and returns. Call it once.
 func (s *Simulator) Run(ctx context.Context) error {
+	defer func() { _ = closeFile(s.cidrLock) }()
 	defer s.stopAll()
 	defer s.queue.ShutDown()
-	if err := s.registerNode(ctx); err != nil {
+	logs, _ := s.opts.Runtime.(LogSource)
+	kubelet, err := startKubeletServer(logs)
+	if err != nil {
+		return fmt.Errorf("serving the kubelet API of node %s: %w", s.opts.NodeName, err)
+	}
+	defer func() { _ = kubelet.stop() }()
+	if err := s.registerNode(ctx, kubelet.port()); err != nil {
 		return fmt.Errorf("registering node %s: %w", s.opts.NodeName, err)
 	}
 	s.factory.Start(ctx.Done())
@@ -186,6 +212,14 @@ func (s *Simulator) processNext(ctx context.Context) bool {
 		s.queue.AddAfter(key, recheck)
 	}
 	return true
+}
+
+// closeFile closes f unless it is nil.
+func closeFile(f *os.File) error {
+	if f == nil {
+		return nil
+	}
+	return f.Close()
 }
 
 func podKey(pod *corev1.Pod) string {

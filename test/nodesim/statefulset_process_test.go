@@ -71,6 +71,23 @@ var _ = Describe("A StatefulSet whose image runs as a process", func() {
 			"the log is appended to")
 	}, SpecTimeout(time.Minute))
 
+	It("serves the process's output to `kubectl logs` through the API server", func(ctx SpecContext) {
+		createStatefulSet(ctx, namespace, appsv1.ParallelPodManagement, nodesim.EchoContainer())
+		pod := readyPods(ctx, namespace)[0]
+		logs := func(opts *corev1.PodLogOptions) (string, error) {
+			data, err := clients.CoreV1().Pods(namespace).GetLogs(pod.Name, opts).DoRaw(ctx)
+			return string(data), err
+		}
+		Eventually(logs).WithContext(ctx).WithArguments(&corev1.PodLogOptions{Container: "echo"}).
+			Should(ContainSubstring("serving on"))
+		Expect(logs(&corev1.PodLogOptions{Container: "echo", TailLines: ptrTo[int64](1)})).
+			To(HaveSuffix("\n"), "the last line, whole")
+		Expect(logs(&corev1.PodLogOptions{Container: "echo", LimitBytes: ptrTo[int64](3)})).To(HaveLen(3))
+		answer, err := logs(&corev1.PodLogOptions{Container: "echo", Previous: true})
+		Expect(err).To(HaveOccurred())
+		Expect(answer).To(ContainSubstring("without --previous"))
+	}, SpecTimeout(time.Minute))
+
 	It("restarts a killed process, the pod turning not ready until the new process is ready", func(ctx SpecContext) {
 		createStatefulSet(ctx, namespace, appsv1.ParallelPodManagement, nodesim.EchoContainer("--ready-after=1s"))
 		pod := readyPods(ctx, namespace)[2]
@@ -123,3 +140,5 @@ func impersonatedUser(path string) string {
 	Expect(err).NotTo(HaveOccurred())
 	return cfg.AuthInfos[cfg.Contexts[cfg.CurrentContext].AuthInfo].Impersonate
 }
+
+func ptrTo[T any](v T) *T { return &v }

@@ -15,8 +15,6 @@ import (
 
 const replicas = 3
 
-var podCIDR = netip.MustParsePrefix("127.1.0.0/16")
-
 var _ = Describe("A StatefulSet on the simulated node", func() {
 	var namespace string
 
@@ -28,6 +26,7 @@ var _ = Describe("A StatefulSet on the simulated node", func() {
 		func(ctx SpecContext, policy appsv1.PodManagementPolicyType) {
 			createStatefulSet(ctx, namespace, policy, idleContainer)
 			pods := readyPods(ctx, namespace)
+			podCIDR := netip.MustParsePrefix(sim.PodCIDR())
 			ips := map[string]bool{}
 			for _, pod := range pods {
 				Expect(pod.Spec.NodeName).To(Equal(sim.NodeName()))
