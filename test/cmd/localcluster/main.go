@@ -1,12 +1,14 @@
 // Command localcluster runs a local Kubernetes control plane (etcd, kube-apiserver and a
-// kube-controller-manager with the workload controllers) and a simulated node for manual testing,
-// until it receives SIGINT or SIGTERM. Pods get loopback IPs (127.1.0.0/16). Pods of the project's
-// images (stablering/chat, stablering/manager and stablering/gateway, any tag) run as local
-// processes built from this module, with the RBAC permissions of their service accounts and
-// their output in --log-dir; other pods run nothing (see nodesim.ProcessRuntime).
+// kube-controller-manager with the workload and namespace controllers) and a simulated node for
+// manual testing, until it receives SIGINT or SIGTERM. Pods get loopback IPs (127.1.0.0/16, or the
+// next free 127.N.0.0/16). Pods of the project's images (stablering/chat, stablering/manager and
+// stablering/gateway, any tag) run as local processes built from this module, with the RBAC
+// permissions of their service accounts and their output in --log-dir and in `kubectl logs`;
+// other pods run nothing (see nodesim.ProcessRuntime). The banner it prints says what else
+// differs from a real cluster; "Try it locally" in docs/user-guide.md walks through it.
 //
-//	go run ./test/cmd/localcluster
-//	export KUBECONFIG=$PWD/.localcluster/kubeconfig
+//	make localcluster           # or: go run ./test/cmd/localcluster
+//	source .localcluster/env    # in another terminal: KUBECONFIG, and kubectl on PATH
 //
 // The control plane binaries come from `make envtest`.
 package main
@@ -29,6 +31,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/stablering/stablering/test/controlplane"
@@ -38,6 +41,7 @@ import (
 
 type config struct {
 	kubeconfigOut string
+	envOut        string
 	crdDir        string
 	binDir        string
 	maxGrace      time.Duration
@@ -57,6 +61,7 @@ func main() {
 func parseFlags() config {
 	var cfg config
 	flag.StringVar(&cfg.kubeconfigOut, "kubeconfig-out", filepath.Join(".localcluster", "kubeconfig"), "where to write the administrator kubeconfig (removed on exit)")
+	flag.StringVar(&cfg.envOut, "env-out", filepath.Join(".localcluster", "env"), "where to write a shell script that exports KUBECONFIG and puts kubectl on PATH (removed on exit)")
 	flag.StringVar(&cfg.crdDir, "crds", filepath.Join("config", "crd", "bases"), "directory of CRDs to install if it exists; empty for none")
 	flag.StringVar(&cfg.binDir, "bin-dir", "", "directory of etcd, kube-apiserver, kube-controller-manager and kubectl (default $KUBEBUILDER_ASSETS, else the cache of `make envtest`)")
 	flag.DurationVar(&cfg.maxGrace, "max-grace", 30*time.Second, "cap on the termination grace period of deleted pods")
@@ -74,6 +79,9 @@ func run(cfg config) (err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if err := checkNotRunning(ctx, cfg.kubeconfigOut); err != nil {
+		return err
+	}
 	exeDir, err := os.MkdirTemp("", "localcluster-images-")
 	if err != nil {
 		return err
@@ -93,6 +101,10 @@ func run(cfg config) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, os.Remove(cfg.kubeconfigOut)) }()
+	if err := writeEnv(cfg.envOut, cfg.kubeconfigOut, cp.BinDir); err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, os.Remove(cfg.envOut)) }()
 
 	processes, err := processRuntime(cp, executables, cfg.logDir, log)
 	if err != nil {
@@ -107,7 +119,7 @@ func run(cfg config) (err error) {
 	if err != nil {
 		return err
 	}
-	printUsage(cp, sim, cfg.kubeconfigOut, executables, cfg.logDir)
+	printUsage(cp, sim, cfg, executables)
 	return sim.Run(ctx)
 }
 
@@ -167,19 +179,76 @@ func copyFile(from, to string) error {
 	return os.WriteFile(to, data, 0o600)
 }
 
-func printUsage(cp *controlplane.ControlPlane, sim *nodesim.Simulator, kubeconfig string, executables map[string]string, logDir string) {
+func printUsage(cp *controlplane.ControlPlane, sim *nodesim.Simulator, cfg config, executables map[string]string) {
 	fmt.Printf(`
-Local cluster running: kube-apiserver %s, node %q.
+Local cluster running: kube-apiserver %s, node %q, pod IPs in %s.
 
-  export KUBECONFIG=%s
-  kubectl get nodes   # a matching kubectl is in %s
+  source %s   # exports KUBECONFIG=%s
+  %s   # and puts a matching kubectl (in %s) first on PATH
+  kubectl get nodes
 
-Images run as processes: %s (any tag); their logs: %s
+Images run as processes: %s (any tag); their output: kubectl logs, or %s
 kube-controller-manager log: %s
+
+Where it differs from a real cluster:
+  - Pods are processes on this machine sharing its network: each pod has a loopback IP of its own,
+    and its servers must listen on that IP ($(POD_IP) from the downward API), not on all addresses.
+    Install StableRing with: kubectl apply --server-side -k examples/localcluster
+    (or helm install ... --set bindPodIP=true).
+  - Pods of other images are Running and Ready but run nothing.
+  - Services get ClusterIPs but nothing routes them (no kube-proxy), and there is no cluster DNS:
+    reach pods at their IPs (kubectl get pods -o wide), from this machine.
+  - kubectl logs works; kubectl exec, attach and port-forward do not.
+  - Deleted namespaces are emptied and removed; there is no scheduler (the node takes every pod),
+    no PersistentVolumes, no service account tokens in pods (processes get a kubeconfig instead).
+
 Press Ctrl-C to stop.
 
-`, cp.Config.Host, sim.NodeName(), absPath(kubeconfig), cp.BinDir,
-		cmp.Or(strings.Join(slices.Sorted(maps.Keys(executables)), ", "), "none"), absPath(logDir), cp.ControllerManagerLog)
+`, cp.Config.Host, sim.NodeName(), sim.PodCIDR(), cfg.envOut, absPath(cfg.kubeconfigOut), strings.Repeat(" ", len("source "+cfg.envOut)), cp.BinDir,
+		cmp.Or(strings.Join(slices.Sorted(maps.Keys(executables)), ", "), "none"), absPath(cfg.logDir), cp.ControllerManagerLog)
+}
+
+// writeEnv writes a shell script to path that exports KUBECONFIG=kubeconfig and puts binDir, where
+// kubectl is, first on PATH.
+func writeEnv(path, kubeconfig, binDir string) error {
+	script := fmt.Sprintf(`# The local cluster of `+"`make localcluster`"+`, for a shell in the repository: source %s
+# Removed when the local cluster stops.
+export KUBECONFIG=%s
+export PATH=%s:"$PATH"
+`, path, shellQuote(absPath(kubeconfig)), shellQuote(binDir))
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(script), 0o600)
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// checkNotRunning fails if kubeconfig exists and its API server answers: another localcluster
+// is running with the same files.
+func checkNotRunning(ctx context.Context, kubeconfig string) error {
+	if _, err := os.Stat(kubeconfig); err != nil {
+		return nil
+	}
+	restCfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil // not ours to judge: it is overwritten
+	}
+	restCfg.Timeout = 2 * time.Second
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, err := client.Discovery().RESTClient().Get().AbsPath("/version").DoRaw(ctx); err != nil {
+		return nil // left over from a local cluster that did not stop cleanly
+	}
+	return fmt.Errorf("a local cluster is already running with %s (its API server %s answers): "+
+		"stop it with Ctrl-C in its terminal, or give this one other --kubeconfig-out, --env-out and --log-dir", kubeconfig, restCfg.Host)
 }
 
 // absPath returns path made absolute if possible.
