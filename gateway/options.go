@@ -46,8 +46,8 @@ type Options struct {
 	// MaxHeaderBytes bounds a client's request head, request line included (default 32 KiB);
 	// beyond it the client gets 431.
 	MaxHeaderBytes int
-	// MaxHeaders bounds the number of header fields of a request (default 100); beyond it the
-	// client gets 431.
+	// MaxHeaders bounds the number of header fields of a request, Host not counted (default
+	// 100); beyond it the client gets 431.
 	MaxHeaders int
 	// MaxConnections bounds the client connections open at once, plain and spliced; at the cap
 	// new connections wait in the listen backlog. 0 takes half the open-files limit.
