@@ -139,6 +139,7 @@ func TestPoolNeverHandsBytesToTheNextClient(t *testing.T) {
 	}
 	for name, extra := range rogue {
 		t.Run(name, func(t *testing.T) {
+			settled := make(chan struct{}, 16) // the member has sent (or closed) after an answer
 			rb := newRawBackend(t, func(c net.Conn, br *bufio.Reader) {
 				for {
 					req, err := http.ReadRequest(br)
@@ -151,14 +152,18 @@ func TestPoolNeverHandsBytesToTheNextClient(t *testing.T) {
 						_, _ = io.WriteString(c, head)
 						time.Sleep(30 * time.Millisecond)
 						_, _ = io.WriteString(c, id) // a body after HEAD
+						settled <- struct{}{}
 						continue
 					}
 					_, _ = io.WriteString(c, head+id)
-					time.Sleep(30 * time.Millisecond)
+					time.Sleep(30 * time.Millisecond) // the connection is idle at the gateway by now
 					if extra == "" {
-						return // closes the connection while it is idle at the gateway
+						_ = c.Close()
+						settled <- struct{}{}
+						return
 					}
 					_, _ = io.WriteString(c, extra)
+					settled <- struct{}{}
 				}
 			})
 			h := gatewayFor(t, &rb.backend, testOptions(t))
@@ -178,7 +183,11 @@ func TestPoolNeverHandsBytesToTheNextClient(t *testing.T) {
 				if resp.StatusCode != 200 || method == http.MethodGet && body != id {
 					t.Fatalf("%s %s got %s %q: another exchange's bytes", method, id, resp.Status, body)
 				}
-				time.Sleep(100 * time.Millisecond) // the rogue bytes arrive while the connection is idle
+				select { // the next request goes out once the rogue bytes are at the gateway
+				case <-settled:
+				case <-time.After(5 * time.Second):
+					t.Fatal("the member did not send its extra bytes")
+				}
 			}
 		})
 	}
