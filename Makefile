@@ -75,7 +75,7 @@ envtest: ## Build or fetch etcd, kube-apiserver, kube-controller-manager and kub
 	@echo "control plane binaries: $(ENVTEST_ASSETS)"
 
 .PHONY: test
-test: verify-generated vet helm-lint envtest ## Unit tests and the envtest suites on a real control plane.
+test: verify-generated vet helm-lint envtest ## Unit tests, the envtest and end-to-end suites on a real control plane, and the user guide's "Try it locally" commands.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" STABLERING_REQUIRE_CONTROLPLANE=1 HELM="$(HELM)" $(GO) test ./... -count=1 -timeout 30m
 
 .PHONY: bench-balancer
@@ -89,7 +89,7 @@ bench: ## Benchmark the gateway against nginx and HAProxy and regenerate docs/be
 ##@ Run
 
 .PHONY: localcluster
-localcluster: envtest ## Run a local control plane with a simulated node until Ctrl-C.
+localcluster: envtest ## Run a local cluster (control plane, simulated node) until Ctrl-C; see "Try it locally" in docs/user-guide.md.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) run ./test/cmd/localcluster
 
 .PHONY: demo
