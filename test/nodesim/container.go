@@ -3,8 +3,10 @@ package nodesim
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -58,9 +60,10 @@ type container struct {
 
 // instance is one run of a container's process.
 type instance struct {
-	cmd     *exec.Cmd
-	started time.Time
-	exited  chan struct{} // closed once the process has exited and been reaped
+	cmd       *exec.Cmd
+	started   time.Time
+	logOffset int64         // the size of the log file when the process started
+	exited    chan struct{} // closed once the process has exited and been reaped
 }
 
 // start launches the process and supervises it in the background.
@@ -86,13 +89,17 @@ func (c *container) launch() (*instance, error) {
 		return nil, err
 	}
 	defer out.Close() // the process has its own copy
+	var logOffset int64
+	if info, err := out.Stat(); err == nil {
+		logOffset = info.Size()
+	}
 	cmd := exec.Command(c.process.argv[0], c.process.argv[1:]...)
 	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = c.process.env, c.process.dir, out, out
 	cmd.SysProcAttr = childproc.SysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	inst := &instance{cmd: cmd, started: time.Now(), exited: make(chan struct{})}
+	inst := &instance{cmd: cmd, started: time.Now(), logOffset: logOffset, exited: make(chan struct{})}
 	c.current, c.readiness = inst, probeState{}
 	c.status = ContainerStatus{RestartCount: c.launches, StartedAt: inst.started, LastTermination: c.status.LastTermination}
 	c.launches++
@@ -118,6 +125,12 @@ func (c *container) wait(inst *instance) time.Duration {
 	signalGroup(inst.cmd.Process.Pid, syscall.SIGKILL)
 	close(inst.exited)
 	term := termination(inst, err, time.Now())
+	if term.ExitCode != 0 {
+		if line := bindConflict(c.process.logPath, inst.logOffset); line != "" {
+			term.Message = line + "\n" + sharedNetworkHint
+			c.log.Info("the process could not listen: "+sharedNetworkHint, "output", line)
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.current = nil
@@ -126,6 +139,30 @@ func (c *container) wait(inst *instance) time.Duration {
 		c.log.Info("process exited", "exitCode", term.ExitCode, "reason", term.Reason)
 	}
 	return term.FinishedAt.Sub(inst.started)
+}
+
+// sharedNetworkHint explains a process's "address already in use" on the simulated node.
+const sharedNetworkHint = "The simulated node's pods share the host's network: a server must listen on its pod's IP " +
+	"(e.g. $(POD_IP) from the downward API, status.podIP), not on all addresses, or the first pod takes the port from all others."
+
+// bindConflict returns the first line of the log at path, from offset on, that says an address
+// is already in use; "" if none does.
+func bindConflict(path string, offset int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return ""
+	}
+	data, _ := io.ReadAll(io.LimitReader(f, 64<<10))
+	for line := range strings.Lines(string(data)) {
+		if strings.Contains(line, "address already in use") {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
 }
 
 // relaunch launches the process again after delay, retrying with longer delays while that

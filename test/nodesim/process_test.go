@@ -2,6 +2,7 @@ package nodesim
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"syscall"
 	"testing"
@@ -244,4 +245,20 @@ func TestNextBackoffDoublesUpToALimitAndResetsAfterALongRun(t *testing.T) {
 	g.Expect(nextBackoff(first, time.Second, first)).To(Equal(2 * first))
 	g.Expect(nextBackoff(20*first, time.Second, first)).To(Equal(32*first), "capped")
 	g.Expect(nextBackoff(32*first, 33*first, first)).To(Equal(first), "reset after a run longer than the longest delay")
+}
+
+func TestProcessRuntimeExplainsAnAddressInUse(t *testing.T) {
+	g := NewWithT(t)
+	r := newTestRuntime(t, ProcessOptions{})
+	const ip = "127.77.0.11"
+	first := testPod("echo-first", EchoContainer())
+	start(t, r, first, ip)
+	readyInfo(t, r, first, ip)
+
+	// A second pod whose server listens on the first one's address, as servers listening on all
+	// addresses do.
+	second := testPod("echo-second", EchoContainer(fmt.Sprintf("--listen=%s:%d", ip, EchoPort)))
+	start(t, r, second, "127.77.0.12")
+	g.Eventually(func() ContainerStatus { return r.Containers(second)["echo"] }).WithTimeout(10 * time.Second).Should(
+		HaveField("LastTermination.Message", And(ContainSubstring("address already in use"), ContainSubstring("$(POD_IP)"))))
 }
