@@ -49,6 +49,14 @@
 //	--listen ADDR           listen address; default $LISTEN_ADDR, else :8080
 //	--shutdown-window DUR   spread the WebSocket closes over this long on SIGTERM (default 2s)
 //	--log-level LEVEL       debug, info, warn or error (default info); logs are JSON on stderr
+//
+// # Deploying
+//
+// examples/chat/deploy holds its manifests, for `kubectl apply -k examples/chat/deploy`: a
+// StatefulSet on OnDelete with Parallel pod management, readiness on /readyz and LISTEN_ADDR set
+// to the pod's IP from the downward API (so it also runs on `make localcluster`, whose pods share
+// the host's network), its headless Service, and its StableRing. `make docker-build` builds the
+// image (IMG_CHAT, default stablering/chat:dev).
 package main
 
 import (
