@@ -36,6 +36,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -302,7 +303,8 @@ func TestTryItLocally(t *testing.T) {
 
 // cloneRepository copies the repository's files (tracked and untracked, not ignored, as the
 // working tree has them) to a directory of the cache that stays the same from run to run, so
-// that Go's build cache serves the builds in it, and returns it.
+// that Go's build cache serves the builds in it, and returns it. Runs at the same time (of other
+// clones, say) each take a directory of their own, held by a lock until the test ends.
 func cloneRepository(t *testing.T) string {
 	t.Helper()
 	root, err := filepath.Abs(filepath.Join("..", ".."))
@@ -321,7 +323,7 @@ func cloneRepository(t *testing.T) string {
 		}
 		cache = filepath.Join(base, "stablering")
 	}
-	dir := filepath.Join(cache, "guide-test", "stablering")
+	dir := claimDirectory(t, filepath.Join(cache, "guide-test"))
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -332,6 +334,29 @@ func cloneRepository(t *testing.T) string {
 	}
 	t.Logf("following %q of %s in a copy of the repository: %s", section, guidePath, dir)
 	return dir
+}
+
+// claimDirectory returns base/N/stablering for the first N whose lock no other run holds, and
+// holds it until the test ends.
+func claimDirectory(t *testing.T, base string) string {
+	t.Helper()
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for n := range 20 {
+		lock, err := os.OpenFile(filepath.Join(base, fmt.Sprintf("%d.lock", n)), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			lock.Close()
+			continue
+		}
+		t.Cleanup(func() { lock.Close() })
+		return filepath.Join(base, strconv.Itoa(n), "stablering")
+	}
+	t.Fatalf("every directory of %s is in use by another run", base)
+	return ""
 }
 
 func copyFile(from, to string) error {
