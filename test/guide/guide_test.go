@@ -21,6 +21,9 @@
 //	                                                  the repository's file PATH, verbatim
 //
 // Terminals still running at the end get Ctrl-C, last started first.
+//
+// The manifests the walk-through applies, examples/chat/deploy and examples/localcluster, are
+// also checked on their own for what the guide says of them (examples_test.go).
 package guide_test
 
 import (
