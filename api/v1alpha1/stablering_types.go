@@ -307,9 +307,10 @@ type RolloutStatus struct {
 	// updateRevision is the revision the rollout moves members to.
 	// +optional
 	UpdateRevision string `json:"updateRevision,omitempty"`
-	// batch counts the batches of this rollout, from 1; 0 before the first.
+	// batch counts the batches of this rollout, from 1; 0 before the first. It is always written,
+	// so that kubectl get shows 0 rather than nothing.
 	// +optional
-	Batch int32 `json:"batch,omitempty"`
+	Batch int32 `json:"batch"`
 	// batchMembers are the ordinals of the current batch, highest first.
 	// +optional
 	// +listType=atomic
@@ -334,15 +335,16 @@ type StableRingStatus struct {
 	// observedGeneration is the spec generation this status was computed from.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// replicas is the StatefulSet's desired replica count.
+	// replicas is the StatefulSet's desired replica count. The counts are always written, so that
+	// kubectl get shows 0 rather than nothing.
 	// +optional
-	Replicas int32 `json:"replicas,omitempty"`
+	Replicas int32 `json:"replicas"`
 	// readyMembers counts members that are Serving.
 	// +optional
-	ReadyMembers int32 `json:"readyMembers,omitempty"`
+	ReadyMembers int32 `json:"readyMembers"`
 	// updatedMembers counts members whose pod runs the update revision.
 	// +optional
-	UpdatedMembers int32 `json:"updatedMembers,omitempty"`
+	UpdatedMembers int32 `json:"updatedMembers"`
 	// ordinalsStart is the StatefulSet's first ordinal (spec.ordinals.start).
 	// +optional
 	OrdinalsStart int32 `json:"ordinalsStart,omitempty"`
@@ -371,12 +373,13 @@ type StableRingStatus struct {
 
 // Condition types of a StableRing.
 const (
-	// ConditionReady is True when every joined member is Serving.
+	// ConditionReady is True when every joined member is Serving and has an address.
 	ConditionReady = "Ready"
 	// ConditionProgressing is True while a rollout is under way.
 	ConditionProgressing = "Progressing"
 	// ConditionDegraded is True when the ring cannot be kept as asked: the StatefulSet is
-	// missing, pacing is impossible, a batch stalled, or members are Down.
+	// missing, pacing is impossible or slowed (RollingUpdate, or OrderedReady with batches of more
+	// than one), a batch stalled, members are Down, or spec.port is not a port of the pods.
 	ConditionDegraded = "Degraded"
 )
 
@@ -390,6 +393,10 @@ const (
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.status.replicas`,description="StatefulSet replicas"
 // +kubebuilder:printcolumn:name="Updated",type=integer,JSONPath=`.status.updatedMembers`,description="Members at the update revision"
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.rollout.phase`,description="Rollout phase"
+// +kubebuilder:printcolumn:name="Batch",type=integer,JSONPath=`.status.rollout.batch`,description="Batch of the current (or last) rollout"
+// +kubebuilder:printcolumn:name="Step",type=string,JSONPath=`.status.rollout.step`,priority=1,description="Where the current batch is: Draining, Restarting or Settling"
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,description="Reason of the Ready condition"
+// +kubebuilder:printcolumn:name="Degraded",type=string,JSONPath=`.status.conditions[?(@.type=="Degraded")].reason`,priority=1,description="Reason of the Degraded condition"
 // +kubebuilder:printcolumn:name="Algorithm",type=string,JSONPath=`.spec.hash.algorithm`
 // +kubebuilder:printcolumn:name="Ring",type=string,JSONPath=`.status.ringVersion`,priority=1,description="Ring version gateways route by"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
