@@ -31,8 +31,9 @@ func newNamespace(ctx SpecContext) string {
 	return ns.Name
 }
 
-// createStatefulSet creates StatefulSet "chat" whose pods declare container port "http" (8080).
-func createStatefulSet(ctx SpecContext, namespace string, replicas int32, strategy appsv1.StatefulSetUpdateStrategyType) {
+// createStatefulSet creates StatefulSet "chat" whose pods declare container port "http" (8080),
+// with podManagementPolicy Parallel unless a change says otherwise.
+func createStatefulSet(ctx SpecContext, namespace string, replicas int32, strategy appsv1.StatefulSetUpdateStrategyType, changes ...func(*appsv1.StatefulSet)) {
 	GinkgoHelper()
 	labels := map[string]string{"app": name}
 	sts := &appsv1.StatefulSet{
@@ -56,6 +57,9 @@ func createStatefulSet(ctx SpecContext, namespace string, replicas int32, strate
 				},
 			},
 		},
+	}
+	for _, change := range changes {
+		change(sts)
 	}
 	Expect(k8s.Create(ctx, sts)).To(Succeed())
 }
@@ -238,6 +242,28 @@ func eventReasons(ctx SpecContext, g Gomega, namespace string) []string {
 		}
 	}
 	return reasons
+}
+
+// ringEvents returns the events.k8s.io events about the StableRing with reason.
+func ringEvents(ctx SpecContext, g Gomega, namespace, reason string) []eventsv1.Event {
+	list := &eventsv1.EventList{}
+	g.Expect(k8s.List(ctx, list, client.InNamespace(namespace))).To(Succeed())
+	var events []eventsv1.Event
+	for _, e := range list.Items {
+		if e.Regarding.Kind == "StableRing" && e.Regarding.Name == name && e.Reason == reason {
+			events = append(events, e)
+		}
+	}
+	return events
+}
+
+// eventNotes returns the notes of the events about the StableRing with reason.
+func eventNotes(ctx SpecContext, g Gomega, namespace, reason string) []string {
+	var notes []string
+	for _, e := range ringEvents(ctx, g, namespace, reason) {
+		notes = append(notes, e.Note)
+	}
+	return notes
 }
 
 func podName(ordinal int32) string {
