@@ -20,8 +20,8 @@ import (
 // serveUpgrade proxies an upgrade request (a WebSocket handshake or another protocol switch):
 // it admits the connection, performs the handshake with the member, hijacks the client
 // connection and splices the two until either side ends or the gateway closes the tunnel. The
-// tunnel runs on goroutines of its own, so the handler returns and net/http frees the request's
-// buffers: an idle tunnel holds little more than its two connections.
+// tunnel runs by itself, so the handler returns and net/http frees the request's buffers: an
+// idle tunnel holds little more than its two connections, and on Linux no goroutine.
 //
 // Upgrades are spliced here rather than by ReverseProxy so the gateway owns both connections:
 // it tracks WebSocket frames from the member and can end a connection with a Close frame at a
@@ -43,7 +43,8 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request, s *snapsh
 	}
 	sl.member.active.Add(1)
 	g.conns.Add(c, d.Member != d.Owner, s.table)
-	go g.runTunnel(c, sl.member)
+	m := sl.member
+	tun.Start(func() { g.tunnelEnded(c, m) })
 }
 
 // openTunnel returns the status the client got and, for 101, the tunnel to run.
@@ -180,9 +181,9 @@ func (g *Gateway) putReader(br *bufio.Reader) {
 	g.readers.Put(br)
 }
 
-// runTunnel runs a registered tunnel of member m until it ends.
-func (g *Gateway) runTunnel(c *splice.Conn, m *member) {
-	c.Tunnel.Run()
+// tunnelEnded forgets a registered tunnel of member m once it has ended. The tunnel calls it
+// on a goroutine of its own, never inside Close or Kill.
+func (g *Gateway) tunnelEnded(c *splice.Conn, m *member) {
 	g.conns.Remove(c)
 	m.active.Add(-1)
 }
