@@ -36,12 +36,15 @@ const followPoll = 200 * time.Millisecond
 // and the local control plane does not tell it). exec, attach and port-forward answer 501.
 type kubeletServer struct {
 	logs LogSource // nil: the runtime writes no logs
-	srv  *http.Server
-	ln   net.Listener
+	// running returns a function that reports whether the pod namespace/name, as it is now,
+	// still runs on the node: a followed log ends with it.
+	running func(namespace, name string) func() bool
+	srv     *http.Server
+	ln      net.Listener
 }
 
 // startKubeletServer listens on a free port of HostIP and serves until stop is called.
-func startKubeletServer(logs LogSource) (*kubeletServer, error) {
+func startKubeletServer(logs LogSource, running func(namespace, name string) func() bool) (*kubeletServer, error) {
 	cert, err := selfSignedCert(HostIP)
 	if err != nil {
 		return nil, err
@@ -50,7 +53,7 @@ func startKubeletServer(logs LogSource) (*kubeletServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &kubeletServer{logs: logs, ln: ln}
+	k := &kubeletServer{logs: logs, running: running, ln: ln}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", k.containerLogs)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -118,12 +121,16 @@ func (k *kubeletServer) containerLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	// An error here means the client went away, the limit was reached or the file could not be
 	// read: the answer ends there.
-	_ = writeLog(r.Context(), out, w, f, tail, q.Get("follow") == "true")
+	var follow func() bool
+	if q.Get("follow") == "true" {
+		follow = k.running(namespace, pod)
+	}
+	_ = writeLog(r.Context(), out, w, f, tail, follow)
 }
 
-// writeLog copies the log f to out, only its last tail lines if tail >= 0, then, if follow,
-// whatever is appended to it until ctx ends.
-func writeLog(ctx context.Context, out io.Writer, flusher http.ResponseWriter, f *os.File, tail int64, follow bool) error {
+// writeLog copies the log f to out, only its last tail lines if tail >= 0, then, if follow is
+// not nil, whatever is appended to it while follow reports true and until ctx ends.
+func writeLog(ctx context.Context, out io.Writer, flusher http.ResponseWriter, f *os.File, tail int64, follow func() bool) error {
 	data, err := io.ReadAll(f)
 	if err != nil {
 		return err
@@ -134,7 +141,7 @@ func writeLog(ctx context.Context, out io.Writer, flusher http.ResponseWriter, f
 	if _, err := out.Write(data); err != nil {
 		return err
 	}
-	for follow {
+	for follow != nil {
 		if fl, ok := flusher.(http.Flusher); ok {
 			fl.Flush()
 		}
@@ -143,7 +150,8 @@ func writeLog(ctx context.Context, out io.Writer, flusher http.ResponseWriter, f
 			return nil
 		case <-time.After(followPoll):
 		}
-		if _, err := io.Copy(out, f); err != nil {
+		running := follow()
+		if _, err := io.Copy(out, f); err != nil || !running {
 			return err
 		}
 	}

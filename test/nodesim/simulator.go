@@ -137,7 +137,7 @@ func (s *Simulator) Run(ctx context.Context) error {
 	defer s.stopAll()
 	defer s.queue.ShutDown()
 	logs, _ := s.opts.Runtime.(LogSource)
-	kubelet, err := startKubeletServer(logs)
+	kubelet, err := startKubeletServer(logs, s.runs)
 	if err != nil {
 		return fmt.Errorf("serving the kubelet API of node %s: %w", s.opts.NodeName, err)
 	}
@@ -212,6 +212,20 @@ func (s *Simulator) processNext(ctx context.Context) bool {
 		s.queue.AddAfter(key, recheck)
 	}
 	return true
+}
+
+// runs returns a function that reports whether the pod namespace/name, the instance on the
+// node now, still has containers (it may be stopping); false at once if none runs.
+func (s *Simulator) runs(namespace, name string) func() bool {
+	key := namespace + "/" + name
+	s.mu.Lock()
+	st := s.states[key]
+	s.mu.Unlock()
+	return func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return st != nil && s.states[key] == st && (st.phase == running || st.phase == stopping)
+	}
 }
 
 // closeFile closes f unless it is nil.

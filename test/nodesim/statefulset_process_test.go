@@ -2,6 +2,7 @@ package nodesim_test
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"syscall"
@@ -86,6 +87,18 @@ var _ = Describe("A StatefulSet whose image runs as a process", func() {
 		answer, err := logs(&corev1.PodLogOptions{Container: "echo", Previous: true})
 		Expect(err).To(HaveOccurred())
 		Expect(answer).To(ContainSubstring("without --previous"))
+
+		By("following the log until the pod's process has exited")
+		stream, err := clients.CoreV1().Pods(namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "echo", Follow: true}).Stream(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		defer stream.Close()
+		followed := make(chan string, 1)
+		go func() {
+			data, _ := io.ReadAll(stream)
+			followed <- string(data)
+		}()
+		Expect(clients.CoreV1().Pods(namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{})).To(Succeed())
+		Eventually(followed).WithContext(ctx).WithTimeout(20 * time.Second).Should(Receive(ContainSubstring("exiting")))
 	}, SpecTimeout(time.Minute))
 
 	It("restarts a killed process, the pod turning not ready until the new process is ready", func(ctx SpecContext) {
