@@ -36,6 +36,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -274,6 +275,13 @@ func TestTryItLocally(t *testing.T) {
 		defer cancel()
 	}
 
+	if signal.Ignored(os.Interrupt) {
+		// Run in the background of a shell without job control, the test would pass an ignored
+		// SIGINT on to its terminals, which could then not be stopped with Ctrl-C. Caught here
+		// instead, it starts at its default action in them.
+		signal.Notify(make(chan os.Signal, 1), os.Interrupt)
+		defer signal.Reset(os.Interrupt)
+	}
 	r := &reader{t: t, dir: dir, env: readerEnv(t), terminals: map[string]*terminal{}}
 	defer r.stopAll()
 	main, err := r.start("main", "")
