@@ -299,7 +299,8 @@ func (d Decision) memberMessage() string {
 	case ReasonUnreachable:
 		return prefix + " is unreachable (connection failed)"
 	case ReasonNoAddress:
-		return prefix + " has no address yet"
+		return prefix + " has no address: its pod does not declare the port spec.port names, or has no IP" +
+			" (see the StableRing's Ready condition)"
 	case ReasonRateLimited:
 		return prefix + " admits at most " + strconv.Itoa(int(d.Ring.MaxConnectsPerSecond)) + " new connections per second"
 	case ReasonUnknownState:

@@ -325,7 +325,9 @@ func TestDecideStates(t *testing.T) {
 		{name: "unreachable under failover", health: health{owner: now.Add(5 * time.Second)},
 			mods: mods(withPolicy(v1alpha1.UnavailableFailover)), action: Proxy, reason: ReasonFailover},
 		{name: "no address", mods: mods(func(sr *v1alpha1.StableRing) { sr.Status.Members[1].Address = "" }),
-			action: Hold, reason: ReasonNoAddress, retryAfter: noAddressRetry},
+			action: Hold, reason: ReasonNoAddress, retryAfter: noAddressRetry,
+			message: "stablering: ring default/chat member 1 has no address: its pod does not declare the port spec.port names," +
+				" or has no IP (see the StableRing's Ready condition); retry after 2s\n"},
 		{name: "all unusable", mods: mods(allMembers(v1alpha1.MemberDown, now.Add(-time.Hour))),
 			action: Unavailable, reason: ReasonNoUsableMember, retryAfter: noUsableRetry,
 			message: "stablering: ring default/chat has no usable member for this room; retry after 2s\n"},
