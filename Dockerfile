@@ -7,6 +7,8 @@
 # (make docker-build builds all three.) All are static binaries on distroless, run as 65532:65532.
 
 ARG GO_VERSION=1.26
+# VERSION is stamped into the manager and the gateway (make docker-build passes git describe).
+ARG VERSION=dev
 
 FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS source
 WORKDIR /src
@@ -16,6 +18,7 @@ COPY api/ api/
 COPY balancer/ balancer/
 COPY controllers/ controllers/
 COPY gateway/ gateway/
+COPY cmd/internal/ cmd/internal/
 COPY cmd/manager/ cmd/manager/
 COPY cmd/gateway/ cmd/gateway/
 COPY examples/chat/ examples/chat/
@@ -23,14 +26,18 @@ COPY examples/chat/ examples/chat/
 FROM source AS build-manager
 ARG TARGETOS=linux
 ARG TARGETARCH
+ARG VERSION
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags="-s -w" -o /out/manager ./cmd/manager
+    CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath \
+    -ldflags="-s -w -X github.com/stablering/stablering/cmd/internal/version.Version=$VERSION" -o /out/manager ./cmd/manager
 
 FROM source AS build-gateway
 ARG TARGETOS=linux
 ARG TARGETARCH
+ARG VERSION
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags="-s -w" -o /out/gateway ./cmd/gateway
+    CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath \
+    -ldflags="-s -w -X github.com/stablering/stablering/cmd/internal/version.Version=$VERSION" -o /out/gateway ./cmd/gateway
 
 FROM source AS build-chat
 ARG TARGETOS=linux

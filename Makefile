@@ -99,8 +99,11 @@ demo: envtest ## A paced rollout of the chat example under load, StableRing side
 ##@ Build
 
 .PHONY: build
-build: ## Build the binaries into ./bin.
-	$(GO) build -o $(LOCALBIN)/ ./cmd/...
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+VERSION_LDFLAGS = -X github.com/stablering/stablering/cmd/internal/version.Version=$(VERSION)
+
+build: ## Build the binaries into ./bin, stamped with VERSION (default: git describe).
+	$(GO) build -ldflags "$(VERSION_LDFLAGS)" -o $(LOCALBIN)/ ./cmd/...
 
 IMG_MANAGER    ?= stablering/manager:dev
 IMG_GATEWAY    ?= stablering/gateway:dev
@@ -108,31 +111,31 @@ IMG_CHAT       ?= stablering/chat:dev
 CONTAINER_TOOL ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
 
 .PHONY: docker-build
-docker-build: ## Build the manager, gateway and chat example images (IMG_MANAGER, IMG_GATEWAY, IMG_CHAT) if docker or podman works here.
+docker-build: ## Build the manager, gateway and chat example images (IMG_MANAGER, IMG_GATEWAY, IMG_CHAT) with docker or podman; fails when neither works here.
 	@if [ -z "$(CONTAINER_TOOL)" ] || ! $(CONTAINER_TOOL) info >/dev/null 2>&1; then \
-		echo "docker-build: no working container engine (docker or podman) here; skipped building $(IMG_MANAGER), $(IMG_GATEWAY) and $(IMG_CHAT)."; \
-		echo "docker-build: install or start one, or set CONTAINER_TOOL, and run make docker-build again."; \
-		exit 0; fi; \
-	$(CONTAINER_TOOL) build --target manager -t $(IMG_MANAGER) . && \
-	$(CONTAINER_TOOL) build --target gateway -t $(IMG_GATEWAY) . && \
+		echo "docker-build: no working container engine (docker or podman) here; $(IMG_MANAGER), $(IMG_GATEWAY) and $(IMG_CHAT) were not built." >&2; \
+		echo "docker-build: install or start one, or set CONTAINER_TOOL, and run make docker-build again." >&2; \
+		exit 1; fi; \
+	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) --target manager -t $(IMG_MANAGER) . && \
+	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) --target gateway -t $(IMG_GATEWAY) . && \
 	$(CONTAINER_TOOL) build --target chat -t $(IMG_CHAT) .
 
 ##@ Tools
 
 .PHONY: controller-gen
-controller-gen: $(CONTROLLER_GEN)
+controller-gen: $(CONTROLLER_GEN) ## Install controller-gen (the pinned version) into ./bin; the targets that need it do.
 $(CONTROLLER_GEN):
 	GOBIN=$(LOCALBIN) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 	mv $(LOCALBIN)/controller-gen $@
 
 .PHONY: golangci-lint
-golangci-lint: $(GOLANGCI_LINT)
+golangci-lint: $(GOLANGCI_LINT) ## Install golangci-lint (the pinned version) into ./bin.
 $(GOLANGCI_LINT):
 	GOBIN=$(LOCALBIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	mv $(LOCALBIN)/golangci-lint $@
 
 .PHONY: helm
-helm: $(HELM)
+helm: $(HELM) ## Install helm (the pinned version) into ./bin.
 $(HELM):
 	GOBIN=$(LOCALBIN) $(GO) install -ldflags "-X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION)" helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
 	mv $(LOCALBIN)/helm $@

@@ -26,6 +26,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/stablering/stablering/cmd/internal/version"
 	"github.com/stablering/stablering/gateway"
 	"github.com/stablering/stablering/gateway/source"
 )
@@ -99,10 +100,32 @@ func registerFlags(fs *flag.FlagSet, f *flags) {
 
 func parseFlags() *flags {
 	f := &flags{}
-	registerFlags(flag.CommandLine, f)
+	fs := flag.CommandLine
+	registerFlags(fs, f)
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.String("gateway"))
+		os.Exit(0)
+	}
 	return f
 }
+
+// usage heads the -help output.
+const usage = `Usage: gateway [flags]
+
+StableRing's gateway routes HTTP and WebSocket requests by room key onto the ring each
+StableRing's status resolves, and holds a restarting member's rooms instead of moving them to
+another pod. It watches StableRings through the Kubernetes API (or reads --rings-file), proxies on
+--listen, and serves /healthz, /readyz, /metrics and /debug/ on --admin. docs/user-guide.md lists
+every limit and timeout below, with what a client sees when it is reached.
+
+Flags:
+`
 
 func run() error {
 	f := parseFlags()
@@ -135,7 +158,8 @@ func run() error {
 			cancel(fmt.Errorf("StableRing source: %w", err))
 		}
 	}()
-	log.Info("gateway serving", "listen", proxyLn.Addr().String(), "admin", adminLn.Addr().String())
+	log.Info("gateway serving", "version", version.Version, "listen", proxyLn.Addr().String(),
+		"admin", adminLn.Addr().String())
 	if err := g.Serve(ctx, proxyLn, adminLn); err != nil {
 		return err
 	}

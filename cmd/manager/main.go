@@ -17,12 +17,14 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"strings"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/stablering/stablering/cmd/internal/version"
 	"github.com/stablering/stablering/controllers"
 )
 
@@ -48,9 +50,14 @@ func main() {
 	flag.BoolVar(&opts.LeaderElection, "leader-elect", false, "elect one active manager through a Lease, so several replicas can run")
 	flag.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default: the manager's namespace)")
 	flag.Var(&watch, "namespace", "watch only this namespace; repeat the flag or separate namespaces with commas (default: all namespaces)")
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.String("manager"))
+		os.Exit(0)
+	}
 	opts.Namespaces = watch
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
@@ -61,7 +68,8 @@ func main() {
 		log.Error(err, "cannot set up the manager")
 		os.Exit(1)
 	}
-	log.Info("starting the manager", "namespaces", opts.Namespaces, "leaderElection", opts.LeaderElection)
+	log.Info("starting the manager", "version", version.Version, "namespaces", opts.Namespaces,
+		"leaderElection", opts.LeaderElection)
 	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "the manager stopped with an error")
 		os.Exit(1)

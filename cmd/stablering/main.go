@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/stablering/stablering/cmd/internal/version"
 )
 
 // command is a subcommand. run gets the arguments after the command's name and returns the exit
@@ -27,6 +29,12 @@ type command struct {
 var commands = []command{
 	{name: "lookup", summary: "print the ordinal that owns each room key", run: runLookup},
 	{name: "loadgen", summary: "drive WebSocket load at a room service and measure reconnects and room splits", run: runLoadgen},
+	{name: "version", summary: "print the version", run: runVersion},
+}
+
+func runVersion(_ []string, stdout, _ io.Writer) int {
+	fmt.Fprintln(stdout, version.String("stablering"))
+	return 0
 }
 
 func main() {

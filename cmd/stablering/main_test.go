@@ -27,3 +27,10 @@ func TestRun(t *testing.T) {
 		}
 	}
 }
+
+func TestVersion(t *testing.T) {
+	var stdout, stderr strings.Builder
+	if code := run([]string{"version"}, &stdout, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "stablering ") {
+		t.Fatalf("version: exit %d, %q %q", code, stdout.String(), stderr.String())
+	}
+}
