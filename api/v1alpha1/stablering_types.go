@@ -5,11 +5,15 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// StableRingSpec is the desired ring: which StatefulSet forms it, how room keys are read from
-// requests and hashed onto its pod ordinals, and how rollouts of the StatefulSet are paced.
+// The doc comments of the API types and fields below are the descriptions of the CRD's schema,
+// which kubectl explain prints. controller-gen keeps the line breaks of a comment in the
+// description and kubectl explain prints them as they are, so each paragraph of those comments is
+// one line: a comment wrapped at a line break would show up cut mid-sentence.
+// TestCRDDescriptions checks the generated CRD for it.
+
+// StableRingSpec is the desired ring: which StatefulSet forms it, how room keys are read from requests and hashed onto its pod ordinals, and how rollouts of the StatefulSet are paced.
 type StableRingSpec struct {
-	// statefulSetName is the StatefulSet, in the StableRing's namespace, whose pod ordinals are the
-	// ring members. It cannot be changed after creation: create a new StableRing instead.
+	// statefulSetName is the StatefulSet, in the StableRing's namespace, whose pod ordinals are the ring members. It cannot be changed after creation: create a new StableRing instead.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
@@ -17,8 +21,7 @@ type StableRingSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="statefulSetName is immutable; create a new StableRing to use another StatefulSet"
 	StatefulSetName string `json:"statefulSetName"`
 
-	// port is the pod port that gateways proxy to: a number (1-65535) or the name of a container
-	// port of the StatefulSet's pods.
+	// port is the pod port that gateways proxy to, an integer or a string: a port number (1-65535) or the name of a container port of the StatefulSet's pods.
 	// +required
 	// +kubebuilder:validation:XIntOrString
 	// +kubebuilder:validation:XValidation:rule="type(self) == int ? (self >= 1 && self <= 65535) : self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && self.size() <= 15",message="port must be a number from 1 to 65535 or a container port name (lowercase letters, digits and '-', at most 15 characters)"
@@ -33,21 +36,17 @@ type StableRingSpec struct {
 	// +required
 	Key KeySpec `json:"key"`
 
-	// route says which requests belong to this ring. When several rings match a request, the one
-	// with the longest pathPrefix wins.
+	// route says which requests belong to this ring. When several rings match a request, the one with the longest pathPrefix wins.
 	// +optional
 	// +kubebuilder:default={}
 	Route RouteSpec `json:"route,omitempty"`
 
-	// unavailable says what gateways do with the rooms of a member that is down without a
-	// planned restart.
+	// unavailable says what gateways do with the rooms of a member that is down without a planned restart.
 	// +optional
 	// +kubebuilder:default={}
 	Unavailable UnavailableSpec `json:"unavailable,omitempty"`
 
-	// rollout paces updates of the StatefulSet. Pacing needs the StatefulSet to use the OnDelete
-	// update strategy; with RollingUpdate the ring is still resolved but pods are not deleted by
-	// the controller.
+	// rollout paces updates of the StatefulSet. Pacing needs the StatefulSet to use the OnDelete update strategy; with RollingUpdate the ring is still resolved but pods are not deleted by the controller.
 	// +optional
 	// +kubebuilder:default={}
 	Rollout RolloutSpec `json:"rollout,omitempty"`
@@ -116,8 +115,7 @@ type KeySpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[!#$%&\\'*+.^_`|~0-9A-Za-z-]+$')",message="key.name must be a valid HTTP token (letters, digits and !#$%&'*+-.^_`|~)"
 	Name string `json:"name,omitempty"`
 
-	// pathSegment is the 0-based index of the path segment that holds the key, for source Path:
-	// in /rooms/{room}/ws the room is segment 1.
+	// pathSegment is the 0-based index of the path segment that holds the key, for source Path: in /rooms/{room}/ws the room is segment 1.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=64
@@ -126,8 +124,7 @@ type KeySpec struct {
 
 // RouteSpec says which requests a ring serves.
 type RouteSpec struct {
-	// hosts are the request hosts this ring serves: DNS names or wildcards such as
-	// *.example.com (one label). Empty means any host.
+	// hosts are the request hosts this ring serves: DNS names or wildcards such as *.example.com (one label). Empty means any host.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=64
@@ -162,8 +159,7 @@ type UnavailableSpec struct {
 	// +kubebuilder:default=Hold
 	Policy UnavailablePolicy `json:"policy,omitempty"`
 
-	// holdSeconds is how long a Down member's rooms are held (answered 503 + Retry-After) before
-	// they fail over to the next member. Planned restarts are always held.
+	// holdSeconds is how long a Down member's rooms are held (answered 503 + Retry-After) before they fail over to the next member. Planned restarts are always held.
 	// +optional
 	// +kubebuilder:default=60
 	// +kubebuilder:validation:Minimum=0
@@ -173,16 +169,14 @@ type UnavailableSpec struct {
 
 // RolloutSpec paces replacement of outdated pods when the StatefulSet uses OnDelete.
 type RolloutSpec struct {
-	// batchSize is how many pods are replaced at once: a number (at least 1) or a percentage of
-	// replicas ("25%", rounded down, at least one pod).
+	// batchSize is how many pods are replaced at once, an integer or a string: a number of pods (at least 1) or a percentage of replicas ("25%", rounded down, at least one pod).
 	// +optional
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:XIntOrString
 	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^(100|[1-9][0-9]?)%$')",message="rollout.batchSize must be an integer of at least 1 or a percentage from 1% to 100%"
 	BatchSize *intstr.IntOrString `json:"batchSize,omitempty"`
 
-	// drainSeconds is how long a batch's members are Draining before their pods are deleted;
-	// gateways spread the members' disconnects over this window.
+	// drainSeconds is how long a batch's members are Draining before their pods are deleted; gateways spread the members' disconnects over this window.
 	// +optional
 	// +kubebuilder:default=10
 	// +kubebuilder:validation:Minimum=0
@@ -196,16 +190,14 @@ type RolloutSpec struct {
 	// +kubebuilder:validation:Maximum=86400
 	PauseSeconds int32 `json:"pauseSeconds,omitempty"`
 
-	// progressDeadlineSeconds is how long a batch may take to become Ready before the rollout
-	// is Stalled (Degraded=True) and stops deleting pods.
+	// progressDeadlineSeconds is how long a batch may take to become Ready before the rollout is Stalled (Degraded=True) and stops deleting pods.
 	// +optional
 	// +kubebuilder:default=600
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=86400
 	ProgressDeadlineSeconds int32 `json:"progressDeadlineSeconds,omitempty"`
 
-	// maxConnectsPerSecond limits new connections per member on each gateway replica, so the
-	// reconnect wave after a batch is admitted gradually. 0 means unlimited.
+	// maxConnectsPerSecond limits new connections per member on each gateway replica, so the reconnect wave after a batch is admitted gradually. 0 means unlimited.
 	// +optional
 	// +kubebuilder:default=0
 	// +kubebuilder:validation:Minimum=0
@@ -226,8 +218,7 @@ const (
 	MemberPending MemberState = "Pending"
 	// MemberServing is Ready and takes its rooms.
 	MemberServing MemberState = "Serving"
-	// MemberDraining is in the current rollout batch and still up; gateways close its connections
-	// gradually and hold new ones.
+	// MemberDraining is in the current rollout batch and still up; gateways close its connections gradually and hold new ones.
 	MemberDraining MemberState = "Draining"
 	// MemberRestarting is a planned restart: deleted, or not yet Ready at the new revision.
 	MemberRestarting MemberState = "Restarting"
@@ -266,8 +257,7 @@ const (
 	RolloutProgressing RolloutPhase = "Progressing"
 	// RolloutPaused: spec.rollout.paused stopped the rollout after a batch.
 	RolloutPaused RolloutPhase = "Paused"
-	// RolloutStalled: a batch missed its progress deadline; no pods are deleted until the spec
-	// or the StatefulSet changes.
+	// RolloutStalled: a batch missed its progress deadline; no pods are deleted until the spec or the StatefulSet changes.
 	RolloutStalled RolloutPhase = "Stalled"
 	// RolloutDisabled: the StatefulSet does not use OnDelete, so the controller does not pace.
 	RolloutDisabled RolloutPhase = "Disabled"
@@ -287,8 +277,7 @@ const (
 	BatchSettling BatchStep = "Settling"
 )
 
-// DeletedPod records a pod the controller deleted, so a restarted controller never deletes the
-// same member twice for one batch.
+// DeletedPod records a pod the controller deleted, so a restarted controller never deletes the same member twice for one batch.
 type DeletedPod struct {
 	// ordinal of the member.
 	Ordinal int32 `json:"ordinal"`
@@ -296,8 +285,7 @@ type DeletedPod struct {
 	UID string `json:"uid"`
 }
 
-// RolloutStatus is the rollout progress. All of it lives here so a restarted controller resumes
-// where the previous one stopped.
+// RolloutStatus is the rollout progress. All of it lives here so a restarted controller resumes where the previous one stopped.
 type RolloutStatus struct {
 	// phase is Complete, Progressing, Paused, Stalled or Disabled.
 	Phase RolloutPhase `json:"phase"`
@@ -307,8 +295,7 @@ type RolloutStatus struct {
 	// updateRevision is the revision the rollout moves members to.
 	// +optional
 	UpdateRevision string `json:"updateRevision,omitempty"`
-	// batch counts the batches of this rollout, from 1; 0 before the first. It is always written,
-	// so that kubectl get shows 0 rather than nothing.
+	// batch counts the batches of this rollout, from 1; 0 before the first. It is always written, so that kubectl get shows 0 rather than nothing.
 	// +optional
 	Batch int32 `json:"batch"`
 	// batchMembers are the ordinals of the current batch, highest first.
@@ -335,8 +322,7 @@ type StableRingStatus struct {
 	// observedGeneration is the spec generation this status was computed from.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// replicas is the StatefulSet's desired replica count. The counts are always written, so that
-	// kubectl get shows 0 rather than nothing.
+	// replicas is the StatefulSet's desired replica count. The counts are always written, so that kubectl get shows 0 rather than nothing.
 	// +optional
 	Replicas int32 `json:"replicas"`
 	// readyMembers counts members that are Serving.
@@ -348,12 +334,10 @@ type StableRingStatus struct {
 	// ordinalsStart is the StatefulSet's first ordinal (spec.ordinals.start).
 	// +optional
 	OrdinalsStart int32 `json:"ordinalsStart,omitempty"`
-	// hash is the algorithm and parameters the ring was resolved with; gateways route by it, not
-	// by spec, so every gateway switches together with ringVersion.
+	// hash is the algorithm and parameters the ring was resolved with; gateways route by it, not by spec, so every gateway switches together with ringVersion.
 	// +optional
 	Hash *HashSpec `json:"hash,omitempty"`
-	// ringVersion fingerprints everything a gateway routes by (hash, ordinalsStart, members,
-	// states and addresses). It changes exactly when routing could change.
+	// ringVersion fingerprints everything a gateway routes by (hash, ordinalsStart, members, states and addresses). It changes exactly when routing could change.
 	// +optional
 	RingVersion string `json:"ringVersion,omitempty"`
 	// members are the ring's ordinals from ordinalsStart to ordinalsStart+replicas-1.
@@ -377,14 +361,11 @@ const (
 	ConditionReady = "Ready"
 	// ConditionProgressing is True while a rollout is under way.
 	ConditionProgressing = "Progressing"
-	// ConditionDegraded is True when the ring cannot be kept as asked: the StatefulSet is
-	// missing, pacing is impossible or slowed (RollingUpdate, or OrderedReady with batches of more
-	// than one), a batch stalled, members are Down, or spec.port is not a port of the pods.
+	// ConditionDegraded is True when the ring cannot be kept as asked: the StatefulSet is missing, pacing is impossible or slowed (RollingUpdate, or OrderedReady with batches of more than one), a batch stalled, members are Down, or spec.port is not a port of the pods.
 	ConditionDegraded = "Degraded"
 )
 
-// StableRing maps a StatefulSet's pod ordinals to a consistent-hash ring of room keys, so every
-// connection of a room reaches the same pod through restarts, rollouts and scaling.
+// StableRing maps a StatefulSet's pod ordinals to a consistent-hash ring of room keys, so every connection of a room reaches the same pod through restarts, rollouts and scaling.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status

@@ -1,0 +1,146 @@
+package v1alpha1_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// crdFile is the generated CRD (make manifests); the Helm chart ships a copy of it.
+var crdFile = filepath.Join("..", "..", "config", "crd", "bases", "ring.stablering.io_stablerings.yaml")
+
+// loadSchema returns the OpenAPI schema of the CRD's only version.
+func loadSchema(t *testing.T) *apiextensionsv1.JSONSchemaProps {
+	t.Helper()
+	data, err := os.ReadFile(crdFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	if err := yaml.UnmarshalStrict(data, crd); err != nil {
+		t.Fatalf("%s: %v", crdFile, err)
+	}
+	if len(crd.Spec.Versions) != 1 || crd.Spec.Versions[0].Schema == nil {
+		t.Fatalf("%s: want one version with a schema, got %d versions", crdFile, len(crd.Spec.Versions))
+	}
+	return crd.Spec.Versions[0].Schema.OpenAPIV3Schema
+}
+
+// field returns the schema at path, given as property names from the root.
+func field(t *testing.T, root *apiextensionsv1.JSONSchemaProps, path ...string) apiextensionsv1.JSONSchemaProps {
+	t.Helper()
+	s := *root
+	for i, name := range path {
+		p, ok := s.Properties[name]
+		if !ok {
+			t.Fatalf("the CRD schema has no %s", strings.Join(path[:i+1], "."))
+		}
+		s = p
+	}
+	return s
+}
+
+// TestCRDIntOrString checks that the fields that take a number or a string are int-or-string in
+// the CRD, as controller-gen writes intstr.IntOrString, and keep their validation rules.
+func TestCRDIntOrString(t *testing.T) {
+	root := loadSchema(t)
+	for _, path := range [][]string{{"spec", "port"}, {"spec", "rollout", "batchSize"}} {
+		name := strings.Join(path, ".")
+		s := field(t, root, path...)
+		if !s.XIntOrString {
+			t.Errorf("%s: want x-kubernetes-int-or-string: true", name)
+		}
+		if s.Type != "" {
+			t.Errorf("%s: want no type (int-or-string), got %q", name, s.Type)
+		}
+		var anyOf []string
+		for _, a := range s.AnyOf {
+			anyOf = append(anyOf, a.Type)
+		}
+		if strings.Join(anyOf, ",") != "integer,string" {
+			t.Errorf("%s: want anyOf [{type: integer}, {type: string}], got types %v", name, anyOf)
+		}
+		if len(s.XValidations) == 0 {
+			t.Errorf("%s: want its CEL validation rule, got none", name)
+		}
+	}
+}
+
+// upstream are the fields whose descriptions come from Kubernetes' own types (TypeMeta and
+// metav1.Condition), not from this package's comments.
+var upstream = []string{"apiVersion", "kind", "status.conditions[]."}
+
+// TestCRDDescriptions checks that every description the package's comments give the CRD reads as
+// whole sentences in kubectl explain, which prints a description's line breaks as they are: no
+// line break inside a paragraph (a comment wrapped over several lines), no marker that leaked in,
+// and each paragraph ending in a terminal punctuation mark (one cut short, or split by a blank
+// comment line, ends without one).
+func TestCRDDescriptions(t *testing.T) {
+	var walk func(path string, s *apiextensionsv1.JSONSchemaProps)
+	count := 0
+	walk = func(path string, s *apiextensionsv1.JSONSchemaProps) {
+		for _, u := range upstream {
+			if path == u || strings.HasPrefix(path, u) {
+				return
+			}
+		}
+		if d := s.Description; d != "" {
+			count++
+			name := path
+			if name == "" {
+				name = "(root)"
+			}
+			if strings.Contains(strings.ReplaceAll(d, "\n\n", ""), "\n") {
+				t.Errorf("%s: the description breaks a paragraph over lines (write each paragraph of the comment on one line): %q", name, d)
+			}
+			if strings.Contains(d, "+kubebuilder") || strings.Contains(d, "+optional") || strings.Contains(d, "+required") || strings.Contains(d, "+list") {
+				t.Errorf("%s: a marker leaked into the description (keep markers after the comment's text): %q", name, d)
+			}
+			if strings.TrimSpace(d) != d {
+				t.Errorf("%s: the description starts or ends with white space: %q", name, d)
+			}
+			for _, para := range strings.Split(d, "\n\n") {
+				if para == "" || !strings.ContainsAny(para[len(para)-1:], ".):`") {
+					t.Errorf("%s: a paragraph of the description does not end a sentence (cut short, or split by a blank comment line?): %q", name, d)
+				}
+			}
+		}
+		prefix := path
+		if prefix != "" {
+			prefix += "."
+		}
+		for name, p := range s.Properties {
+			walk(prefix+name, &p)
+		}
+		if s.Items != nil && s.Items.Schema != nil {
+			walk(path+"[]", s.Items.Schema)
+		}
+		if s.AdditionalProperties != nil && s.AdditionalProperties.Schema != nil {
+			walk(path+"{}", s.AdditionalProperties.Schema)
+		}
+	}
+	walk("", loadSchema(t))
+	if count < 40 {
+		t.Errorf("checked only %d descriptions; the walk of the schema misses fields", count)
+	}
+}
+
+// TestChartCRD checks that the Helm chart ships the generated CRD unchanged.
+func TestChartCRD(t *testing.T) {
+	want, err := os.ReadFile(crdFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join("..", "..", "charts", "stablering", "crds", filepath.Base(crdFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("charts/stablering/crds/%s differs from %s: run make manifests", filepath.Base(crdFile), crdFile)
+	}
+}
