@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -50,6 +51,10 @@ func (r *StableRingReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Ma
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
 		For(&v1alpha1.StableRing{}).
+		// A StableRing that follows another's rollout takes it from the other's status, and one
+		// becomes the owner when the older one goes: any change to a StableRing reconciles the
+		// others naming the same StatefulSet.
+		Watches(&v1alpha1.StableRing{}, handler.EnqueueRequestsFromMapFunc(r.otherRings)).
 		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(r.ringsOfStatefulSet),
 			builder.WithPredicates(predicate.Funcs{UpdateFunc: statefulSetChanged})).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.ringsOfPod),
@@ -68,6 +73,16 @@ func controllingStatefulSet(o client.Object) (string, bool) {
 
 func (r *StableRingReconciler) ringsOfStatefulSet(ctx context.Context, o client.Object) []reconcile.Request {
 	return r.ringsNaming(ctx, o.GetNamespace(), o.GetName())
+}
+
+// otherRings returns requests for the other StableRings naming the StatefulSet that o names.
+func (r *StableRingReconciler) otherRings(ctx context.Context, o client.Object) []reconcile.Request {
+	sr, ok := o.(*v1alpha1.StableRing)
+	if !ok {
+		return nil
+	}
+	requests := r.ringsNaming(ctx, sr.Namespace, sr.Spec.StatefulSetName)
+	return slices.DeleteFunc(requests, func(req reconcile.Request) bool { return req.Name == sr.Name })
 }
 
 func (r *StableRingReconciler) ringsOfPod(ctx context.Context, o client.Object) []reconcile.Request {

@@ -7,6 +7,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -59,7 +60,11 @@ func (r *StableRingReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	res := ring.Compute(ring.Input{Ring: sr, StatefulSet: sts, Pods: pods, Now: time.Now()})
+	owner, err := r.rolloutOwner(ctx, sr)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	res := ring.Compute(ring.Input{Ring: sr, StatefulSet: sts, Pods: pods, Owner: owner, Now: time.Now()})
 	if err := r.writeStatus(ctx, sr, res.Status); err != nil {
 		return writeFailed(ctx, "status", err)
 	}
@@ -81,6 +86,23 @@ func (r *StableRingReconciler) statefulSet(ctx context.Context, sr *v1alpha1.Sta
 		return nil, fmt.Errorf("getting StatefulSet %s: %w", sr.Spec.StatefulSetName, err)
 	}
 	return sts, nil
+}
+
+// rolloutOwner returns the StableRing that paces the rollouts of the StatefulSet sr names when it
+// is another StableRing (see ring.RolloutOwner), and nil when it is sr.
+func (r *StableRingReconciler) rolloutOwner(ctx context.Context, sr *v1alpha1.StableRing) (*v1alpha1.StableRing, error) {
+	rings := &v1alpha1.StableRingList{}
+	if err := r.Client.List(ctx, rings, client.InNamespace(sr.Namespace), client.MatchingFields{StatefulSetNameField: sr.Spec.StatefulSetName}); err != nil {
+		return nil, fmt.Errorf("listing the StableRings of StatefulSet %s: %w", sr.Spec.StatefulSetName, err)
+	}
+	if !slices.ContainsFunc(rings.Items, func(o v1alpha1.StableRing) bool { return o.UID == sr.UID }) {
+		rings.Items = append(rings.Items, *sr) // the index lags the object just read
+	}
+	owner := ring.RolloutOwner(rings.Items)
+	if owner == nil || owner.UID == sr.UID {
+		return nil, nil
+	}
+	return owner, nil
 }
 
 // pods returns the pods the StatefulSet controls.

@@ -27,6 +27,7 @@ type podSample struct {
 // ringSample is a StableRing's status as a watch event showed it, and when the test saw it.
 type ringSample struct {
 	at     time.Time
+	name   string
 	status v1alpha1.StableRingStatus
 }
 
@@ -63,7 +64,7 @@ func recordTimeline(ctx SpecContext, namespace string) *timeline {
 	})
 	go t.consume(ringWatch, func(e watch.Event, at time.Time) {
 		if sr, ok := e.Object.(*v1alpha1.StableRing); ok {
-			t.rings = append(t.rings, ringSample{at: at, status: *sr.Status.DeepCopy()})
+			t.rings = append(t.rings, ringSample{at: at, name: sr.Name, status: *sr.Status.DeepCopy()})
 		}
 	})
 	return t
@@ -189,7 +190,7 @@ func (t *timeline) String() string {
 		if r == nil {
 			r = &v1alpha1.RolloutStatus{}
 		}
-		fmt.Fprintf(&b, "%s ring %s batch=%d %v step=%s since=%v members=%v\n", s.at.Format("15:04:05.000"), r.Phase, r.Batch, r.BatchMembers, r.Step, r.StepStartTime, memberStates(&v1alpha1.StableRing{Status: s.status}))
+		fmt.Fprintf(&b, "%s ring %s %s batch=%d %v step=%s since=%v members=%v\n", s.at.Format("15:04:05.000"), s.name, r.Phase, r.Batch, r.BatchMembers, r.Step, r.StepStartTime, memberStates(&v1alpha1.StableRing{Status: s.status}))
 	}
 	return b.String()
 }

@@ -21,6 +21,10 @@ type Input struct {
 	Pods []corev1.Pod
 	// Now is the current time.
 	Now time.Time
+	// Owner is the StableRing that paces the StatefulSet's rollouts when it is not Ring (see
+	// RolloutOwner), nil when Ring does. A follower deletes no pods: it takes the rollout from the
+	// owner's status, so the members the owner is replacing are Draining or Restarting, not Down.
+	Owner *v1alpha1.StableRing
 }
 
 // Result is what the controller should do.
@@ -46,12 +50,17 @@ func Compute(in Input) Result {
 	start, replicas := prev.OrdinalsStart, prev.Replicas
 	var plan rolloutPlan
 	var obs []observed
-	if sts == nil {
+	switch {
+	case sts == nil:
 		// Without the StatefulSet, keep the last known members, with no pods: joined members are
 		// Down, and the rollout waits as it was.
 		obs = observe(ring.Spec.StatefulSetName, start, replicas, nil, ring.Spec.Port)
 		plan.status = prev.Rollout.DeepCopy()
-	} else {
+	case in.Owner != nil:
+		start, replicas = shape(sts)
+		obs = observe(sts.Name, start, replicas, in.Pods, ring.Spec.Port)
+		plan = followRollout(ring, in.Owner, sts)
+	default:
 		start, replicas = shape(sts)
 		obs = observe(sts.Name, start, replicas, in.Pods, ring.Spec.Port)
 		plan = planRollout(rolloutInput{
@@ -96,7 +105,7 @@ func Compute(in Input) Result {
 		}
 	}
 	status.RingVersion = Version(&status)
-	status.Conditions = conditions(conditionInput{ring: ring, sts: sts, members: members, obs: obs, plan: plan}, prev.Conditions, in.Now)
+	status.Conditions = conditions(conditionInput{ring: ring, sts: sts, owner: in.Owner, members: members, obs: obs, plan: plan}, prev.Conditions, in.Now)
 	result := Result{Status: status, Delete: plan.delete, Events: append(events, plan.events...)}
 	if !plan.wake.IsZero() {
 		result.RequeueAfter = max(plan.wake.Sub(in.Now), 0) + wakeSlack

@@ -53,6 +53,9 @@ const (
 	// ReasonOrderedReadyPodManagement (Degraded=True): the StatefulSet uses podManagementPolicy
 	// OrderedReady, so the pods of a rollout batch of more than one restart one at a time.
 	ReasonOrderedReadyPodManagement = "OrderedReadyPodManagement"
+	// ReasonRolloutOwnedElsewhere (Progressing=False): another StableRing names the same
+	// StatefulSet and is older, so it paces the rollouts; this one deletes no pods.
+	ReasonRolloutOwnedElsewhere = "RolloutOwnedElsewhere"
 	// ReasonAsExpected (Degraded=False): nothing is wrong.
 	ReasonAsExpected = "AsExpected"
 )
@@ -62,8 +65,10 @@ const maxListed = 8
 
 // conditionInput is what the conditions are computed from.
 type conditionInput struct {
-	ring    *v1alpha1.StableRing
-	sts     *appsv1.StatefulSet
+	ring *v1alpha1.StableRing
+	sts  *appsv1.StatefulSet
+	// owner is the StableRing that paces the rollouts when it is not ring, nil when ring does.
+	owner   *v1alpha1.StableRing
 	members []v1alpha1.Member
 	obs     []observed
 	plan    rolloutPlan
@@ -171,11 +176,13 @@ func (in conditionInput) progressing() metav1.Condition {
 	case in.sts == nil:
 		return condition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonStatefulSetNotFound,
 			"no rollout: StatefulSet %s does not exist", in.ring.Spec.StatefulSetName)
+	case r != nil && r.Phase == v1alpha1.RolloutDisabled:
+		return condition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonRollingUpdateStrategy, "%s", in.rollingUpdateMessage())
+	case in.owner != nil:
+		return condition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonRolloutOwnedElsewhere, "%s", ownedElsewhereMessage(in.ring, in.owner, r))
 	case r == nil:
 		return condition(v1alpha1.ConditionProgressing, metav1.ConditionUnknown, ReasonWaitingForStatefulSet,
 			"waiting for the StatefulSet controller to report the revisions of StatefulSet %s", in.sts.Name)
-	case r.Phase == v1alpha1.RolloutDisabled:
-		return condition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonRollingUpdateStrategy, "%s", in.rollingUpdateMessage())
 	case r.Phase == v1alpha1.RolloutComplete:
 		return condition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonRolloutComplete,
 			"%s revision %s", plural(len(in.members), "the 1 member runs", fmt.Sprintf("all %d members run", len(in.members))), r.UpdateRevision)
@@ -194,6 +201,14 @@ func (in conditionInput) progressing() metav1.Condition {
 			r.Batch+1, memberOrdinals(in.plan.next), listMembers(in.membersAt(in.plan.blockers), true),
 			plural(n, "it", "they"), plural(n, "its", "their"), plural(n, "its pod", "their pods"), plural(n, "it", "them"), r.UpdateRevision)
 	}
+}
+
+// rolloutSpec is the spec.rollout that paces the rollouts: the owner's when ring follows it.
+func (in conditionInput) rolloutSpec() v1alpha1.RolloutSpec {
+	if in.owner != nil {
+		return in.owner.Spec.Rollout
+	}
+	return in.ring.Spec.Rollout
 }
 
 func (in conditionInput) batchMessage() string {
@@ -224,7 +239,7 @@ func (in conditionInput) stallMessage() string {
 	return fmt.Sprintf("batch %d (%s) was not Ready at revision %s within progressDeadlineSeconds (%ds) after %s deleted; not Ready: %s. "+
 		"No more pods are deleted until the StableRing spec or the StatefulSet changes: fix the pod template (the new revision restarts the rollout), "+
 		"or change spec.rollout (for example raise progressDeadlineSeconds) to retry",
-		r.Batch, memberOrdinals(r.BatchMembers), r.UpdateRevision, in.ring.Spec.Rollout.ProgressDeadlineSeconds,
+		r.Batch, memberOrdinals(r.BatchMembers), r.UpdateRevision, in.rolloutSpec().ProgressDeadlineSeconds,
 		plural(len(r.BatchMembers), "its pod was", "its pods were"), strings.Join(in.unreplaced(r), ", "))
 }
 
@@ -316,7 +331,7 @@ func (in conditionInput) orderedBatchSize() int {
 		in.sts.Spec.PodManagementPolicy == appsv1.ParallelPodManagement {
 		return 0
 	}
-	return batchSize(in.ring.Spec.Rollout.BatchSize, int32(len(in.obs)))
+	return batchSize(in.rolloutSpec().BatchSize, int32(len(in.obs)))
 }
 
 func (in conditionInput) orderedReadyMessage(size int) string {
