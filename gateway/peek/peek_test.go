@@ -5,29 +5,9 @@ import (
 	"net"
 	"testing"
 	"time"
-)
 
-// pair returns both ends of a loopback TCP connection.
-func pair(t *testing.T) (local, remote net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = ln.Close() }()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	local, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	remote = <-accepted
-	t.Cleanup(func() { _ = local.Close(); _ = remote.Close() })
-	return local, remote
-}
+	"github.com/stablering/stablering/gateway/internal/loopback"
+)
 
 // eventually waits up to a second for cond: bytes on loopback arrive at once, but not
 // synchronously with the peer's write.
@@ -41,7 +21,7 @@ func eventually(cond func() bool) bool {
 }
 
 func TestIdle(t *testing.T) {
-	local, remote := pair(t)
+	local, remote := loopback.Pair(t)
 	p := New(local)
 	if !p.Idle() {
 		t.Fatal("a fresh connection is not idle")

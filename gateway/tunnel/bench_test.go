@@ -4,12 +4,12 @@ package tunnel
 
 import (
 	"io"
-	"net"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stablering/stablering/gateway/bufpool"
+	"github.com/stablering/stablering/gateway/internal/loopback"
 	"github.com/stablering/stablering/gateway/wsframe"
 )
 
@@ -17,8 +17,8 @@ import (
 // backend that echoes it, and reads the echo: one op is a message each way. cpu-ns/op is the
 // process's CPU time (user and system, the test's own ends included) per op.
 func BenchmarkEcho(b *testing.B) {
-	clientEnd, gwClient := tcpPair(b)
-	backendEnd, gwBackend := tcpPair(b)
+	clientEnd, gwClient := loopback.Pair(b)
+	backendEnd, gwBackend := loopback.Pair(b)
 	opts := Options{WebSocket: true, Pool: bufpool.New(32<<10, 64), CloseGrace: time.Second,
 		SendTimeout: time.Second}
 	tun := New(gwClient, gwBackend, opts)
@@ -48,26 +48,4 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(tb testing.TB) (net.Conn, net.Conn) {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer func() { _ = ln.Close() }()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	a, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c := <-accepted
-	tb.Cleanup(func() { _ = a.Close(); _ = c.Close() })
-	return a, c
 }

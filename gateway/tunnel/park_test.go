@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stablering/stablering/gateway/bufpool"
+	"github.com/stablering/stablering/gateway/internal/loopback"
 	"github.com/stablering/stablering/gateway/wsframe"
 )
 
@@ -26,8 +27,8 @@ type started struct {
 // startParked starts a WebSocket tunnel with Start and waits until both directions park.
 func startParked(t *testing.T, opts Options) *started {
 	t.Helper()
-	clientEnd, gwClient := tcpPair(t)
-	backendEnd, gwBackend := tcpPair(t)
+	clientEnd, gwClient := loopback.Pair(t)
+	backendEnd, gwBackend := loopback.Pair(t)
 	opts.WebSocket = true
 	opts.Pool = bufpool.New(1024, 4)
 	s := &started{client: clientEnd, backend: backendEnd, done: make(chan struct{})}

@@ -9,30 +9,9 @@ import (
 	"time"
 
 	"github.com/stablering/stablering/gateway/bufpool"
+	"github.com/stablering/stablering/gateway/internal/loopback"
 	"github.com/stablering/stablering/gateway/wsframe"
 )
-
-// pair returns both ends of a loopback TCP connection.
-func pair(t *testing.T) (net.Conn, net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = ln.Close() }()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	a, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := <-accepted
-	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
-	return a, b
-}
 
 // rig is a tunnel between a client end and a backend end, both held by the test.
 type rig struct {
@@ -51,8 +30,8 @@ func newRig(t *testing.T, websocket bool) *rig {
 // startRig runs a tunnel with opts and a pool of small buffers. wrap, when not nil, wraps the
 // tunnel's ends of both connections.
 func startRig(t *testing.T, opts Options, wrap func(net.Conn) net.Conn) *rig {
-	clientEnd, gwClient := pair(t)
-	backendEnd, gwBackend := pair(t)
+	clientEnd, gwClient := loopback.Pair(t)
+	backendEnd, gwBackend := loopback.Pair(t)
 	if wrap != nil {
 		gwClient, gwBackend = wrap(gwClient), wrap(gwBackend)
 	}
