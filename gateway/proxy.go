@@ -57,7 +57,7 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request, s *snapshot, d r
 	rw.reset(w, g.opts.SendTimeout)
 	defer g.finishProxy(rw, d)
 	g.setMemberHeader(w.Header(), sl)
-	sl.up.proxy.ServeHTTP(rw, r)
+	sl.target.proxy.ServeHTTP(rw, r)
 	if rw.err != nil && rw.code == 0 {
 		rw.code = g.proxyFailed(w, r, s, d, sl, rw.err)
 	}
@@ -90,7 +90,7 @@ func (g *Gateway) proxyFailed(w http.ResponseWriter, r *http.Request, s *snapsho
 		return g.answerLocalFailure(w, d, le)
 	case errors.As(err, &de):
 		now := time.Now()
-		if sl.up.MarkUnreachable(now, g.opts.FailTimeout) {
+		if sl.target.MarkUnreachable(now, g.opts.FailTimeout) {
 			g.log.Info("member unreachable; marked for the fail timeout", "ring", d.Ring.ID, "member", d.Member.Label,
 				"address", d.Member.Address, "failTimeout", g.opts.FailTimeout.String(), "error", err.Error())
 		}

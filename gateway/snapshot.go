@@ -21,7 +21,7 @@ type snapshot struct {
 // slot is the gateway state of one member in one snapshot.
 type slot struct {
 	member *member
-	up     *target // nil when the member has no address
+	target *target // nil when the member has no address
 }
 
 // Unreachable implements route.Health with the passive health of the snapshot's addresses.
@@ -50,8 +50,8 @@ func (g *Gateway) newSnapshot(table *route.Table) *snapshot {
 			sl := slot{member: g.memberFor(r, m)}
 			members[m.ID] = sl.member
 			if m.Address != "" {
-				sl.up = g.targetFor(m.Address)
-				s.targets[m.Address] = sl.up
+				sl.target = g.targetFor(m.Address)
+				s.targets[m.Address] = sl.target
 			}
 			s.slots[r.Index][i] = sl
 		}

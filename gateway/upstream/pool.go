@@ -78,9 +78,6 @@ func New(address string, dial DialFunc, fallback http.RoundTripper, opts Options
 	return &Upstream{address: address, dial: dial, fallback: fallback, opts: opts}
 }
 
-// Address is the member address.
-func (u *Upstream) Address() string { return u.address }
-
 // MarkUnreachable marks the address unreachable from now for d, and reports whether it was
 // reachable before (a new mark rather than an extension).
 func (u *Upstream) MarkUnreachable(now time.Time, d time.Duration) bool {
