@@ -231,30 +231,32 @@ func podUIDs(ctx SpecContext, g Gomega, namespace string) map[string]string {
 	return out
 }
 
-// eventReasons returns the reasons of the events.k8s.io events about the StableRing.
-func eventReasons(ctx SpecContext, g Gomega, namespace string) []string {
-	list := &eventsv1.EventList{}
-	g.Expect(k8s.List(ctx, list, client.InNamespace(namespace))).To(Succeed())
-	var reasons []string
-	for _, e := range list.Items {
-		if e.Regarding.Kind == "StableRing" && e.Regarding.Name == name {
-			reasons = append(reasons, e.Reason)
-		}
-	}
-	return reasons
-}
-
-// ringEvents returns the events.k8s.io events about the StableRing with reason.
-func ringEvents(ctx SpecContext, g Gomega, namespace, reason string) []eventsv1.Event {
+// eventsAbout returns the events.k8s.io events about the StableRing named ring with reason
+// ("" for any).
+func eventsAbout(ctx SpecContext, g Gomega, namespace, ring, reason string) []eventsv1.Event {
 	list := &eventsv1.EventList{}
 	g.Expect(k8s.List(ctx, list, client.InNamespace(namespace))).To(Succeed())
 	var events []eventsv1.Event
 	for _, e := range list.Items {
-		if e.Regarding.Kind == "StableRing" && e.Regarding.Name == name && e.Reason == reason {
+		if e.Regarding.Kind == "StableRing" && e.Regarding.Name == ring && (reason == "" || e.Reason == reason) {
 			events = append(events, e)
 		}
 	}
 	return events
+}
+
+// eventReasons returns the reasons of the events about the StableRing.
+func eventReasons(ctx SpecContext, g Gomega, namespace string) []string {
+	var reasons []string
+	for _, e := range eventsAbout(ctx, g, namespace, name, "") {
+		reasons = append(reasons, e.Reason)
+	}
+	return reasons
+}
+
+// ringEvents returns the events about the StableRing with reason.
+func ringEvents(ctx SpecContext, g Gomega, namespace, reason string) []eventsv1.Event {
+	return eventsAbout(ctx, g, namespace, name, reason)
 }
 
 // eventNotes returns the notes of the events about the StableRing with reason.

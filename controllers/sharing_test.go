@@ -6,7 +6,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -41,7 +40,7 @@ var _ = Describe("Two StableRings over one StatefulSet", func() {
 			g.Expect(memberStates(sr)).To(Equal(allStates(4, v1alpha1.MemberServing)))
 			g.Expect(sr).To(haveCondition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, "RolloutOwnedElsewhere"))
 			g.Expect(condition(sr, v1alpha1.ConditionProgressing).Message).To(ContainSubstring("StableRing chat, the oldest StableRing naming StatefulSet chat"))
-			g.Expect(followerEvents(ctx, g, namespace, "RolloutOwnedElsewhere")).To(HaveLen(1))
+			g.Expect(eventsAbout(ctx, g, namespace, follower, "RolloutOwnedElsewhere")).To(HaveLen(1))
 		}).WithContext(ctx).Should(Succeed())
 		events := recordTimeline(ctx, namespace)
 
@@ -66,8 +65,8 @@ var _ = Describe("Two StableRings over one StatefulSet", func() {
 			sr := getFollower(ctx, g, namespace)
 			g.Expect(sr).To(haveCondition(v1alpha1.ConditionDegraded, metav1.ConditionFalse, "AsExpected"))
 			g.Expect(sr).To(haveCondition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, "RolloutOwnedElsewhere"))
-			g.Expect(followerEvents(ctx, g, namespace, "BatchStarted")).To(BeEmpty())
-			g.Expect(followerEvents(ctx, g, namespace, "RolloutOwnedElsewhere")).To(HaveLen(1))
+			g.Expect(eventsAbout(ctx, g, namespace, follower, "BatchStarted")).To(BeEmpty())
+			g.Expect(eventsAbout(ctx, g, namespace, follower, "RolloutOwnedElsewhere")).To(HaveLen(1))
 		}).WithContext(ctx).Should(Succeed())
 
 		By("the younger StableRing takes the rollouts over once the owner is gone")
@@ -96,19 +95,6 @@ func getFollower(ctx SpecContext, g Gomega, namespace string) *v1alpha1.StableRi
 	sr := &v1alpha1.StableRing{}
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: namespace, Name: follower}, sr)).To(Succeed())
 	return sr
-}
-
-// followerEvents returns the events.k8s.io events about the younger StableRing with reason.
-func followerEvents(ctx SpecContext, g Gomega, namespace, reason string) []eventsv1.Event {
-	list := &eventsv1.EventList{}
-	g.Expect(k8s.List(ctx, list, client.InNamespace(namespace))).To(Succeed())
-	var events []eventsv1.Event
-	for _, e := range list.Items {
-		if e.Regarding.Kind == "StableRing" && e.Regarding.Name == follower && e.Reason == reason {
-			events = append(events, e)
-		}
-	}
-	return events
 }
 
 // statesOf returns every member state the StableRing named ringName showed.
