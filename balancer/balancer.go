@@ -42,8 +42,9 @@ import (
 	"github.com/cespare/xxhash/v2"
 )
 
-// Algorithm names a consistent-hashing algorithm. The values match the StableRing API's
-// spec.hash.algorithm.
+// Algorithm names a consistent-hashing algorithm. The StableRing API's spec.hash.algorithm
+// takes the same names: package ringhash translates one into the other, and its tests check that
+// the API accepts exactly Algorithms().
 type Algorithm string
 
 // The supported algorithms.
@@ -76,6 +77,13 @@ type Config struct {
 	Start        int32   // ordinals.start of the StatefulSet
 	Members      []int32 // joined ordinals, any order; duplicates or ordinals < Start are an error
 	VirtualNodes int     // Ketama only; 0 means DefaultVirtualNodes; 1..10000
+}
+
+// Equal reports whether c and o are the same configuration: the same algorithm, start and
+// virtual nodes, and the same members in the same order.
+func (c Config) Equal(o Config) bool {
+	return c.Algorithm == o.Algorithm && c.Start == o.Start && c.VirtualNodes == o.VirtualNodes &&
+		slices.Equal(c.Members, o.Members)
 }
 
 // Usable reports whether a member may take traffic now. The gateway passes a long-lived pointer,

@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/balancer"
+	"github.com/stablering/stablering/ringhash"
 )
 
 // crdFile is the generated CRD (make manifests); the Helm chart ships a copy of it.
@@ -142,5 +147,38 @@ func TestChartCRD(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("charts/stablering/crds/%s differs from %s: run make manifests", filepath.Base(crdFile), crdFile)
+	}
+}
+
+// TestAlgorithmsAreTheBalancers checks that the algorithms the API accepts, in spec.hash and in
+// status.hash, are exactly the balancer's, that ringhash gives each the balancer algorithm of
+// the same name, and that the API's default is the balancer's first (its default).
+func TestAlgorithmsAreTheBalancers(t *testing.T) {
+	root := loadSchema(t)
+	var want []string
+	for _, a := range balancer.Algorithms() {
+		want = append(want, string(a))
+	}
+	for _, part := range []string{"spec", "status"} {
+		var got []string
+		for _, e := range field(t, root, part, "hash", "algorithm").Enum {
+			var name string
+			if err := yaml.Unmarshal(e.Raw, &name); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, name)
+			if alg := ringhash.Algorithm(v1alpha1.Algorithm(name)); string(alg) != name {
+				t.Errorf("API algorithm %s is balancer algorithm %s", name, alg)
+			}
+		}
+		if !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want))) {
+			t.Errorf("%s.hash.algorithm accepts %v, the balancer has %v", part, got, want)
+		}
+	}
+	if def := field(t, root, "spec", "hash", "algorithm").Default; def == nil || string(def.Raw) != `"`+want[0]+`"` {
+		t.Errorf("spec.hash.algorithm defaults to %v, want the balancer's default %s", def, want[0])
+	}
+	if got := ringhash.Algorithm(""); got != balancer.Algorithms()[0] {
+		t.Errorf("no algorithm is %s, want %s", got, balancer.Algorithms()[0])
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	"github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/ringhash"
 )
 
 // Input is everything the controller knows about one StableRing at one instant.
@@ -88,7 +89,7 @@ func Compute(in Input) Result {
 		ObservedGeneration: ring.Generation,
 		Replicas:           replicas,
 		OrdinalsStart:      start,
-		Hash:               normalizeHash(&ring.Spec.Hash),
+		Hash:               ringhash.Spec(&ring.Spec.Hash),
 		Members:            members,
 		Rollout:            plan.status,
 	}

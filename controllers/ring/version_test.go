@@ -7,6 +7,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/balancer"
 )
 
 func versionedStatus() *v1alpha1.StableRingStatus {
@@ -65,7 +66,7 @@ func TestVersion(t *testing.T) {
 		s.Hash = &v1alpha1.HashSpec{Algorithm: v1alpha1.AlgorithmKetama, VirtualNodes: n}
 		return Version(s)
 	}
-	if ketama(nil) != ketama(ptr.To[int32](DefaultKetamaVirtualNodes)) {
-		t.Errorf("Ketama's default virtual nodes are not %d", DefaultKetamaVirtualNodes)
+	if ketama(nil) != ketama(ptr.To[int32](balancer.DefaultVirtualNodes)) {
+		t.Errorf("Ketama's default virtual nodes are not %d", balancer.DefaultVirtualNodes)
 	}
 }

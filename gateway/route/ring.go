@@ -108,7 +108,7 @@ func newRing(sr *v1alpha1.StableRing, prev *Ring, now time.Time) *Ring {
 
 // hashRing reuses prev's hash ring when its inputs are the same, else builds one.
 func (r *Ring) hashRing(prev *Ring) (balancer.Ring, error) {
-	if prev != nil && prev.hash != nil && sameConfig(prev.cfg, r.cfg) {
+	if prev != nil && prev.hash != nil && prev.cfg.Equal(r.cfg) {
 		return prev.hash, nil
 	}
 	return balancer.New(r.cfg)

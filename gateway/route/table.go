@@ -18,6 +18,7 @@ import (
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
 	"github.com/stablering/stablering/balancer"
+	"github.com/stablering/stablering/ringhash"
 )
 
 // Table routes requests to rings. It is immutable and safe for concurrent use.
@@ -185,26 +186,5 @@ func ringID(sr *v1alpha1.StableRing) string { return sr.Namespace + "/" + sr.Nam
 // hashConfig is the balancer configuration of a StableRing's resolved ring: status.hash
 // (spec.hash until the controller has written it), status.ordinalsStart and the joined members.
 func hashConfig(sr *v1alpha1.StableRing) balancer.Config {
-	spec := sr.Status.Hash
-	if spec == nil {
-		spec = &sr.Spec.Hash
-	}
-	cfg := balancer.Config{Algorithm: balancer.Algorithm(spec.Algorithm), Start: sr.Status.OrdinalsStart}
-	if cfg.Algorithm == "" {
-		cfg.Algorithm = balancer.Jump
-	}
-	if spec.VirtualNodes != nil && cfg.Algorithm == balancer.Ketama {
-		cfg.VirtualNodes = int(*spec.VirtualNodes)
-	}
-	for _, m := range sr.Status.Members {
-		if m.State != v1alpha1.MemberPending {
-			cfg.Members = append(cfg.Members, m.Ordinal)
-		}
-	}
-	return cfg
-}
-
-func sameConfig(a, b balancer.Config) bool {
-	return a.Algorithm == b.Algorithm && a.Start == b.Start && a.VirtualNodes == b.VirtualNodes &&
-		slices.Equal(a.Members, b.Members)
+	return ringhash.Config(cmp.Or(sr.Status.Hash, &sr.Spec.Hash), sr.Status.OrdinalsStart, sr.Status.Members)
 }
