@@ -15,6 +15,8 @@ import (
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/stablering/stablering/test/internal/childproc"
 )
 
 // controllers are the kube-controller-manager controllers the control plane runs.
@@ -51,7 +53,7 @@ type ControlPlane struct {
 
 	dir string
 	env *envtest.Environment
-	kcm *process
+	kcm *childproc.Process
 }
 
 // Start starts etcd, kube-apiserver (with the CRDs of opts installed) and kube-controller-manager,
@@ -83,7 +85,7 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 func (c *ControlPlane) Stop() error {
 	var errs []error
 	if c.kcm != nil {
-		errs = append(errs, c.kcm.stop())
+		errs = append(errs, c.kcm.Stop())
 		c.kcm = nil
 	}
 	if c.env != nil {
