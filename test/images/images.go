@@ -1,5 +1,6 @@
-// Package images builds the executables that stand in for container images when a simulated
-// node runs pods as local processes (see nodesim.ProcessRuntime).
+// Package images builds the project's images: the executables that stand in for container images
+// when a simulated node runs pods as local processes (see nodesim.ProcessRuntime), and the OCI
+// images of `make images` (see BuildOCI).
 package images
 
 import (
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -68,8 +70,16 @@ func goBuild(ctx context.Context, moduleRoot, exe, pkg string) error {
 // goCommand runs the go command in dir and returns its standard output; its error includes
 // the standard error.
 func goCommand(ctx context.Context, dir string, args ...string) (string, error) {
+	return goCommandEnv(ctx, dir, nil, args...)
+}
+
+// goCommandEnv is goCommand with env added to the environment.
+func goCommandEnv(ctx context.Context, dir string, env []string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
