@@ -5,7 +5,7 @@
 # It first asks setup-envtest (fast where its download site is reachable) for etcd, kube-apiserver
 # and kubectl, then builds whatever is still missing from the Go module proxy:
 # kube-apiserver, kube-controller-manager and kubectl from k8s.io/kubernetes with every staging
-# module replaced by its tagged release, and etcd from go.etcd.io/etcd/server/v3.
+# module replaced by its tagged release, and etcd from go.etcd.io/etcd/server/v3 (hack/go-binary.sh).
 # kube-controller-manager is not shipped by setup-envtest, so it is always built (once).
 #
 # Environment: STABLERING_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/stablering),
@@ -78,15 +78,7 @@ build_k8s() {
 
 build_etcd() {
   have etcd && return 0
-  local mod="$CACHE/build/etcd-$ETCD_VERSION"
-  mkdir -p "$mod" "$BIN"
-  if [ ! -f "$mod/go.sum" ]; then
-    (cd "$mod" && rm -f go.mod && "$GO" mod init stablering.local/etcdbuild >/dev/null 2>&1)
-    (cd "$mod" && "$GO" get "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" >&2)
-  fi
-  log "building etcd v$ETCD_VERSION"
-  (cd "$mod" && CGO_ENABLED=0 "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/etcd.tmp" go.etcd.io/etcd/server/v3)
-  mv "$BIN/etcd.tmp" "$BIN/etcd"
+  "$(dirname "$0")/go-binary.sh" go.etcd.io/etcd/server/v3 "v$ETCD_VERSION" "$BIN/etcd" >/dev/null
 }
 
 try_setup_envtest
