@@ -5,6 +5,7 @@ CONTROLLER_TOOLS_VERSION ?= v0.21.0
 GOLANGCI_LINT_VERSION    ?= v2.15.0
 HELM_VERSION             ?= v4.3.1
 K8S_VERSION              ?= 1.36.3
+REGISTRY_VERSION         ?= v3.1.2
 
 LOCALBIN       ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
@@ -14,6 +15,9 @@ GO             ?= go
 
 # The local control plane's binaries live in a cache outside the clone (see hack/controlplane-binaries.sh).
 ENVTEST_ASSETS = $(shell K8S_VERSION=$(K8S_VERSION) hack/controlplane-binaries.sh)
+# So does the container registry server (CNCF distribution) that the images test pushes to.
+REGISTRY_BINARY = $(shell GO_BINARY_LDFLAGS="-X github.com/distribution/distribution/v3/version.version=$(REGISTRY_VERSION)" \
+	hack/go-binary.sh github.com/distribution/distribution/v3/cmd/registry $(REGISTRY_VERSION))
 
 .DEFAULT_GOAL := help
 SHELL := /usr/bin/env bash -o pipefail
@@ -74,9 +78,13 @@ lint: golangci-lint ## Run golangci-lint.
 envtest: ## Build or fetch etcd, kube-apiserver, kube-controller-manager and kubectl into the cache.
 	@echo "control plane binaries: $(ENVTEST_ASSETS)"
 
+.PHONY: registry
+registry: ## Build the container registry server (CNCF distribution, REGISTRY_VERSION) into the cache and print its path.
+	@echo "registry: $(REGISTRY_BINARY)"
+
 .PHONY: test
-test: verify-generated vet helm-lint envtest ## Unit tests, the envtest and end-to-end suites on a real control plane, and the user guide's "Try it locally" commands.
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" STABLERING_REQUIRE_CONTROLPLANE=1 HELM="$(HELM)" $(GO) test ./... -count=1 -timeout 30m
+test: verify-generated vet helm-lint envtest registry ## Unit tests, the envtest and end-to-end suites on a real control plane, the images through a local registry, and the user guide's "Try it locally" commands.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" STABLERING_REGISTRY="$(REGISTRY_BINARY)" STABLERING_REQUIRE_CONTROLPLANE=1 HELM="$(HELM)" $(GO) test ./... -count=1 -timeout 30m
 
 .PHONY: bench-balancer
 bench-balancer: ## Measure the balancer and regenerate docs/balancer.md.
@@ -100,10 +108,18 @@ demo: envtest ## A paced rollout of the chat example under load, StableRing side
 
 .PHONY: build
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 VERSION_LDFLAGS = -X github.com/stablering/stablering/cmd/internal/version.Version=$(VERSION)
 
 build: ## Build the binaries into ./bin, stamped with VERSION (default: git describe).
 	$(GO) build -ldflags "$(VERSION_LDFLAGS)" -o $(LOCALBIN)/ ./cmd/...
+
+IMAGES_DIR      ?= $(LOCALBIN)/images
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+
+.PHONY: images
+images: ## Build the manager, gateway and chat images without a container engine: an OCI image index each (IMAGE_PLATFORMS), stamped with VERSION, in the OCI layout IMAGES_DIR (bin/images).
+	$(GO) run ./hack/images -out "$(IMAGES_DIR)" -version "$(VERSION)" -revision "$(REVISION)" -platforms "$(IMAGE_PLATFORMS)"
 
 IMG_MANAGER    ?= stablering/manager:dev
 IMG_GATEWAY    ?= stablering/gateway:dev
@@ -116,9 +132,9 @@ docker-build: ## Build the manager, gateway and chat example images (IMG_MANAGER
 		echo "docker-build: no working container engine (docker or podman) here; $(IMG_MANAGER), $(IMG_GATEWAY) and $(IMG_CHAT) were not built." >&2; \
 		echo "docker-build: install or start one, or set CONTAINER_TOOL, and run make docker-build again." >&2; \
 		exit 1; fi; \
-	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) --target manager -t $(IMG_MANAGER) . && \
-	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) --target gateway -t $(IMG_GATEWAY) . && \
-	$(CONTAINER_TOOL) build --target chat -t $(IMG_CHAT) .
+	for target in manager:$(IMG_MANAGER) gateway:$(IMG_GATEWAY) chat:$(IMG_CHAT); do \
+		$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+			--target $${target%%:*} -t $${target#*:} . || exit 1; done
 
 ##@ Tools
 

@@ -103,6 +103,10 @@ func BuildOCI(ctx context.Context, moduleRoot, outDir string, imgs []Image, plat
 	if !tagPattern.MatchString(info.Version) {
 		return nil, fmt.Errorf("version %q is not a valid image tag", info.Version)
 	}
+	// Stage beside outDir, so the finished layout is renamed into place.
+	if err := os.MkdirAll(filepath.Dir(outDir), 0o755); err != nil {
+		return nil, err
+	}
 	work, err := os.MkdirTemp(filepath.Dir(outDir), ".images-")
 	if err != nil {
 		return nil, err
@@ -304,9 +308,6 @@ func replaceLayout(staged, dir string) error {
 			return err
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return err
 	}
 	return os.Rename(staged, dir)

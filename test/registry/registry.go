@@ -1,0 +1,219 @@
+// Package registry runs a container registry server, the CNCF distribution project's registry,
+// on 127.0.0.1 for tests and local clusters, and pushes the project's OCI image layouts into it.
+// The binary is built from the Go module proxy by `make registry` (hack/go-binary.sh).
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/stablering/stablering/test/images"
+	"github.com/stablering/stablering/test/internal/childproc"
+)
+
+// Version is the distribution release `make registry` builds by default. Keep it in sync with
+// REGISTRY_VERSION in the Makefile.
+const Version = "v3.1.2"
+
+// BinaryEnv names the environment variable holding the registry binary's path (make test sets it).
+const BinaryEnv = "STABLERING_REGISTRY"
+
+// RequireEnv names the environment variable that, set to "1", turns a missing registry binary
+// from a skipped test into a failure; it is the control plane's (`make test` sets it).
+const RequireEnv = "STABLERING_REQUIRE_CONTROLPLANE"
+
+// ErrBinaryMissing is wrapped by Binary's error when the registry binary is not there.
+var ErrBinaryMissing = errors.New("registry binary missing")
+
+// startTimeout bounds how long Start waits for the registry to serve.
+const startTimeout = 30 * time.Second
+
+// Binary returns the path of the registry binary: $STABLERING_REGISTRY when set, else where
+// hack/go-binary.sh puts it by default. It fails with ErrBinaryMissing, telling the user to run
+// `make registry`, when there is no executable there.
+func Binary() (string, error) {
+	path := os.Getenv(BinaryEnv)
+	if path == "" {
+		path = defaultBinary()
+	}
+	info, err := os.Stat(path)
+	if err != nil || info.IsDir() || info.Mode().Perm()&0o111 == 0 {
+		return path, fmt.Errorf("%w: no executable %s; run `make registry` to build it", ErrBinaryMissing, path)
+	}
+	return path, nil
+}
+
+// SkipReason returns why a test needing the registry should be skipped: its binary is missing
+// and RequireEnv is not "1". It returns "" when the test should run (and fail without it).
+func SkipReason() string {
+	if _, err := Binary(); err != nil && os.Getenv(RequireEnv) != "1" {
+		return fmt.Sprintf("%v (set %s=1 to fail instead of skipping)", err, RequireEnv)
+	}
+	return ""
+}
+
+// defaultBinary mirrors the default output of hack/go-binary.sh:
+// ${STABLERING_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stablering}/bin/registry-<version>.
+func defaultBinary() string {
+	cache := os.Getenv("STABLERING_CACHE")
+	if cache == "" {
+		base := os.Getenv("XDG_CACHE_HOME")
+		if base == "" {
+			home, _ := os.UserHomeDir() // "" leaves a relative path that Binary reports
+			base = filepath.Join(home, ".cache")
+		}
+		cache = filepath.Join(base, "stablering")
+	}
+	return filepath.Join(cache, "bin", "registry-"+Version)
+}
+
+// Registry is a running registry server, serving plain HTTP on 127.0.0.1 without
+// authentication, storing its blobs in a directory of its own.
+type Registry struct {
+	// Host is the registry's host:port, e.g. 127.0.0.1:40123, for image references.
+	Host string
+	// Log is the file the registry logs to.
+	Log string
+
+	dir     string
+	removed bool // dir is removed by Stop
+	proc    *childproc.Process
+}
+
+// Start starts the registry binary with its storage, configuration and log in dir (a temporary
+// directory that Stop removes when dir is ""), on a free port of 127.0.0.1, and returns once it
+// serves the registry API.
+func Start(ctx context.Context, binary, dir string) (*Registry, error) {
+	r := &Registry{dir: dir}
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "stablering-registry-")
+		if err != nil {
+			return nil, err
+		}
+		r.dir, r.removed = tmp, true
+	}
+	r.Log = filepath.Join(r.dir, "registry.log")
+	// A port found free can be taken by another process before the registry binds it: try again.
+	var errs []error
+	for range 3 {
+		err := r.start(ctx, binary)
+		if err == nil {
+			return r, nil
+		}
+		errs = append(errs, err)
+		if !strings.Contains(childproc.Tail(r.Log, 5), "address already in use") {
+			break
+		}
+	}
+	return nil, errors.Join(append(errs, r.Stop())...)
+}
+
+func (r *Registry) start(ctx context.Context, binary string) error {
+	port, err := childproc.FreePort()
+	if err != nil {
+		return err
+	}
+	host := "127.0.0.1:" + port
+	config := filepath.Join(r.dir, "config.yml")
+	if err := os.WriteFile(config, []byte(configYAML(host, filepath.Join(r.dir, "storage"))), 0o644); err != nil {
+		return err
+	}
+	// Tracing off: the registry would otherwise export spans to an OTLP collector.
+	p, err := childproc.StartEnv(binary, []string{"serve", config}, []string{"OTEL_TRACES_EXPORTER=none"}, r.Log)
+	if err != nil {
+		return err
+	}
+	if err := p.WaitHealthy(ctx, "http://"+host+"/v2/", startTimeout); err != nil {
+		return errors.Join(fmt.Errorf("registry: %w; its log ends:\n%s", err, childproc.Tail(r.Log, 20)), p.Stop())
+	}
+	r.Host, r.proc = host, p
+	return nil
+}
+
+// configYAML is the registry's configuration: filesystem storage, deletes allowed, plain HTTP on
+// addr only, no debug or metrics listener, no authentication.
+func configYAML(addr, storage string) string {
+	return fmt.Sprintf(`version: 0.1
+log:
+  level: info
+  formatter: text
+storage:
+  filesystem:
+    rootdirectory: %q
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: %q
+  headers:
+    X-Content-Type-Options: [nosniff]
+`, storage, addr)
+}
+
+// Pid is the registry process's ID, or 0 once stopped.
+func (r *Registry) Pid() int {
+	if r.proc == nil {
+		return 0
+	}
+	return r.proc.Pid()
+}
+
+// Stop stops the registry by its PID and removes its directory if Start made it. It is safe to
+// call more than once.
+func (r *Registry) Stop() error {
+	var errs []error
+	if r.proc != nil {
+		errs = append(errs, r.proc.Stop())
+		r.proc = nil
+	}
+	if r.removed && r.dir != "" {
+		errs = append(errs, os.RemoveAll(r.dir))
+		r.dir = ""
+	}
+	return errors.Join(errs...)
+}
+
+// Pushed is an image index pushed by Push.
+type Pushed struct {
+	Ref    string      // the layout's name for it, e.g. stablering/manager:v0.1.0
+	Tag    name.Tag    // where it was pushed, e.g. 127.0.0.1:40123/stablering/manager:v0.1.0
+	Digest name.Digest // the same by digest, what a node should pull
+}
+
+// Push pushes every named image index of the OCI image layout in dir (see images.BuildOCI) to
+// the registry, under its name and tag, and returns them in the order of their names.
+func (r *Registry) Push(ctx context.Context, dir string) ([]Pushed, error) {
+	indexes, err := images.LayoutIndexes(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []Pushed
+	for _, ref := range slices.Sorted(maps.Keys(indexes)) {
+		tag, err := name.NewTag(r.Host+"/"+ref, name.Insecure, name.StrictValidation)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ref, err)
+		}
+		idx := indexes[ref]
+		if err := remote.WriteIndex(tag, idx, remote.WithContext(ctx)); err != nil {
+			return nil, fmt.Errorf("pushing %s: %w", ref, err)
+		}
+		digest, err := idx.Digest()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Pushed{Ref: ref, Tag: tag, Digest: tag.Context().Digest(digest.String())})
+	}
+	return out, nil
+}
