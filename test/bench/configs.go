@@ -7,9 +7,9 @@ import (
 	"text/template"
 )
 
-// The configuration templates of the proxies and the wrk script.
+// The configuration templates of the proxies and of the C backend, and the wrk script.
 //
-//go:embed nginx.conf.tmpl haproxy.cfg.tmpl rings.yaml.tmpl rooms.lua
+//go:embed nginx.conf.tmpl haproxy.cfg.tmpl rings.yaml.tmpl nginx-backend.conf.tmpl rooms.lua
 var files embed.FS
 
 // Template names, for Render.
@@ -17,6 +17,10 @@ const (
 	NginxTemplate   = "nginx.conf.tmpl"
 	HAProxyTemplate = "haproxy.cfg.tmpl"
 	RingsTemplate   = "rings.yaml.tmpl"
+	// BackendTemplate is nginx as the C backend: one server per entry of Backends, on its
+	// Address, answering every request with 200, a 16-byte body and X-Backend: Name (Name is
+	// at most two characters long).
+	BackendTemplate = "nginx-backend.conf.tmpl"
 )
 
 // Backend is one backend server as the proxies see it.
@@ -49,7 +53,8 @@ type ProxyConfig struct {
 	RingVersion string
 }
 
-// Render executes the named template (NginxTemplate, HAProxyTemplate or RingsTemplate).
+// Render executes the named template (NginxTemplate, HAProxyTemplate, RingsTemplate or
+// BackendTemplate).
 func Render(name string, cfg ProxyConfig) ([]byte, error) {
 	t, err := template.New(name).Option("missingkey=error").ParseFS(files, name)
 	if err != nil {

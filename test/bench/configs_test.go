@@ -1,11 +1,17 @@
 package bench
 
 import (
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
 	"github.com/stablering/stablering/gateway/source"
@@ -61,8 +67,10 @@ func TestProxyTemplates(t *testing.T) {
 			[]string{"hash $arg_room consistent;", "server 127.0.77.2:18000;", "listen 127.0.78.9:18001"}},
 		{HAProxyTemplate, "haproxy.cfg", "haproxy", []string{"-c", "-f"},
 			[]string{"balance url_param room", "hash-type consistent", "server b1 127.0.77.2:18000"}},
+		{BackendTemplate, "nginx-backend.conf", "nginx", []string{"-t", "-p", cfg.Dir, "-e", filepath.Join(cfg.Dir, "error.log"), "-c"},
+			[]string{"listen 127.0.77.2:18000 reuseport", "add_header X-Backend b1 always;", `return 200 "hello, from b1!\n";`}},
 	} {
-		t.Run(tc.bin, func(t *testing.T) {
+		t.Run(tc.file, func(t *testing.T) {
 			data, err := Render(tc.template, cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -83,6 +91,78 @@ func TestProxyTemplates(t *testing.T) {
 				t.Errorf("%s rejects the configuration: %v\n%s\n%s", tc.bin, err, out, data)
 			}
 		})
+	}
+}
+
+// TestBackendTemplateServes runs nginx with the rendered C-backend configuration and checks
+// every server answers 200 with a 16-byte body and its name in X-Backend, on one keep-alive
+// connection per server.
+func TestBackendTemplateServes(t *testing.T) {
+	if _, err := exec.LookPath("nginx"); err != nil {
+		t.Skip("nginx is not installed")
+	}
+	cfg := testConfig(t)
+	cfg.Backends = []Backend{{Name: "b0", Address: freeAddr(t, "127.0.76.201")}, {Name: "b1", Address: freeAddr(t, "127.0.76.202")}}
+	data, err := Render(BackendTemplate, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(cfg.Dir, "nginx-backend.conf")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("nginx", "-p", cfg.Dir, "-e", filepath.Join(cfg.Dir, "error.log"), "-c", path)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM) // nginx's fast shutdown: the master stops its workers
+		_ = cmd.Wait()
+	})
+	for _, b := range cfg.Backends {
+		waitListening(t, b.Address)
+		client := &http.Client{Timeout: 5 * time.Second}
+		for i := range 2 {
+			resp, err := client.Get("http://" + b.Address + "/?room=" + strconv.Itoa(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Backend") != b.Name || len(body) != 16 || resp.Close {
+				t.Errorf("%s: %s, X-Backend %q, %d-byte body %q, close %v", b.Address, resp.Status,
+					resp.Header.Get("X-Backend"), len(body), body, resp.Close)
+			}
+		}
+	}
+}
+
+// freeAddr is a port on host that nothing listens on at the moment.
+func freeAddr(t *testing.T, host string) string {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().String()
+}
+
+// waitListening waits until addr accepts connections.
+func waitListening(t *testing.T, addr string) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			_ = c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

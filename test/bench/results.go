@@ -1,9 +1,13 @@
 package bench
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -143,4 +147,83 @@ func mergeRecorders(recs []*Recorder, window time.Duration, rate float64) LoadRe
 	res.Throughput = float64(inWindow) / window.Seconds()
 	res.Latency = Summarize(lat)
 	return res
+}
+
+// SyscallCounts are the system calls a proxy's processes made while `perf stat` was attached
+// to them, as ParsePerfStat reads them.
+type SyscallCounts struct {
+	// Window is how long the counters ran (perf's enabled time of the total).
+	Window time.Duration `json:"window"`
+	// Total counts every system call (the raw_syscalls:sys_enter tracepoint).
+	Total int64 `json:"total"`
+	// ByCall counts the calls that had a tracepoint of their own among perf's events
+	// (syscalls:sys_enter_NAME), by NAME; calls without one are only in Total.
+	ByCall map[string]int64 `json:"byCall"`
+}
+
+// PerfTotalEvent is the tracepoint that counts every system call.
+const PerfTotalEvent = "raw_syscalls:sys_enter"
+
+// PerfCallEvent is the tracepoint that counts the system call called name.
+func PerfCallEvent(name string) string { return "syscalls:sys_enter_" + name }
+
+// ParsePerfStat reads the output of `perf stat -x, -e raw_syscalls:sys_enter -e
+// syscalls:sys_enter_NAME ...`: one CSV line per event, "count,unit,event,enabled ns,percent,...",
+// among other lines. Events perf reports as "<not counted>" (their tasks never ran while it
+// counted) count 0.
+func ParsePerfStat(out []byte) (SyscallCounts, error) {
+	c := SyscallCounts{ByCall: map[string]int64{}}
+	seenTotal := false
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Split(line, ",")
+		if len(f) < 4 {
+			continue // not a count: "Events enabled" and the like
+		}
+		var n int64
+		switch count := f[0]; count {
+		case "<not counted>":
+		case "<not supported>":
+			return c, fmt.Errorf("perf stat: %s is not supported here", f[2])
+		default:
+			var err error
+			if n, err = strconv.ParseInt(count, 10, 64); err != nil {
+				return c, fmt.Errorf("perf stat line %q: %w", line, err)
+			}
+		}
+		event := f[2]
+		if name, ok := strings.CutPrefix(event, PerfCallEvent("")); ok {
+			c.ByCall[name] = n
+			continue
+		}
+		if event != PerfTotalEvent {
+			continue
+		}
+		seenTotal = true
+		c.Total = n
+		if ns, err := strconv.ParseFloat(f[3], 64); err == nil {
+			c.Window = time.Duration(ns)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return c, err
+	}
+	if !seenTotal {
+		return c, fmt.Errorf("perf stat output lacks %s:\n%s", PerfTotalEvent, out)
+	}
+	return c, nil
+}
+
+// Other counts the calls in Total that ByCall does not name. The counters start one after the
+// other, so it is not below 0 even when the named calls outnumber the total by a few.
+func (c SyscallCounts) Other() int64 {
+	other := c.Total
+	for _, n := range c.ByCall {
+		other -= n
+	}
+	return max(other, 0)
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"errors"
+	"maps"
 	"testing"
 	"time"
 )
@@ -43,5 +44,47 @@ func TestRecorders(t *testing.T) {
 	}
 	if len(got.Errors) != 2 {
 		t.Errorf("errors %q, want the two distinct ones", got.Errors)
+	}
+}
+
+// perfOutput is `perf stat -x, -e raw_syscalls:sys_enter -e syscalls:sys_enter_... -D -1
+// --control ... -p ...` as perf 6.1 prints it, attached to nginx's master and two workers under
+// wrk, enabled and disabled once.
+const perfOutput = `Events disabled
+Events enabled
+Events disabled
+570790,,raw_syscalls:sys_enter,1991493795,100.00,,
+0,,syscalls:sys_enter_read,1991473775,100.00,,
+261503,,syscalls:sys_enter_writev,1991473775,100.00,,
+261503,,syscalls:sys_enter_recvfrom,1991465673,100.00,,
+47783,,syscalls:sys_enter_epoll_wait,1991440105,100.00,,
+<not counted>,,syscalls:sys_enter_futex,0,100.00,,
+`
+
+func TestParsePerfStat(t *testing.T) {
+	got, err := ParsePerfStat([]byte(perfOutput))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"read": 0, "writev": 261503, "recvfrom": 261503, "epoll_wait": 47783, "futex": 0}
+	if got.Total != 570790 || got.Window != 1991493795*time.Nanosecond || !maps.Equal(got.ByCall, want) {
+		t.Errorf("ParsePerfStat = %+v", got)
+	}
+	if got.Other() != 1 {
+		t.Errorf("Other = %d, want the one call not named", got.Other())
+	}
+	// Counters start one after the other: named calls may outnumber the total by a few.
+	if (SyscallCounts{Total: 10, ByCall: map[string]int64{"read": 11}}).Other() != 0 {
+		t.Error("Other is negative")
+	}
+	for name, out := range map[string]string{
+		"no total":      "5,,syscalls:sys_enter_read,100,100.00,,\n",
+		"not supported": "<not supported>,,raw_syscalls:sys_enter,0,100.00,,\n",
+		"not CSV":       "   570790      raw_syscalls:sys_enter\n",
+		"bad count":     "5x,,raw_syscalls:sys_enter,100,100.00,,\n",
+	} {
+		if _, err := ParsePerfStat([]byte(out)); err == nil {
+			t.Errorf("%s: no error for %q", name, out)
+		}
 	}
 }
