@@ -3,12 +3,14 @@
 #
 # Installs nginx, HAProxy and wrk from Debian when they are missing (needs root), builds the
 # gateway and the harness (test/bench), and runs test/bench/cmd/benchrun, which starts the
-# backends and the proxies on loopback addresses only (127.0.77.x, 127.0.78.x, 127.0.79.x),
-# measures every figure, and writes the report. About 13 minutes on two cores; results are
-# only comparable when the machine is otherwise idle (the report records the load average).
+# backends and the proxies on loopback addresses only (127.0.76.x, 127.0.77.x, 127.0.78.x,
+# 127.0.79.x), measures every figure, and writes the report. When perf is installed and may
+# trace system calls (root), the report counts the proxies' system calls per request. About
+# 16 minutes on two cores; results are only comparable when the machine is otherwise idle (the
+# report records the load average).
 #
 # Environment:
-#   QUICK=1   a two-minute run with short measurements, to validate the harness
+#   QUICK=1   a three-minute run with short measurements, to validate the harness
 #   REPS=N    repetitions of every measurement (default 3, quick 2)
 #   KEEP=1    keep the work directory (rendered configurations, logs, raw results, profiles)
 set -euo pipefail

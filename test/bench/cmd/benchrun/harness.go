@@ -43,7 +43,7 @@ func newHarness(cfg config) (*harness, error) {
 		}
 	}
 	for _, name := range []string{nginx, haproxy, gw} {
-		h.proxies = append(h.proxies, h.newProxy(name, listenPort, adminPort, name))
+		h.proxies = append(h.proxies, h.newProxy(name, backendAddrs, listenPort, adminPort, name))
 	}
 	return h, nil
 }
@@ -77,11 +77,7 @@ func (h *harness) startAll() error {
 
 // close stops every process.
 func (h *harness) close() {
-	for _, p := range h.proxies {
-		if p.proc != nil {
-			p.proc.stop()
-		}
-	}
+	stopAll(h.proxies)
 	for _, b := range h.backends {
 		b.stop()
 	}
@@ -105,8 +101,11 @@ func rotated(targets []string, rep int) []string {
 	return append(slices.Clone(targets[r:]), targets[:r]...)
 }
 
-func (h *harness) proxy(name string) *proxy {
-	for _, p := range h.proxies {
+func (h *harness) proxy(name string) *proxy { return findProxy(h.proxies, name) }
+
+// findProxy is the proxy of ps called name.
+func findProxy(ps []*proxy, name string) *proxy {
+	for _, p := range ps {
 		if p.name == name {
 			return p
 		}
@@ -154,11 +153,17 @@ const (
 // and records the share of the CPUs other processes took, and the CPU the proxy used, during
 // the attempt that counts.
 func (h *harness) measure(res *results, figure, target string, run func() error) error {
-	res.runs++
 	proxy := 0
 	if target != direct {
 		proxy = h.proxy(target).proc.pid()
 	}
+	return h.measureProc(res, figure, target, proxy, run)
+}
+
+// measureProc is measure with the proxy under test given by its first process (nginx's
+// master), or 0 for none.
+func (h *harness) measureProc(res *results, figure, target string, proxy int, run func() error) error {
+	res.runs++
 	for attempt := 0; ; attempt++ {
 		before, after, err := sampled(run, proxy)
 		if err != nil {
@@ -203,41 +208,53 @@ func (h *harness) tool(ctx context.Context, name string, v any, bin string, args
 // checkRouting checks every target answers, each proxy sends a room to one backend every
 // time and spreads rooms over every backend, and WebSockets echo through it.
 func (h *harness) checkRouting(ctx context.Context, _ *results) error {
-	client := &http.Client{Timeout: 5 * time.Second}
-	const rooms = 64
 	for _, t := range h.targets(true) {
-		owner := map[int]string{}
-		backends := map[string]bool{}
-		addrs := strings.Split(h.addr(t), ",")
-		for pass := range 2 {
-			for room := range rooms {
-				addr := addrs[room%len(addrs)]
-				req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/?room=%d", addr, room), nil)
-				if err != nil {
-					return err
-				}
-				resp, err := client.Do(req)
-				if err != nil {
-					return fmt.Errorf("%s: %w", t, err)
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				_ = resp.Body.Close()
-				b := resp.Header.Get("X-Backend")
-				if resp.StatusCode != http.StatusOK || b == "" {
-					return fmt.Errorf("%s: room %d: %s, X-Backend %q", t, room, resp.Status, b)
-				}
-				if pass == 1 && owner[room] != b {
-					return fmt.Errorf("%s: room %d went to %s, then to %s", t, room, owner[room], b)
-				}
-				owner[room] = b
-				backends[b] = true
+		if err := checkTarget(ctx, t, strings.Split(h.addr(t), ","), len(backendAddrs), true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkTarget checks the target called name, reached at addrs (spread over them), answers
+// every room, sends a room to the same one of backends backends every time, and reaches
+// them all; with ws, that a WebSocket echoes through it.
+func checkTarget(ctx context.Context, name string, addrs []string, backends int, ws bool) error {
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	const rooms = 64
+	owner := map[int]string{}
+	reached := map[string]bool{}
+	for pass := range 2 {
+		for room := range rooms {
+			addr := addrs[room%len(addrs)]
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/?room=%d", addr, room), nil)
+			if err != nil {
+				return err
 			}
+			resp, err := client.Do(req)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			b := resp.Header.Get("X-Backend")
+			if resp.StatusCode != http.StatusOK || b == "" {
+				return fmt.Errorf("%s: room %d: %s, X-Backend %q", name, room, resp.Status, b)
+			}
+			if pass == 1 && owner[room] != b {
+				return fmt.Errorf("%s: room %d went to %s, then to %s", name, room, owner[room], b)
+			}
+			owner[room] = b
+			reached[b] = true
 		}
-		if len(backends) != len(backendAddrs) {
-			return fmt.Errorf("%s: %d rooms reached %d of %d backends", t, rooms, len(backends), len(backendAddrs))
-		}
+	}
+	if len(reached) != backends {
+		return fmt.Errorf("%s: %d rooms reached %d of %d backends", name, rooms, len(reached), backends)
+	}
+	if ws {
 		if err := echoOnce(ctx, addrs[0]); err != nil {
-			return fmt.Errorf("%s: WebSocket: %w", t, err)
+			return fmt.Errorf("%s: WebSocket: %w", name, err)
 		}
 	}
 	return nil
@@ -268,45 +285,76 @@ func echoOnce(ctx context.Context, addr string) error {
 
 // httpClosedLoop: wrk at fixed concurrency against every target.
 func (h *harness) httpClosedLoop(ctx context.Context, res *results) error {
-	script := filepath.Join(h.cfg.work, "rooms.lua")
-	if err := os.WriteFile(script, bench.WrkScript(), 0o644); err != nil {
+	if err := os.WriteFile(h.wrkScript(), bench.WrkScript(), 0o644); err != nil {
 		return err
 	}
-	args := func(t string, d time.Duration) []string {
-		return []string{"-t", strconv.Itoa(h.cfg.httpThreads), "-c", strconv.Itoa(h.cfg.httpConns),
-			"-d", secs(d), "--latency", "-s", script, h.url(t), "--", strconv.Itoa(h.cfg.rooms)}
+	res.commands.http = h.wrkCommand()
+	pid := func(t string) int {
+		if t == direct {
+			return 0
+		}
+		return h.proxy(t).proc.pid()
 	}
-	res.commands.http = "wrk " + strings.Join(args(anyTarget, h.cfg.httpDuration), " ")
-	res.commands.http = strings.ReplaceAll(res.commands.http, script, "test/bench/rooms.lua")
-	res.http = map[string][]bench.WrkResult{}
-	log := filepath.Join(h.logs, "tools.log")
-	for _, t := range h.targets(true) {
-		if _, err := runTool(ctx, log, "wrk", args(t, 2*h.cfg.warmup)...); err != nil {
-			return err
+	var err error
+	res.http, err = h.wrkRuns(ctx, res, "http", h.targets(true), h.url, pid)
+	return err
+}
+
+// wrkScript is where the harness writes rooms.lua.
+func (h *harness) wrkScript() string { return filepath.Join(h.cfg.work, "rooms.lua") }
+
+// wrkArgs are wrk's arguments for a run of d against url, as in figure 1.
+func (h *harness) wrkArgs(url string, d time.Duration) []string {
+	return []string{"-t", strconv.Itoa(h.cfg.httpThreads), "-c", strconv.Itoa(h.cfg.httpConns),
+		"-d", secs(d), "--latency", "-s", h.wrkScript(), url, "--", strconv.Itoa(h.cfg.rooms)}
+}
+
+// wrkCommand is the wrk command of figure 1 as the report shows it.
+func (h *harness) wrkCommand() string {
+	cmd := "wrk " + strings.Join(h.wrkArgs(h.url(anyTarget), h.cfg.httpDuration), " ")
+	return strings.ReplaceAll(cmd, h.wrkScript(), "test/bench/rooms.lua")
+}
+
+// wrkRun runs wrk against url for d and returns its output, which is kept as raw/<name>.txt
+// when name is not empty.
+func (h *harness) wrkRun(ctx context.Context, name, url string, d time.Duration) ([]byte, error) {
+	out, err := runTool(ctx, filepath.Join(h.logs, "tools.log"), "wrk", h.wrkArgs(url, d)...)
+	if err != nil || name == "" {
+		return out, err
+	}
+	return out, os.WriteFile(filepath.Join(h.raw, name+".txt"), out, 0o644)
+}
+
+// wrkRuns measures figure with wrk as in figure 1 against targets, reached at url(target),
+// whose proxies' first processes are pid(target) (0 for none): a warm-up run each, then
+// reps runs each, interleaved.
+func (h *harness) wrkRuns(ctx context.Context, res *results, figure string, targets []string,
+	url func(string) string, pid func(string) int) (map[string][]bench.WrkResult, error) {
+	for _, t := range targets {
+		if _, err := h.wrkRun(ctx, "", url(t), 2*h.cfg.warmup); err != nil {
+			return nil, err
 		}
 	}
+	runs := map[string][]bench.WrkResult{}
 	for rep := range h.cfg.reps {
-		for _, t := range rotated(h.targets(true), rep) {
+		for _, t := range rotated(targets, rep) {
 			var out []byte
-			err := h.measure(res, "http", t, func() (err error) {
-				out, err = runTool(ctx, log, "wrk", args(t, h.cfg.httpDuration)...)
+			err := h.measureProc(res, figure, t, pid(t), func() (err error) {
+				out, err = h.wrkRun(ctx, fmt.Sprintf("%s-wrk-%s-%d", figure, t, rep), url(t), h.cfg.httpDuration)
 				return err
 			})
 			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(filepath.Join(h.raw, fmt.Sprintf("http-wrk-%s-%d.txt", t, rep)), out, 0o644); err != nil {
-				return err
+				return nil, err
 			}
 			r, err := bench.ParseWrk(out)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			logf("   %-8s %9.0f req/s  p50 %-9s p99 %s", t, r.Throughput, r.P50, r.P99)
-			res.http[t] = append(res.http[t], r)
+			runs[t] = append(runs[t], r)
 		}
 	}
-	return nil
+	return runs, nil
 }
 
 // httpLoadArgs are httpload's arguments for target at rate.

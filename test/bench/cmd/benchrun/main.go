@@ -2,15 +2,17 @@
 // four backends, nginx, HAProxy and the gateway on loopback addresses, runs every figure
 // against every target (the direct connection to the backends being the physical limit),
 // repeating each measurement -reps times with the targets interleaved, and writes the
-// report with the spread over the repetitions. hack/bench.sh (make bench) builds the
-// binaries it needs and runs it; see there for the requirements.
+// report with the spread over the repetitions. Figure 1 is measured a second time with a C
+// backend that is never the bottleneck (nginx answering `return 200`), with the proxies'
+// system calls counted by perf stat. hack/bench.sh (make bench) builds the binaries it needs
+// and runs it; see there for the requirements.
 //
 // Usage:
 //
 //	benchrun -bin DIR -work DIR -report docs/benchmarks.md [-quick]
 //
-// -bin holds gateway, backend, httpload and wsbench; nginx, haproxy, wrk and go
-// come from PATH. -work receives the rendered configurations, logs and raw results.
+// -bin holds gateway, backend, httpload and wsbench; nginx, haproxy, wrk, go and (when
+// installed) perf come from PATH. -work receives the rendered configurations, logs and raw results.
 package main
 
 import (
@@ -81,7 +83,7 @@ func main() {
 	work := flag.String("work", "", "directory for configurations, logs and raw results")
 	report := flag.String("report", "docs/benchmarks.md", "report to write")
 	command := flag.String("command", "make bench", "the command that regenerates the report, as the report shows it")
-	quick := flag.Bool("quick", false, "short runs (about two minutes) to validate the harness")
+	quick := flag.Bool("quick", false, "short runs (about three minutes) to validate the harness")
 	reps := flag.Int("reps", 0, "repetitions of every measurement (default 3, quick 2)")
 	flag.Parse()
 	if *bin == "" || *work == "" {
@@ -119,6 +121,7 @@ func run(ctx context.Context, cfg config) error {
 	}{
 		{"routing check", h.checkRouting},
 		{"HTTP, closed loop (wrk)", h.httpClosedLoop},
+		{"HTTP with the C backend (wrk, perf, profile)", h.cBackend},
 		{"HTTP, fixed rate", h.httpFixedRate},
 		{"WebSocket upgrades", h.upgrades},
 		{"WebSocket round trips", h.roundTrips},

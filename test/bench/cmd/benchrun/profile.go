@@ -34,8 +34,9 @@ type profileResult struct {
 	Before, After memStats
 }
 
-// cpuProfile is `go tool pprof -top` of a CPU profile, by flat and by cumulative time.
-type cpuProfile struct{ Flat, Cum string }
+// cpuProfile is `go tool pprof -top` of a CPU profile, by flat and by cumulative time, and
+// the profile's file, relative to the work directory.
+type cpuProfile struct{ File, Flat, Cum string }
 
 // memStats are the runtime.MemStats fields that explain a Go process's RSS.
 type memStats struct{ HeapInuse, StackInuse int64 }
@@ -64,12 +65,9 @@ func (h *harness) profiles(ctx context.Context, res *results) error {
 		return err
 	}
 	d := h.cfg.profileDuration
-	log := filepath.Join(h.logs, "tools.log")
 	var out []byte
-	res.profile.HTTP, err = h.cpuProfile(ctx, "http", func() (err error) {
-		out, err = runTool(ctx, log, "wrk", "-t", strconv.Itoa(h.cfg.httpThreads), "-c", strconv.Itoa(h.cfg.httpConns),
-			"-d", secs(d+time.Second), "--latency", "-s", filepath.Join(h.cfg.work, "rooms.lua"),
-			"http://"+profAddr+"/", "--", strconv.Itoa(h.cfg.rooms))
+	res.profile.HTTP, err = h.cpuProfile(ctx, profAdmin, "http", func() (err error) {
+		out, err = h.wrkRun(ctx, "profile-http-wrk", "http://"+profAddr+"/", d+time.Second)
 		return err
 	})
 	if err != nil {
@@ -78,7 +76,7 @@ func (h *harness) profiles(ctx context.Context, res *results) error {
 	if res.profile.Wrk, err = bench.ParseWrk(out); err != nil {
 		return err
 	}
-	res.profile.Upgrades, err = h.cpuProfile(ctx, "upgrades", func() error {
+	res.profile.Upgrades, err = h.cpuProfile(ctx, profAdmin, "upgrades", func() error {
 		return h.tool(ctx, "profile-upgrades", &res.profile.Storm, "wsbench", "upgrades", "-targets", profAddr,
 			"-sources", clientSources, "-concurrency", strconv.Itoa(h.cfg.upgradeWorkers),
 			"-duration", secs(d), "-warmup", "500ms", "-rooms", strconv.Itoa(h.cfg.rooms))
@@ -89,27 +87,35 @@ func (h *harness) profiles(ctx context.Context, res *results) error {
 	return h.heapProfile(ctx, res, p.pid())
 }
 
-// cpuProfile profiles the gateway for profileDuration while load runs; load must last
-// half a second longer.
-func (h *harness) cpuProfile(ctx context.Context, name string, load func() error) (cpuProfile, error) {
-	done := make(chan error, 1)
-	go func() { done <- load() }()
-	time.Sleep(500 * time.Millisecond)
+// cpuProfile profiles the gateway whose admin endpoints are at admin for profileDuration
+// while load runs, into profiles/<name>.cpu.pprof; load must last half a second longer.
+func (h *harness) cpuProfile(ctx context.Context, admin, name string, load func() error) (cpuProfile, error) {
 	path := filepath.Join(h.prof, name+".cpu.pprof")
-	fetchErr := fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", profAdmin, int(h.cfg.profileDuration.Seconds())), path)
-	if err := <-done; err != nil {
+	err := duringLoad(load, func() error {
+		return fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, int(h.cfg.profileDuration.Seconds())), path)
+	})
+	if err != nil {
 		return cpuProfile{}, err
 	}
-	if fetchErr != nil {
-		return cpuProfile{}, fetchErr
-	}
-	var p cpuProfile
-	var err error
+	p := cpuProfile{File: filepath.Join(filepath.Base(h.prof), filepath.Base(path))}
 	if p.Flat, err = pprofTop(ctx, path, "-nodecount=25"); err != nil {
 		return p, err
 	}
 	p.Cum, err = pprofTop(ctx, path, "-cum", "-nodecount=30")
 	return p, err
+}
+
+// duringLoad runs measure half a second into load, once the load is steady, and returns the
+// first error of the two.
+func duringLoad(load, measure func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- load() }()
+	time.Sleep(500 * time.Millisecond)
+	measureErr := measure()
+	if err := <-done; err != nil {
+		return err
+	}
+	return measureErr
 }
 
 // heapProfile profiles the gateway's memory with idle WebSockets open.

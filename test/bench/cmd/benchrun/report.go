@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	_ "embed" // the hand-written analysis
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,6 +41,7 @@ type results struct {
 	// perProcess is how many idle WebSockets one proxy process held at most.
 	perProcess int
 	profile    profileResult
+	cBackend   cBackendResult
 }
 
 // column is a column of a figure's table: one value per repetition per target.
@@ -161,6 +164,11 @@ func (r *report) cpuColumns(figure, op string, rate func(string) []float64) []co
 	}
 }
 
+// cpuPerRequest is the proxy's CPU time per request in each wrk run of figure.
+func (r *report) cpuPerRequest(runs map[string][]bench.WrkResult, figure string) func(string) []float64 {
+	return func(t string) []float64 { return r.res.cpuPerOp(figure, t, wrkValues(runs, wrkRate)(t), false) }
+}
+
 // otherColumn is the column of the CPU share other processes took during a figure's runs.
 func (r *report) otherColumn(figure string) column {
 	return column{header: "others' CPU", vals: func(t string) []float64 { return r.res.other[figure+"/"+t] }, format: fmtPct}
@@ -197,6 +205,7 @@ func writeReport(path string, res *results) error {
 	r.header()
 	r.summary()
 	r.httpClosed()
+	r.httpCBackend()
 	r.httpFixed()
 	r.upgrades()
 	r.idle()
@@ -218,7 +227,7 @@ func (r *report) header() {
 	r.p("The gateway, nginx and HAProxy, each hashing the `room` query parameter consistently onto the same four")
 	r.p("backends, measured side by side in one run on one machine, with a direct connection to the backends as the")
 	r.p("physical limit. Regenerate this page with `%s` (hack/bench.sh, which runs", cfg.command)
-	r.p("[test/bench/cmd/benchrun](../test/bench/cmd/benchrun)); `QUICK=1 make bench` is a two-minute smoke run.\n")
+	r.p("[test/bench/cmd/benchrun](../test/bench/cmd/benchrun)); `QUICK=1 make bench` is a three-minute smoke run.\n")
 	r.p("This page: %s, %d repetitions of every measurement, started %s, took %s.",
 		mode, cfg.reps, res.start.UTC().Format("2006-01-02 15:04 MST"), res.end.Sub(res.start).Round(time.Second))
 	r.p("Load average (1, 5, 15 min) at the start: %s; at the end: %s. On %d CPUs, anything above about 1.5",
@@ -255,10 +264,12 @@ func (r *report) header() {
 	r.p("## Set-up\n")
 	r.p("Everything runs on loopback addresses (127.0.0.0/8), each process on its own address:\n")
 	r.p("| `$TARGET` | address | what |\n|---|---|---|")
-	r.p("| direct | %s (wrk: the first only) | four backends ([test/bench/cmd/backend](../test/bench/cmd/backend)): 200 with a 16-byte body, WebSocket echo (github.com/coder/websocket) |", strings.Join(backendAddrs, ", "))
+	r.p("| direct | %s (wrk: the first only) | four backends ([test/bench/cmd/backend](../test/bench/cmd/backend)): 200 with a 14-byte body, WebSocket echo (github.com/coder/websocket) |", strings.Join(backendAddrs, ", "))
 	r.p("| nginx | %s | [nginx.conf.tmpl](../test/bench/nginx.conf.tmpl): `hash $arg_room consistent`, upstream `keepalive 64`, HTTP/1.1 upstream with `Connection \"\"` (the upgrade map for WebSockets), `access_log off`, `reuseport`, `keepalive_requests` raised from 1000 |", listenAddr(nginx))
 	r.p("| haproxy | %s | [haproxy.cfg.tmpl](../test/bench/haproxy.cfg.tmpl): `balance url_param room`, `hash-type consistent`, `http-reuse always`, `option http-keep-alive`, no logging |", listenAddr(haproxy))
 	r.p("| gateway | %s | `cmd/gateway --rings-file` with default flags and [rings.yaml.tmpl](../test/bench/rings.yaml.tmpl): one StableRing, Jump, the four backends Serving, key from the `room` query parameter |", listenAddr(gw))
+	r.p("| C backend (figure 1b only) | %s (wrk: the first only) | one nginx, `worker_processes %d`, with a server per address ([nginx-backend.conf.tmpl](../test/bench/nginx-backend.conf.tmpl)): `return 200` with a 16-byte body; the three proxies above, started again with these backends, listen on port %d of their addresses |",
+		strings.Join(cBackendAddrs, ", "), m.CPUs, cListenPort)
 	r.p("")
 	r.p("- **CPUs.** Nothing is pinned: the proxy, the load generator and the backends share the %d CPUs. Every proxy", m.CPUs)
 	r.p("  gets all of them: nginx `worker_processes %d`, HAProxy `nbthread %d`, the gateway GOMAXPROCS=%d (Go's default).", m.CPUs, m.CPUs, m.CPUs)
@@ -291,22 +302,26 @@ func (r *report) summary() {
 		format       func(float64) string
 	}
 	rows := []row{
-		{"HTTP requests/s at " + fmt.Sprint(res.cfg.httpConns) + " connections (wrk)", true,
-			func(t string) []float64 {
-				return values(res.http[t], func(w bench.WrkResult) float64 { return w.Throughput })
-			}, fmtCount},
-		{"HTTP p99 at " + fmt.Sprint(res.cfg.httpConns) + " connections (wrk)", false,
-			func(t string) []float64 {
-				return values(res.http[t], func(w bench.WrkResult) float64 { return float64(w.P99) })
-			}, fmtDur},
-		{"proxy CPU time per HTTP request (wrk)", false,
-			func(t string) []float64 {
-				return res.cpuPerOp("http", t, values(res.http[t], func(w bench.WrkResult) float64 { return w.Throughput }), false)
-			}, fmtCPU},
+		{"HTTP requests/s at " + fmt.Sprint(res.cfg.httpConns) + " connections (wrk)", true, wrkValues(res.http, wrkRate), fmtCount},
+		{"HTTP p99 at " + fmt.Sprint(res.cfg.httpConns) + " connections (wrk)", false, wrkValues(res.http, wrkP99), fmtDur},
+		{"proxy CPU time per HTTP request (wrk)", false, r.cpuPerRequest(res.http, "http"), fmtCPU},
+		{"HTTP requests/s, C backend (figure 1b)", true, wrkValues(res.cBackend.HTTP, wrkRate), fmtCount},
+		{"HTTP p99, C backend", false, wrkValues(res.cBackend.HTTP, wrkP99), fmtDur},
+		{"proxy CPU time per HTTP request, C backend", false, r.cpuPerRequest(res.cBackend.HTTP, "cbackend"), fmtCPU},
+	}
+	if c := res.cBackend; c.Syscalls != nil {
+		rows = append(rows, row{"system calls per HTTP request, C backend (one run)", false, func(t string) []float64 {
+			if s, ok := c.Syscalls[t]; ok {
+				return []float64{s.perRequest(s.Counts.Total)}
+			}
+			return nil
+		}, fmtPerReq})
+	}
+	rows = append(rows, []row{
 		{"HTTP p99 at " + fmtCount(res.fixedRate) + " requests/s (half of nginx's maximum)", false, loadValues(res.fixed, p99), fmtDur},
 		{"WebSocket upgrades/s", true, loadValues(res.upgrades, thrput), fmtCount},
 		{"WebSocket handshake p99", false, loadValues(res.upgrades, p99), fmtDur},
-	}
+	}...)
 	for _, set := range res.idle {
 		rows = append(rows, row{fmt.Sprintf("RSS per idle WebSocket at %s connections", fmtCount(float64(set.Conns))), false,
 			func(t string) []float64 {
@@ -343,23 +358,34 @@ func (r *report) summary() {
 
 func (r *report) httpClosed() {
 	res := r.res
-	wrk := func(f func(bench.WrkResult) float64) func(string) []float64 {
-		return func(t string) []float64 { return values(res.http[t], f) }
-	}
 	r.p("## 1. Small HTTP requests at fixed concurrency\n")
 	r.p("wrk, %d connections, %s per run, as fast as each target answers (closed loop). Latency is wrk's, which",
 		res.cfg.httpConns, secs(res.cfg.httpDuration))
 	r.p("does not count the time a request waits for a connection; see figure 2 for latency at a fixed rate.\n")
-	rate := wrk(func(w bench.WrkResult) float64 { return w.Throughput })
+	r.wrkTable(res.http, "http")
+	r.command(res.commands.http, "")
+}
+
+// wrkValues are f of the wrk runs of each target.
+func wrkValues(runs map[string][]bench.WrkResult, f func(bench.WrkResult) float64) func(string) []float64 {
+	return func(t string) []float64 { return values(runs[t], f) }
+}
+
+func wrkRate(w bench.WrkResult) float64 { return w.Throughput }
+func wrkP99(w bench.WrkResult) float64  { return float64(w.P99) }
+
+// wrkTable writes the table of a wrk figure: requests/s, latency and errors, the proxy's CPU
+// time per request and the share of the CPUs others took, per target.
+func (r *report) wrkTable(runs map[string][]bench.WrkResult, figure string) {
+	rate := wrkValues(runs, wrkRate)
 	cols := []column{
 		{header: "requests/s", vals: rate, format: fmtCount, ratio: true},
-		{header: "p50", vals: wrk(func(w bench.WrkResult) float64 { return float64(w.P50) }), format: fmtDur},
-		{header: "p99", vals: wrk(func(w bench.WrkResult) float64 { return float64(w.P99) }), format: fmtDur, ratio: true},
-		{header: "errors", vals: wrk(func(w bench.WrkResult) float64 { return float64(w.Non2xx + w.SocketErrors) }), format: fmtCount, sum: true},
+		{header: "p50", vals: wrkValues(runs, func(w bench.WrkResult) float64 { return float64(w.P50) }), format: fmtDur},
+		{header: "p99", vals: wrkValues(runs, wrkP99), format: fmtDur, ratio: true},
+		{header: "errors", vals: wrkValues(runs, func(w bench.WrkResult) float64 { return float64(w.Non2xx + w.SocketErrors) }), format: fmtCount, sum: true},
 	}
-	cols = append(cols, r.cpuColumns("http", "request", rate)...)
-	r.table([]string{direct, nginx, haproxy, gw}, append(cols, r.otherColumn("http")))
-	r.command(res.commands.http, "")
+	cols = append(cols, r.cpuColumns(figure, "request", rate)...)
+	r.table([]string{direct, nginx, haproxy, gw}, append(cols, r.otherColumn(figure)))
 }
 
 func (r *report) httpFixed() {
@@ -549,6 +575,105 @@ func (r *report) losses() {
 }
 
 func (r *report) cpuProfile(p cpuProfile) {
+	if p.File != "" {
+		r.p("The profile is `%s` in the work directory, which `KEEP=1 make bench` keeps; read it with", p.File)
+		r.p("`go tool pprof -top %s`.\n", p.File)
+	}
 	r.p("<details><summary>by flat time</summary>\n\n```\n%s\n```\n</details>\n", p.Flat)
 	r.p("<details><summary>by cumulative time</summary>\n\n```\n%s\n```\n</details>\n", p.Cum)
+}
+
+// httpCBackend is figure 1b: figure 1 with the C backend, the proxies' system calls per
+// request and the gateway's profile.
+func (r *report) httpCBackend() {
+	res, c := r.res, r.res.cBackend
+	r.p("## 1b. Small HTTP requests with a C backend\n")
+	r.p("Figure 1 again, with the proxies in front of backends that are never the bottleneck: one nginx")
+	r.p("([nginx-backend.conf.tmpl](../test/bench/nginx-backend.conf.tmpl), `worker_processes %d`) answering", res.machine.CPUs)
+	r.p("`return 200` with a 16-byte body from memory on %s, one server per ring member.", strings.Join(cBackendAddrs, ", "))
+	r.p("The Go backends of figure 1 share the CPUs with the proxy and spend more of them per request than the")
+	r.p("proxies do, which hides part of every proxy's cost. The proxies here are second instances, configured as in")
+	r.p("[Set-up](#set-up) but with these members and on port %d of the same addresses, started for this figure", cListenPort)
+	r.p("only; this gateway also serves its profiles (`--pprof`), which costs nothing until one is taken. The direct")
+	r.p("row is wrk against the first server.\n")
+	r.wrkTable(c.HTTP, "cbackend")
+	r.command(res.commands.http, fmt.Sprintf(", but on port %d of the proxies' addresses, and %s for direct", cListenPort, cBackendAddrs[0]))
+
+	r.p("### System calls per request\n")
+	if c.Syscalls == nil {
+		r.p("Not counted in this run: %s.\n", c.SyscallsErr)
+	} else {
+		r.p("Counted during one more wrk run per proxy as above: `perf stat` attached to the proxy's processes (nginx:")
+		r.p("master and workers) counts the `%s` tracepoint (every system call) and `%s`", bench.PerfTotalEvent, bench.PerfCallEvent("NAME"))
+		r.p("for %d calls by name from just before wrk starts until just after it ends; the counts are divided by the", len(syscallNames))
+		r.p("requests wrk completed. Counting slows the proxy a little, so these runs are not in the table above. *other* is")
+		r.p("the calls perf counted but not by name. Rows show every call made at least 0.01 times per request by one")
+		r.p("of the proxies.\n")
+		r.syscallTable(c.Syscalls)
+		r.p("Command (`$PROXY_PIDS` are the proxy's process IDs; `echo enable >ctl.fifo` just before the wrk command")
+		r.p("above and `echo disable >ctl.fifo` just after it, each acknowledged on ack.fifo, then Ctrl-C):\n")
+		r.p("```sh\nperf %s\n```\n", strings.Join(perfArgs("$PROXY_PIDS", "ctl.fifo", "ack.fifo"), " "))
+	}
+
+	r.p("### Gateway CPU profile\n")
+	r.p("Taken from the gateway of this figure through its admin port during one more wrk run as above, for %s", secs(res.cfg.profileDuration))
+	r.p("(%s requests/s, p99 %s while profiled).\n", fmtCount(c.ProfileWrk.Throughput), fmtDur(float64(c.ProfileWrk.P99)))
+	r.cpuProfile(c.Profile)
+}
+
+// syscallTable writes the system calls per request of each proxy: the total, then one row per
+// call made at least 0.01 times per request by one of them, most frequent first, and the rest.
+func (r *report) syscallTable(runs map[string]syscallRun) {
+	proxies := []string{nginx, haproxy, gw}
+	perReq := func(t string, count func(bench.SyscallCounts) int64) (float64, bool) {
+		s, ok := runs[t]
+		if !ok {
+			return 0, false
+		}
+		return s.perRequest(count(s.Counts)), true
+	}
+	row := func(label string, count func(bench.SyscallCounts) int64) string {
+		line := "| " + label + " |"
+		for _, t := range proxies {
+			if v, ok := perReq(t, count); ok {
+				line += " " + fmtPerReq(v) + " |"
+			} else {
+				line += " – |"
+			}
+		}
+		return line
+	}
+	peak := map[string]float64{}
+	for _, name := range syscallNames {
+		for _, t := range proxies {
+			v, _ := perReq(t, func(c bench.SyscallCounts) int64 { return c.ByCall[name] })
+			peak[name] = max(peak[name], v)
+		}
+	}
+	var names []string
+	for _, name := range syscallNames {
+		if peak[name] >= 0.01 {
+			names = append(names, name)
+		}
+	}
+	slices.SortStableFunc(names, func(a, b string) int { return cmp.Compare(peak[b], peak[a]) })
+
+	r.p("| system calls per request | nginx | haproxy | gateway |\n|---|--:|--:|--:|")
+	r.p("%s", row("**all**", func(c bench.SyscallCounts) int64 { return c.Total }))
+	ratios := "| × nginx |"
+	base, _ := perReq(nginx, func(c bench.SyscallCounts) int64 { return c.Total })
+	for _, t := range proxies {
+		v, _ := perReq(t, func(c bench.SyscallCounts) int64 { return c.Total })
+		ratios += " " + fmtRatio(v, base) + " |"
+	}
+	r.p("%s", ratios)
+	for _, name := range names {
+		r.p("%s", row("`"+name+"`", func(c bench.SyscallCounts) int64 { return c.ByCall[name] }))
+	}
+	r.p("%s", row("other", bench.SyscallCounts.Other))
+	rates := "| requests/s while counted |"
+	for _, t := range proxies {
+		rates += " " + fmtCount(runs[t].Wrk.Throughput) + " |"
+	}
+	r.p("%s\n", rates)
 }

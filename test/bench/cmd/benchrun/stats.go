@@ -98,6 +98,9 @@ func fmtPct(v float64) string {
 	return fmt.Sprintf("%.0f%%", v*100)
 }
 
+// fmtPerReq formats a count per request, such as system calls.
+func fmtPerReq(v float64) string { return fmt.Sprintf("%.2f", v) }
+
 func fmtKiB(b float64) string { return fmt.Sprintf("%.1f KiB", b/1024) }
 func fmtMiB(b float64) string { return fmt.Sprintf("%.0f MiB", b/(1<<20)) }
 

@@ -28,9 +28,11 @@ const (
 	profAdmin      = "127.0.78.4:18002"
 	// The proxies listen on port listenPort of their address and serve their admin endpoints
 	// on adminPort; instance k of the idle-WebSocket figure uses instancePort+k and
-	// instancePort+100+k.
+	// instancePort+100+k; the proxies in front of the C backend use cListenPort and cAdminPort.
 	listenPort   = 18001
 	adminPort    = 18002
+	cListenPort  = 18011
+	cAdminPort   = 18012
 	instancePort = 18100
 )
 
@@ -42,10 +44,11 @@ func listenAddr(name string) string {
 	return net.JoinHostPort(proxyHosts[name], strconv.Itoa(listenPort))
 }
 
-// backendAddrs are the backends, one process each; clientSources are the addresses the
-// WebSocket tools connect from.
+// backendAddrs are the backends, one process each; cBackendAddrs are the servers of the C
+// backend (one nginx); clientSources are the addresses the WebSocket tools connect from.
 var (
 	backendAddrs  = []string{"127.0.77.1:18000", "127.0.77.2:18000", "127.0.77.3:18000", "127.0.77.4:18000"}
+	cBackendAddrs = []string{"127.0.76.1:18000", "127.0.76.2:18000", "127.0.76.3:18000", "127.0.76.4:18000"}
 	clientSources = "127.0.79.1,127.0.79.2,127.0.79.3,127.0.79.4,127.0.79.5,127.0.79.6,127.0.79.7,127.0.79.8"
 )
 
@@ -57,15 +60,22 @@ const (
 	gw      = "gateway"
 )
 
-// ringVariant is one of the two rings the ring-change benchmark alternates between: they
-// differ in the last member's address (the same backend, reached on a second address).
-type ringVariant int
-
-func (v ringVariant) backends() []bench.Backend {
-	out := make([]bench.Backend, len(backendAddrs))
-	for i, a := range backendAddrs {
+// namedBackends are the ring members at addrs, in ordinal order, named b0, b1, ...
+func namedBackends(addrs []string) []bench.Backend {
+	out := make([]bench.Backend, len(addrs))
+	for i, a := range addrs {
 		out[i] = bench.Backend{Name: fmt.Sprintf("b%d", i), Address: a}
 	}
+	return out
+}
+
+// ringVariant is one of the two rings the ring-change benchmark alternates between: they
+// differ in the last member's address (the same backend, reached on a second address).
+// Variant 0 of any backends is those backends; only the Go backends have variant 1.
+type ringVariant int
+
+func (v ringVariant) backends(addrs []string) []bench.Backend {
+	out := namedBackends(addrs)
 	if v == 1 {
 		out[len(out)-1].Address = altBackendAddr
 	}
@@ -76,18 +86,21 @@ func (v ringVariant) version() string { return fmt.Sprintf("bench-%c", 'a'+rune(
 
 // proxy is one proxy under test.
 type proxy struct {
-	name   string
-	listen string
-	admin  string // the gateway's admin endpoints, HAProxy's runtime API; unused by nginx
-	h      *harness
-	dir    string // its configuration, logs and temporary files
-	proc   *proc
+	name     string
+	listen   string
+	admin    string   // the gateway's admin endpoints, HAProxy's runtime API; unused by nginx
+	backends []string // the ring members' addresses
+	// pprof starts the gateway with --pprof (its profiles on the admin endpoints).
+	pprof bool
+	h     *harness
+	dir   string // its configuration, logs and temporary files
+	proc  *proc
 }
 
 // config renders the proxy's configuration for ring variant v into its directory.
 func (p *proxy) config(v ringVariant) error {
 	cfg := bench.ProxyConfig{
-		Listen: p.listen, Backends: v.backends(), Port: backendPort, Workers: p.h.cpus,
+		Listen: p.listen, Backends: v.backends(p.backends), Port: backendPort, Workers: p.h.cpus,
 		NoFile: p.h.nofile, Dir: p.dir, StatsAddr: p.admin, RingVersion: v.version(),
 	}
 	var tmpl, file string
@@ -130,9 +143,12 @@ func (p *proxy) start() error {
 	case haproxy:
 		p.proc, err = startProc(p.h.logs, filepath.Base(p.dir), "haproxy", "-f", filepath.Join(p.dir, "haproxy.cfg"), "-db")
 	default:
-		p.proc, err = startProc(p.h.logs, filepath.Base(p.dir), p.h.bin(gw),
-			"--rings-file", filepath.Join(p.dir, "rings.yaml"), "--listen", p.listen, "--admin", p.admin,
-			"--shutdown-delay", "0s", "--shutdown-window", "1s")
+		args := []string{"--rings-file", filepath.Join(p.dir, "rings.yaml"), "--listen", p.listen, "--admin", p.admin,
+			"--shutdown-delay", "0s", "--shutdown-window", "1s"}
+		if p.pprof {
+			args = append(args, "--pprof")
+		}
+		p.proc, err = startProc(p.h.logs, filepath.Base(p.dir), p.h.bin(gw), args...)
 	}
 	if err != nil {
 		return err
@@ -151,7 +167,7 @@ func (p *proxy) start() error {
 func (h *harness) instances(name string, count int) ([]*proxy, error) {
 	var ps []*proxy
 	for k := range count {
-		p := h.newProxy(name, instancePort+k, instancePort+100+k, fmt.Sprintf("%s-%d", name, k))
+		p := h.newProxy(name, backendAddrs, instancePort+k, instancePort+100+k, fmt.Sprintf("%s-%d", name, k))
 		if err := p.start(); err != nil {
 			stopAll(ps)
 			return nil, err
@@ -161,17 +177,20 @@ func (h *harness) instances(name string, count int) ([]*proxy, error) {
 	return ps, nil
 }
 
-// newProxy is the proxy called name on the given ports of its address, with its files in the
-// work directory's subdirectory dir.
-func (h *harness) newProxy(name string, listen, admin int, dir string) *proxy {
+// newProxy is the proxy called name in front of backends, on the given ports of its address,
+// with its files in the work directory's subdirectory dir.
+func (h *harness) newProxy(name string, backends []string, listen, admin int, dir string) *proxy {
 	host := proxyHosts[name]
-	return &proxy{name: name, h: h, dir: filepath.Join(h.cfg.work, dir),
+	return &proxy{name: name, h: h, dir: filepath.Join(h.cfg.work, dir), backends: backends,
 		listen: net.JoinHostPort(host, strconv.Itoa(listen)), admin: net.JoinHostPort(host, strconv.Itoa(admin))}
 }
 
+// stopAll stops the proxies of ps that were started.
 func stopAll(ps []*proxy) {
 	for _, p := range ps {
-		p.proc.stop()
+		if p.proc != nil {
+			p.proc.stop()
+		}
 	}
 }
 
@@ -204,8 +223,9 @@ func (p *proxy) changeRing(ctx context.Context, v ringVariant) (bool, error) {
 		_, err := runTool(ctx, filepath.Join(p.h.logs, "nginx-reload.log"), "nginx", p.nginxArgs("-s", "reload")...)
 		return err == nil, nil
 	case haproxy:
-		host, port, _ := net.SplitHostPort(v.backends()[len(backendAddrs)-1].Address)
-		answer, err := haproxyCommand(p.admin, fmt.Sprintf("set server stablering/b%d addr %s port %s", len(backendAddrs)-1, host, port))
+		last := v.backends(p.backends)[len(p.backends)-1]
+		host, port, _ := net.SplitHostPort(last.Address)
+		answer, err := haproxyCommand(p.admin, fmt.Sprintf("set server stablering/%s addr %s port %s", last.Name, host, port))
 		return err == nil && strings.Contains(answer, "changed"), nil
 	default:
 		if err := p.config(v); err != nil {
