@@ -153,6 +153,8 @@ func New(cfg Config) (Ring, error) {
 		impl = newMaglev(members)
 	case Rendezvous:
 		impl = newRendezvous(members)
+	default: // checkConfig admits no other algorithm
+		return nil, unknownAlgorithm(string(cfg.Algorithm))
 	}
 	return &ring{alg: cfg.Algorithm, members: members, impl: impl}, nil
 }

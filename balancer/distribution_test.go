@@ -70,6 +70,9 @@ func TestScaleMovement(t *testing.T) {
 					if mv.Others() != 0 {
 						t.Errorf("%d keys moved between existing members, want 0", mv.Others())
 					}
+				case balancer.Maglev:
+					// Maglev's table is filled anew, so a few keys move between existing members
+					// too; docs/balancer.md has the figures.
 				}
 			})
 		}

@@ -124,7 +124,7 @@ func statefulSetWasMissing(prev *v1alpha1.StableRingStatus) bool {
 func statefulSetNotFound(ring *v1alpha1.StableRing, members []v1alpha1.Member) Event {
 	var joined []int32
 	for _, m := range members {
-		if m.State != v1alpha1.MemberPending {
+		if m.State.Joined() {
 			joined = append(joined, m.Ordinal)
 		}
 	}

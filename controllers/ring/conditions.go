@@ -98,7 +98,7 @@ func (in conditionInput) ready() metav1.Condition {
 	pending := in.membersIn(v1alpha1.MemberPending)
 	joined := len(in.members) - len(pending)
 	notServing := in.membersWhere(func(m v1alpha1.Member) bool {
-		return m.State != v1alpha1.MemberPending && m.State != v1alpha1.MemberServing
+		return m.State.Joined() && m.State != v1alpha1.MemberServing
 	})
 	unroutable := in.membersWhere(func(m v1alpha1.Member) bool { return m.State == v1alpha1.MemberServing && m.Address == "" })
 	switch {
@@ -224,9 +224,12 @@ func (in conditionInput) batchMessage() string {
 		pods := in.unreplaced(r)
 		msg = fmt.Sprintf("%s is Restarting: waiting for %s %s to be Ready at revision %s (progress deadline %s)", head,
 			plural(len(pods), "pod", "pods"), strings.Join(pods, ", "), r.UpdateRevision, timestamp(r.StepStartTime.Add(seconds(spec.ProgressDeadlineSeconds))))
-	default:
+	case v1alpha1.BatchSettling:
 		msg = fmt.Sprintf("%s is Ready at revision %s; the next batch may start at %s (pauseSeconds)", head,
 			r.UpdateRevision, timestamp(r.StepStartTime.Add(seconds(spec.PauseSeconds))))
+	default:
+		msg = fmt.Sprintf("%s is at step %q, which this controller does not know: its members count as outside a rollout, "+
+			"and once the StatefulSet's revisions are current the batch drains again from the start", head, r.Step)
 	}
 	if spec.Paused {
 		msg += "; spec.rollout.paused is true, so the rollout stops after this batch"

@@ -117,7 +117,7 @@ var goldenCoverage = slices.Concat(
 	prefixed("condition Degraded ", ReasonAsExpected, ReasonStatefulSetNotFound, ReasonProgressDeadlineExceeded, ReasonMembersDown,
 		ReasonPortNotFound, ReasonRollingUpdateStrategy, ReasonOrderedReadyPodManagement),
 	prefixed("event ", "MemberJoined", "MemberDown", "MemberLeft", ReasonStatefulSetNotFound, ReasonRolloutOwnedElsewhere,
-		"BatchStarted", "BatchCompleted", "RolloutCompleted", "RolloutStalled", "RolloutResumed"),
+		"BatchStarted", "BatchCompleted", "RolloutCompleted", "RolloutStalled", "RolloutResumed", "UnknownBatchStep"),
 )
 
 func prefixed[S ~string](prefix string, values ...S) []string {

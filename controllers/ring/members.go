@@ -23,7 +23,7 @@ func resolveMembers(obs []observed, prev []v1alpha1.Member, rollout *v1alpha1.Ro
 	var joined, down, left []int32
 	for _, o := range obs {
 		old, had := before[o.ordinal]
-		joinedBefore := had && old.State != v1alpha1.MemberPending
+		joinedBefore := had && old.State.Joined()
 		m := v1alpha1.Member{
 			Ordinal:  o.ordinal,
 			Pod:      o.podName,
@@ -36,7 +36,7 @@ func resolveMembers(obs []observed, prev []v1alpha1.Member, rollout *v1alpha1.Ro
 			m.LastTransitionTime = ptrTime(now.Truncate(time.Second))
 		}
 		members = append(members, m)
-		if !joinedBefore && m.State != v1alpha1.MemberPending {
+		if !joinedBefore && m.State.Joined() {
 			joined = append(joined, m.Ordinal)
 		}
 		if m.State == v1alpha1.MemberDown && (!had || old.State != v1alpha1.MemberDown) {
@@ -44,7 +44,7 @@ func resolveMembers(obs []observed, prev []v1alpha1.Member, rollout *v1alpha1.Ro
 		}
 	}
 	for _, old := range prev {
-		if old.State != v1alpha1.MemberPending && !slices.ContainsFunc(obs, func(o observed) bool { return o.ordinal == old.Ordinal }) {
+		if old.State.Joined() && !slices.ContainsFunc(obs, func(o observed) bool { return o.ordinal == old.Ordinal }) {
 			left = append(left, old.Ordinal)
 		}
 	}
@@ -59,15 +59,24 @@ func memberState(o observed, joined bool, r *v1alpha1.RolloutStatus, deleted map
 		return v1alpha1.MemberPending
 	case !inBatch(r, o.ordinal):
 		return readyOr(o, v1alpha1.MemberServing, v1alpha1.MemberDown)
-	case r.Step == v1alpha1.BatchDraining:
+	}
+	switch r.Step {
+	case v1alpha1.BatchDraining:
 		// A batch member that is no longer up is about to be restarted anyway.
 		return readyOr(o, v1alpha1.MemberDraining, v1alpha1.MemberRestarting)
-	case r.Step == v1alpha1.BatchRestarting:
+	case v1alpha1.BatchRestarting:
 		if replaced(o, r.UpdateRevision, deleted) {
 			return v1alpha1.MemberServing
 		}
 		return v1alpha1.MemberRestarting
-	default: // Settling: the batch is done; a loss now is unplanned
+	case v1alpha1.BatchSettling:
+		// The batch is done; a loss now is unplanned.
+		return readyOr(o, v1alpha1.MemberServing, v1alpha1.MemberDown)
+	default:
+		// A step this controller does not know, in a status it has not planned yet (the
+		// StatefulSet controller has not caught up, or the owner's): no restart is known to be
+		// under way, so a loss is unplanned, as outside a batch. The Progressing condition names
+		// the step, and planning drains the batch again.
 		return readyOr(o, v1alpha1.MemberServing, v1alpha1.MemberDown)
 	}
 }

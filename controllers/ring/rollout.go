@@ -164,11 +164,17 @@ func (p *planner) run() {
 func (p *planner) advanceBatch() bool {
 	st := p.st
 	st.Phase = v1alpha1.RolloutProgressing
-	switch {
-	case st.Step != v1alpha1.BatchDraining && st.Step != v1alpha1.BatchRestarting && st.Step != v1alpha1.BatchSettling:
-		p.enterStep(v1alpha1.BatchDraining) // a hand-edited status: drain again, to be safe
-	case st.StepStartTime == nil:
-		p.enterStep(st.Step) // a hand-edited status: start the step's clock now
+	switch st.Step {
+	case v1alpha1.BatchDraining, v1alpha1.BatchRestarting, v1alpha1.BatchSettling:
+		if st.StepStartTime == nil {
+			p.enterStep(st.Step) // a hand-edited status: start the step's clock now
+		}
+	default:
+		// A step this controller does not know (another version's status, or a hand edit): drain
+		// again from the start, the one step that is always safe, and say so.
+		p.event(corev1.EventTypeWarning, "UnknownBatchStep", "batch %d (%s) was at step %q, which this controller does not know; it drains again from the start",
+			st.Batch, memberOrdinals(st.BatchMembers), st.Step)
+		p.enterStep(v1alpha1.BatchDraining)
 	}
 	if st.Step == v1alpha1.BatchDraining && !p.drain() {
 		return false

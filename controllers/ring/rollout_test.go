@@ -307,7 +307,7 @@ func TestPlanRollout(t *testing.T) {
 			prev.StepStartTime = nil
 			return planInput(six, prev, t0)
 		}(),
-		want: planWant{status: batch(1, v1alpha1.BatchDraining, s0, 5, 4), wake: drainEnd},
+		want: planWant{status: batch(1, v1alpha1.BatchDraining, s0, 5, 4), wake: drainEnd, events: []string{"UnknownBatchStep"}},
 	}, {
 		name: "a step without a start time starts its clock now",
 		in: func() rolloutInput {

@@ -52,8 +52,11 @@ func (a Action) Status() int {
 		return http.StatusNotFound
 	case BadRequest:
 		return http.StatusBadRequest
-	default:
+	case Proxy:
 		return 0
+	default:
+		// An action this package does not have: a bug, answered as one.
+		return http.StatusInternalServerError
 	}
 }
 
@@ -203,6 +206,9 @@ func (r *Ring) DecideKey(key string, now time.Time, h Health) Decision {
 		}
 		return r.failover(d, now, h)
 	case v1alpha1.MemberServing:
+	case v1alpha1.MemberPending:
+		// Pending members are not on the hash ring, so one is never an owner; hold if it is.
+		fallthrough
 	default:
 		// A state this gateway does not know (a newer controller's): hold, never guess.
 		return d.hold(ReasonUnknownState, restartRetry)
@@ -264,7 +270,8 @@ func unreachable(h Health, address string, now time.Time) (time.Time, bool) {
 const maxEcho = 200
 
 // Message is the body of an answer (everything but Proxy), retryAfter the seconds of its
-// Retry-After header. It names the ring, member and reason, and ends with a newline.
+// Retry-After header. It names the ring, member and reason, and ends with a newline. Every reason
+// has its own sentence; a reason this package does not have is named by number.
 func (d Decision) Message(retryAfter int) string {
 	retry := "; retry after " + strconv.Itoa(retryAfter) + "s\n"
 	switch d.Reason {
@@ -282,31 +289,26 @@ func (d Decision) Message(retryAfter int) string {
 		return "stablering: ring " + d.Ring.ID + " has no usable member for this room" + retry
 	case ReasonMisconfigured:
 		return fmt.Sprintf("stablering: ring %s cannot route: %v%s", d.Ring.ID, d.Ring.Err, retry)
-	}
-	return d.memberMessage() + retry
-}
-
-// memberMessage says what is wrong with the held member.
-func (d Decision) memberMessage() string {
-	prefix := d.memberPrefix()
-	switch d.Reason {
 	case ReasonDraining:
-		return prefix + " is draining (planned restart)"
+		return d.memberPrefix() + " is draining (planned restart)" + retry
 	case ReasonRestarting:
-		return prefix + " is restarting (planned)"
+		return d.memberPrefix() + " is restarting (planned)" + retry
 	case ReasonDown:
-		return prefix + " is down (rooms held up to " + d.Ring.HoldFor.String() + ", then failed over)"
+		return d.memberPrefix() + " is down (rooms held up to " + d.Ring.HoldFor.String() + ", then failed over)" + retry
 	case ReasonUnreachable:
-		return prefix + " is unreachable (connection failed)"
+		return d.memberPrefix() + " is unreachable (connection failed)" + retry
 	case ReasonNoAddress:
-		return prefix + " has no address: its pod does not declare the port spec.port names, or has no IP" +
-			" (see the StableRing's Ready condition)"
+		return d.memberPrefix() + " has no address: its pod does not declare the port spec.port names, or has no IP" +
+			" (see the StableRing's Ready condition)" + retry
 	case ReasonRateLimited:
-		return prefix + " admits at most " + strconv.Itoa(int(d.Ring.MaxConnectsPerSecond)) + " new connections per second"
+		return d.memberPrefix() + " admits at most " + strconv.Itoa(int(d.Ring.MaxConnectsPerSecond)) + " new connections per second" + retry
 	case ReasonUnknownState:
-		return prefix + " is in state " + strconv.Quote(string(d.Member.State)) + ", which this gateway does not know"
+		return d.memberPrefix() + " is in state " + strconv.Quote(string(d.Member.State)) + ", which this gateway does not know" + retry
+	case ReasonOwner, ReasonFailover:
+		// Proxied: the member answers, not the gateway.
+		return d.memberPrefix() + " is serving" + retry
 	default:
-		return prefix + " is serving"
+		return "stablering: the gateway cannot serve this request (reason " + strconv.Itoa(int(d.Reason)) + ")" + retry
 	}
 }
 

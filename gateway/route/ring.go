@@ -66,7 +66,7 @@ type Member struct {
 }
 
 // Joined reports whether the member is on the hash ring (every state but Pending).
-func (m *Member) Joined() bool { return m.State != v1alpha1.MemberPending }
+func (m *Member) Joined() bool { return m.State.Joined() }
 
 // newRing builds the routing view of sr; prev is the same ring in the previous table, or nil.
 func newRing(sr *v1alpha1.StableRing, prev *Ring, now time.Time) *Ring {

@@ -612,3 +612,23 @@ func BenchmarkDecide(b *testing.B) {
 		}
 	}
 }
+
+// TestValuesThePackageDoesNotHave checks that an action or reason outside the package's
+// constants fails loudly instead of passing for one of them.
+func TestValuesThePackageDoesNotHave(t *testing.T) {
+	unknownAction := Action(len(actionNames))
+	if got := unknownAction.Status(); got != http.StatusInternalServerError {
+		t.Errorf("status of an unknown action: %d, want 500", got)
+	}
+	if got := unknownAction.String(); got != "unknown" {
+		t.Errorf("unknown action named %q", got)
+	}
+	unknownReason := Reason(len(reasonNames))
+	if got := unknownReason.String(); got != "unknown" {
+		t.Errorf("unknown reason named %q", got)
+	}
+	d := Decision{Action: Unavailable, Reason: unknownReason}
+	if got, want := d.Message(3), "stablering: the gateway cannot serve this request (reason 16); retry after 3s\n"; got != want {
+		t.Errorf("message of an unknown reason: %q, want %q", got, want)
+	}
+}

@@ -189,8 +189,10 @@ func (s *Simulator) terminate(ctx context.Context, pod *corev1.Pod) error {
 		return nil
 	case stopping:
 		return nil
-	default:
+	case starting, stopped:
 		return s.forceDelete(ctx, pod)
+	default:
+		return fmt.Errorf("pod %s is in phase %d, which the simulator does not have", podKey(pod), current)
 	}
 }
 
