@@ -64,8 +64,7 @@ func (g *Gateway) answerLocalFailure(w http.ResponseWriter, d route.Decision, le
 	secs := pace.RetryAfter(localRetry, g.opts.MaxRetryAfter, rand.IntN)
 	h["Retry-After"] = []string{strconv.Itoa(secs)}
 	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = io.WriteString(w, "stablering: the gateway cannot connect to ring "+d.Ring.ID+" member "+d.Member.Label+
-		" now: out of local resources ("+le.Errno+"); retry after "+strconv.Itoa(secs)+"s\n")
+	_, _ = io.WriteString(w, d.LocalFailure(le.Errno, secs))
 	return http.StatusServiceUnavailable
 }
 

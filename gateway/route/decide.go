@@ -273,7 +273,7 @@ const maxEcho = 200
 // Retry-After header. It names the ring, member and reason, and ends with a newline. Every reason
 // has its own sentence; a reason this package does not have is named by number.
 func (d Decision) Message(retryAfter int) string {
-	retry := "; retry after " + strconv.Itoa(retryAfter) + "s\n"
+	retry := retrySuffix(retryAfter)
 	switch d.Reason {
 	case ReasonNoRoute:
 		return fmt.Sprintf("stablering: no StableRing routes host %q and path %q\n", echo(d.Host), echo(d.Path))
@@ -315,6 +315,17 @@ func (d Decision) Message(retryAfter int) string {
 // MemberFailed is the body of an answer for a member that failed after it accepted the
 // connection: "stablering: ring ns/name member 2 " and what it did.
 func (d Decision) MemberFailed(what string) string { return d.memberPrefix() + " " + what + "\n" }
+
+// LocalFailure is the body of an answer for a request the gateway could not forward to d's member
+// for lack of its own resources (descriptors, memory, ports), cause naming which, such as
+// EMFILE; retryAfter is the seconds of its Retry-After header. The member is not at fault.
+func (d Decision) LocalFailure(cause string, retryAfter int) string {
+	return "stablering: the gateway cannot connect to ring " + d.Ring.ID + " member " + d.Member.Label +
+		" now: out of local resources (" + cause + ")" + retrySuffix(retryAfter)
+}
+
+// retrySuffix ends the body of an answer with a Retry-After header of retryAfter seconds.
+func retrySuffix(retryAfter int) string { return "; retry after " + strconv.Itoa(retryAfter) + "s\n" }
 
 func (d Decision) memberPrefix() string {
 	return "stablering: ring " + d.Ring.ID + " member " + d.Member.Label

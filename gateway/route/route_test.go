@@ -632,3 +632,18 @@ func TestValuesThePackageDoesNotHave(t *testing.T) {
 		t.Errorf("message of an unknown reason: %q, want %q", got, want)
 	}
 }
+
+// TestFailureMessages checks the bodies of answers about a member that the gateway forwarded to
+// or could not forward to.
+func TestFailureMessages(t *testing.T) {
+	table := Build([]v1alpha1.StableRing{newRingSpec("chat", 3)}, nil, now)
+	r := table.Ring("default/chat")
+	d := r.DecideKey(keyOwnedBy(t, r, 2), now, nil)
+	if got, want := d.MemberFailed("did not answer"), "stablering: ring default/chat member 2 did not answer\n"; got != want {
+		t.Errorf("MemberFailed: %q, want %q", got, want)
+	}
+	if got, want := d.LocalFailure("EMFILE", 1),
+		"stablering: the gateway cannot connect to ring default/chat member 2 now: out of local resources (EMFILE); retry after 1s\n"; got != want {
+		t.Errorf("LocalFailure: %q, want %q", got, want)
+	}
+}
