@@ -35,6 +35,7 @@ import (
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
 	"github.com/stablering/stablering/gateway/bufpool"
+	"github.com/stablering/stablering/gateway/coarse"
 	"github.com/stablering/stablering/gateway/route"
 	"github.com/stablering/stablering/gateway/splice"
 	"github.com/stablering/stablering/gateway/upstream"
@@ -72,6 +73,7 @@ type Gateway struct {
 
 	conns   *splice.Registry
 	clients atomic.Pointer[limitListener] // the capped proxy listener, once serving
+	clock   *coarse.Clock                 // for the deadlines of the HTTP/1.1 path, while serving
 }
 
 // New returns a gateway with an empty routing table: every request gets 404 until Update.

@@ -81,11 +81,18 @@ func (g *Gateway) proxyFailed(w http.ResponseWriter, r *http.Request, s *snapsho
 		return g.refuse(w, b.refusal())
 	}
 	dropBody(r)
+	if r.Context().Err() != nil {
+		return statusClientClosed
+	}
+	return g.memberFailed(w, s, d, sl, err)
+}
+
+// memberFailed answers a request whose member could not be reached or did not answer, on
+// either serving path, and returns the status code written.
+func (g *Gateway) memberFailed(w http.ResponseWriter, s *snapshot, d route.Decision, sl slot, err error) int {
 	var de *upstream.DialError
 	var le *upstream.LocalError
 	switch {
-	case r.Context().Err() != nil:
-		return statusClientClosed
 	case errors.As(err, &le):
 		return g.answerLocalFailure(w, d, le)
 	case errors.As(err, &de):

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/stablering/stablering/gateway/coarse"
 )
 
 // Serve serves proxied traffic on proxyLn and the admin endpoints on adminLn until ctx ends or
@@ -25,15 +27,23 @@ import (
 func (g *Gateway) Serve(ctx context.Context, proxyLn, adminLn net.Listener) error {
 	clients := newLimitListener(proxyLn, g.opts.MaxConnections)
 	g.clients.Store(clients)
-	proxyLn = clients
+	g.clock = coarse.Start(clockTick)
+	defer g.clock.Stop()
 	proxy := g.proxyServer()
 	admin := &http.Server{
 		Handler:           g.AdminHandler(),
 		ReadHeaderTimeout: g.opts.ReadHeaderTimeout,
 		ErrorLog:          g.errorLog("admin server"),
 	}
-	errc := make(chan error, 2)
-	go func() { errc <- g.serveProxy(proxy, proxyLn) }()
+	errc := make(chan error, 3)
+	var h1 *h1Server
+	if g.tls() {
+		go func() { errc <- ignoreClosed(proxy.ServeTLS(clients, g.opts.TLSCertFile, g.opts.TLSKeyFile)) }()
+	} else {
+		h1 = newH1Server(g, clients)
+		go func() { errc <- h1.serve() }()
+		go func() { errc <- ignoreClosed(proxy.Serve(h1.handoff)) }()
+	}
 	go func() { errc <- ignoreClosed(admin.Serve(adminLn)) }()
 	maintain, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -45,7 +55,7 @@ func (g *Gateway) Serve(ctx context.Context, proxyLn, adminLn net.Listener) erro
 	case err = <-errc:
 		g.log.Error(err, "listener failed; shutting down")
 	}
-	g.shutdown(proxy)
+	g.shutdown(proxy, h1)
 	return errors.Join(err, admin.Close())
 }
 
@@ -66,12 +76,8 @@ func (g *Gateway) proxyServer() *http.Server {
 
 func (g *Gateway) tls() bool { return g.opts.TLSCertFile != "" && g.opts.TLSKeyFile != "" }
 
-func (g *Gateway) serveProxy(srv *http.Server, ln net.Listener) error {
-	if g.tls() {
-		return ignoreClosed(srv.ServeTLS(ln, g.opts.TLSCertFile, g.opts.TLSKeyFile))
-	}
-	return ignoreClosed(srv.Serve(ln))
-}
+// clockTick is the resolution of the coarse clock the HTTP/1.1 path arms deadlines from.
+const clockTick = 20 * time.Millisecond
 
 func ignoreClosed(err error) error {
 	if errors.Is(err, http.ErrServerClosed) {
@@ -96,8 +102,8 @@ func (g *Gateway) maintain(ctx context.Context) {
 	}
 }
 
-// shutdown runs steps 1 to 4 of Serve.
-func (g *Gateway) shutdown(proxy *http.Server) {
+// shutdown runs steps 1 to 4 of Serve; h1 is nil when net/http serves alone (TLS).
+func (g *Gateway) shutdown(proxy *http.Server, h1 *h1Server) {
 	g.stopping.Store(true)
 	g.log.Info("shutting down: not ready", "delay", g.opts.ShutdownDelay.String())
 	time.Sleep(g.opts.ShutdownDelay)
@@ -107,6 +113,13 @@ func (g *Gateway) shutdown(proxy *http.Server) {
 	defer cancel()
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- proxy.Shutdown(ctx) }()
+	h1Done := make(chan struct{})
+	go func() {
+		defer close(h1Done)
+		if h1 != nil {
+			h1.shutdown(limit)
+		}
+	}()
 	g.conns.Shutdown(g.opts.ShutdownWindow)
 	if !g.conns.Wait(limit) {
 		g.log.Info("closing the connections left after the shutdown window")
@@ -116,6 +129,7 @@ func (g *Gateway) shutdown(proxy *http.Server) {
 		g.log.Info("closing HTTP requests left after the shutdown window")
 		_ = proxy.Close()
 	}
+	<-h1Done
 	g.closeUpstreams()
 	g.log.Info("shut down")
 }

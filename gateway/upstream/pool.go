@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stablering/stablering/gateway/coarse"
 	"github.com/stablering/stablering/gateway/peek"
 )
 
@@ -30,7 +31,7 @@ import (
 const (
 	maxResponseHeaderBytes = 1 << 20
 	max1xxResponses        = 5
-	connBufferSize         = 4 << 10
+	connBufferSize         = 8 << 10
 )
 
 var (
@@ -65,7 +66,7 @@ type Upstream struct {
 	until atomic.Int64 // unix nanoseconds until which the address is unreachable
 
 	mu     sync.Mutex
-	idle   []*memberConn
+	idle   []*Conn
 	closed bool // the address left the table or the gateway shut down
 }
 
@@ -142,7 +143,7 @@ func (e nothingReceivedError) Unwrap() error { return e.err }
 // roundTrip sends req on mc and reads the answer's head. The connection is closed when the
 // request's context ends before the answer is complete; it goes back to the pool once the
 // body was read to its end, if the answer allows keep-alive.
-func (u *Upstream) roundTrip(mc *memberConn, req *http.Request) (*http.Response, error) {
+func (u *Upstream) roundTrip(mc *Conn, req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	stop := context.AfterFunc(ctx, func() { _ = mc.conn.Close() })
 	resp, err := mc.exchange(req)
@@ -164,8 +165,9 @@ func (u *Upstream) roundTrip(mc *memberConn, req *http.Request) (*http.Response,
 }
 
 // conn returns an idle connection to the address, or a new one; reused says which.
-func (u *Upstream) conn(ctx context.Context) (*memberConn, bool, error) {
+func (u *Upstream) conn(ctx context.Context) (*Conn, bool, error) {
 	if mc := u.takeIdle(time.Now()); mc != nil {
+		mc.lent = false
 		return mc, true, nil
 	}
 	mc, err := u.dialConn(ctx)
@@ -173,12 +175,12 @@ func (u *Upstream) conn(ctx context.Context) (*memberConn, bool, error) {
 }
 
 // dialConn connects to the address; its errors are *dialError.
-func (u *Upstream) dialConn(ctx context.Context) (*memberConn, error) {
+func (u *Upstream) dialConn(ctx context.Context) (*Conn, error) {
 	c, err := u.dial(ctx, "tcp", u.address)
 	if err != nil {
 		return nil, err
 	}
-	mc := &memberConn{conn: c, peek: peek.New(c), readTimeout: u.opts.ReadTimeout, writeTimeout: u.opts.WriteTimeout}
+	mc := &Conn{conn: c, peek: peek.New(c), readTimeout: u.opts.ReadTimeout, writeTimeout: u.opts.WriteTimeout}
 	mc.br = bufio.NewReaderSize(mc, connBufferSize)
 	mc.bw = bufio.NewWriterSize(c, connBufferSize)
 	return mc, nil
@@ -189,7 +191,7 @@ func (u *Upstream) dialConn(ctx context.Context) (*memberConn, error) {
 // long, all have: they are closed. A connection on which the member sent anything while it
 // was idle (an unsolicited answer, a body after a HEAD answer, or its close) is closed, never
 // reused: those bytes would be read as the next client's answer.
-func (u *Upstream) takeIdle(now time.Time) *memberConn {
+func (u *Upstream) takeIdle(now time.Time) *Conn {
 	for {
 		u.mu.Lock()
 		n := len(u.idle)
@@ -221,7 +223,7 @@ func (u *Upstream) takeIdle(now time.Time) *memberConn {
 }
 
 // putIdle keeps mc for the next request, unless the pool is full or closed.
-func (u *Upstream) putIdle(mc *memberConn) {
+func (u *Upstream) putIdle(mc *Conn) {
 	mc.idleSince = time.Now()
 	u.mu.Lock()
 	if u.closed || len(u.idle) >= u.opts.MaxIdle {
@@ -240,7 +242,7 @@ func (u *Upstream) closeIdle(cutoff time.Time) {
 	for n < len(u.idle) && u.idle[n].idleSince.Before(cutoff) {
 		n++
 	}
-	expired := make([]*memberConn, n)
+	expired := make([]*Conn, n)
 	copy(expired, u.idle)
 	u.idle = append(u.idle[:0], u.idle[n:]...)
 	u.mu.Unlock()
@@ -260,28 +262,34 @@ func (u *Upstream) Close() {
 	closeAll(idle)
 }
 
-func closeAll(conns []*memberConn) {
+func closeAll(conns []*Conn) {
 	for _, mc := range conns {
 		_ = mc.conn.Close()
 	}
 }
 
-// memberConn is an HTTP/1.1 connection to a member with its buffers. Its reader reads
-// through it so a response head is limited in size.
-type memberConn struct {
-	conn         net.Conn
-	peek         *peek.Conn // tells whether the member sent anything while the connection was idle
-	br           *bufio.Reader
-	bw           *bufio.Writer
-	limit        int64 // bytes the reader may still read from conn
-	idleSince    time.Time
-	readUntil    time.Time // the read deadline last set
-	readTimeout  time.Duration
-	writeTimeout time.Duration
+// Conn is an HTTP/1.1 connection to a member with its buffers. Its reader reads through it
+// so a response head is limited in size, unless it is lent (see Take).
+type Conn struct {
+	lent bool // the borrower sets deadlines; reads are not limited
+	// ReadBy and WriteBy arm the deadlines of a borrower.
+	ReadBy, WriteBy coarse.Lazy
+	conn            net.Conn
+	peek            *peek.Conn // tells whether the member sent anything while the connection was idle
+	br              *bufio.Reader
+	bw              *bufio.Writer
+	limit           int64 // bytes the reader may still read from conn
+	idleSince       time.Time
+	readUntil       time.Time // the read deadline last set
+	readTimeout     time.Duration
+	writeTimeout    time.Duration
 }
 
 // Read reads from the connection within the limit, waiting at most the read timeout.
-func (mc *memberConn) Read(p []byte) (int, error) {
+func (mc *Conn) Read(p []byte) (int, error) {
+	if mc.lent {
+		return mc.conn.Read(p)
+	}
 	if mc.limit <= 0 {
 		return 0, errHeaderTooLarge
 	}
@@ -297,7 +305,7 @@ func (mc *memberConn) Read(p []byte) (int, error) {
 
 // exchange writes req and reads the answer's head. Errors before any byte of the answer
 // arrived are nothingReceivedError.
-func (mc *memberConn) exchange(req *http.Request) (*http.Response, error) {
+func (mc *Conn) exchange(req *http.Request) (*http.Response, error) {
 	mc.limit = maxResponseHeaderBytes
 	_ = mc.conn.SetWriteDeadline(time.Now().Add(mc.writeTimeout))
 	if err := req.Write(mc.bw); err != nil {
@@ -316,7 +324,7 @@ func (mc *memberConn) exchange(req *http.Request) (*http.Response, error) {
 
 // readResponse reads the final answer to req, passing 1xx answers but 100 Continue to the
 // request's client trace (ReverseProxy forwards them), as http.Transport does.
-func (mc *memberConn) readResponse(req *http.Request) (*http.Response, error) {
+func (mc *Conn) readResponse(req *http.Request) (*http.Response, error) {
 	for range max1xxResponses + 1 {
 		resp, err := http.ReadResponse(mc.br, req)
 		if err != nil {
@@ -351,7 +359,7 @@ func got1xx(ctx context.Context, code int, h http.Header) error {
 type body struct {
 	rc        io.ReadCloser // http.ReadResponse's body
 	u         *Upstream
-	mc        *memberConn
+	mc        *Conn
 	stop      func() bool // stops closing the connection when the request's context ends
 	keepAlive bool
 	err       error // set when the body is done: io.EOF, a read error or errBodyClosed

@@ -1,0 +1,195 @@
+package gateway
+
+import (
+	"net"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/stablering/stablering/gateway/coarse"
+	"github.com/stablering/stablering/gateway/h1"
+	"github.com/stablering/stablering/gateway/peek"
+	"github.com/stablering/stablering/gateway/route"
+)
+
+// h1BufferSize is the read buffer of a client connection on the gateway's own path: a request
+// head that does not fit goes to net/http's server (nginx's client_header_buffer_size is 1
+// KiB, and its large buffers 8 KiB).
+const h1BufferSize = 4 << 10
+
+// h1Conn is a client connection served by the gateway's own HTTP/1.1 path: one goroutine
+// reads a request head into the connection's buffer, routes it, and exchanges it with the
+// member on a pooled connection, then reads the next. It sets no deadline and reads no clock
+// per request but the routing histogram's: deadlines are armed lazily from a coarse clock.
+type h1Conn struct {
+	s  *h1Server
+	g  *Gateway
+	c  net.Conn
+	rc syscall.RawConn // for client-gone checks; nil if none
+
+	buf []byte // read buffer
+	n   int    // bytes in buf
+	req h1.Request
+
+	resp   h1.Response
+	head   []byte // the request head sent to the member
+	out    []byte // what is written to the client next
+	remote string // the client's IP, for X-Forwarded-For
+	answer answerWriter
+
+	rd, wd coarse.Lazy // the read and write deadlines
+	idle   atomic.Bool // waiting for the next request
+}
+
+// closed is readHead's verdict for a connection that ended, timed out or failed.
+const closed = h1.Verdict(255)
+
+func newH1Conn(s *h1Server, c net.Conn) *h1Conn {
+	hc := &h1Conn{s: s, g: s.g, c: c, buf: make([]byte, min(h1BufferSize, s.g.opts.MaxHeaderBytes))}
+	if sc, ok := c.(syscall.Conn); ok {
+		hc.rc, _ = sc.SyscallConn()
+	}
+	if host, _, err := net.SplitHostPort(c.RemoteAddr().String()); err == nil {
+		hc.remote = host
+	}
+	return hc
+}
+
+// serve serves the connection's requests until it ends or is handed off.
+func (hc *h1Conn) serve() {
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			_ = hc.c.Close()
+		}
+		hc.s.forget(hc)
+	}()
+	for first := true; ; first = false {
+		switch hc.readHead(first) {
+		case h1.Simple:
+			keep := hc.serveRequest()
+			hc.n = copy(hc.buf, hc.buf[hc.req.Len:hc.n])
+			if !keep {
+				return
+			}
+		case h1.Other:
+			handedOff = hc.handOff()
+			return
+		case h1.Incomplete, closed:
+			return
+		}
+	}
+}
+
+// readHead reads until the buffer holds a complete head, and parses it. The first request of
+// a connection must arrive within ReadHeaderTimeout; later ones may wait IdleTimeout for their
+// first byte, then ReadHeaderTimeout for the rest of the head. A connection that ends or
+// times out is closed without an answer, as net/http's server does.
+func (hc *h1Conn) readHead(first bool) h1.Verdict {
+	g := hc.g
+	if hc.n > 0 {
+		if v := hc.parse(); v != h1.Incomplete {
+			return v
+		}
+		hc.readBy(g.opts.ReadHeaderTimeout)
+	} else {
+		wait := g.opts.IdleTimeout
+		if first {
+			wait = g.opts.ReadHeaderTimeout
+		}
+		hc.idle.Store(true)
+		if hc.s.closing.Load() {
+			return closed
+		}
+		hc.readBy(wait)
+		m, _ := hc.c.Read(hc.buf)
+		hc.idle.Store(false)
+		if m == 0 {
+			return closed
+		}
+		hc.n = m
+		if v := hc.parse(); v != h1.Incomplete {
+			return v
+		}
+		if !first {
+			hc.readBy(g.opts.ReadHeaderTimeout)
+		}
+	}
+	for hc.n < len(hc.buf) {
+		m, err := hc.c.Read(hc.buf[hc.n:])
+		hc.n += m
+		if m > 0 {
+			if v := hc.parse(); v != h1.Incomplete {
+				return v
+			}
+		}
+		if err != nil {
+			return closed
+		}
+	}
+	return h1.Other // a head larger than the buffer
+}
+
+func (hc *h1Conn) parse() h1.Verdict {
+	return h1.ParseRequest(hc.buf[:hc.n], hc.g.opts.MaxHeaders, &hc.req)
+}
+
+// handOff gives the connection, with the bytes read, to net/http's server; false if the
+// server is closed.
+func (hc *h1Conn) handOff() bool {
+	read := make([]byte, hc.n)
+	copy(read, hc.buf[:hc.n])
+	return hc.s.handoff.give(&replayConn{Conn: hc.c, read: read})
+}
+
+// closeIfIdle closes the connection if it waits for a request (shutdown).
+func (hc *h1Conn) closeIfIdle() {
+	if hc.idle.Load() {
+		_ = hc.c.Close()
+	}
+}
+
+// serveRequest routes and serves the parsed request, and reports whether the connection may
+// carry another.
+func (hc *h1Conn) serveRequest() bool {
+	g := hc.g
+	start := time.Now()
+	s := g.snap.Load()
+	d := s.table.Decide(&hc.req, start, s)
+	g.metrics.routing.Observe(time.Since(start).Seconds())
+	keep := !hc.req.Close && !hc.s.closing.Load()
+	if d.Action != route.Proxy {
+		w := hc.answerTo(keep)
+		code := g.answer(w, d)
+		g.metrics.countRequest(d, code, false)
+		return w.flush() && keep
+	}
+	code, keep := hc.proxy(s, d, s.slot(d.Ring, d.Member), keep)
+	g.metrics.countRequest(d, code, false)
+	return keep
+}
+
+// gone reports whether the client closed its side of the connection or reset it: a peek
+// finds an end of stream or an error. Bytes to read (a pipelined request) are not an end.
+func (hc *h1Conn) gone() bool {
+	if hc.rc == nil {
+		return false
+	}
+	ended := false
+	err := hc.rc.Control(func(fd uintptr) { ended = peek.Ended(fd) })
+	return err != nil || ended
+}
+
+// readBy arms the read deadline for a wait of d; writeBy the write deadline.
+func (hc *h1Conn) readBy(d time.Duration)  { hc.rd.Arm(hc.g.clock, d, hc.setReadDeadline) }
+func (hc *h1Conn) writeBy(d time.Duration) { hc.wd.Arm(hc.g.clock, d, hc.setWriteDeadline) }
+
+func (hc *h1Conn) setReadDeadline(t time.Time)  { _ = hc.c.SetReadDeadline(t) }
+func (hc *h1Conn) setWriteDeadline(t time.Time) { _ = hc.c.SetWriteDeadline(t) }
+
+// write writes p to the client within SendTimeout.
+func (hc *h1Conn) write(p []byte) bool {
+	hc.writeBy(hc.g.opts.SendTimeout)
+	_, err := hc.c.Write(p)
+	return err == nil
+}

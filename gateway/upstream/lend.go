@@ -1,0 +1,60 @@
+package upstream
+
+import (
+	"bufio"
+	"context"
+	"time"
+)
+
+// This file lends pooled connections to a caller that makes the exchange itself (the
+// gateway's own HTTP/1.1 path): it writes the request head with Write, reads the answer
+// through Reader, sets the deadlines, and gives the connection back with Put once the answer
+// was read to its end, or closes it.
+
+// Take returns an idle connection to the address, or a new one; reused says which. Its errors
+// are those of the dialer (see Dialer).
+func (u *Upstream) Take(ctx context.Context) (*Conn, bool, error) {
+	mc, reused, err := u.conn(ctx)
+	if mc != nil {
+		mc.lent = true
+	}
+	return mc, reused, err
+}
+
+// Redial returns a new connection to the address, for a request that found its pooled
+// connection closed by the member before the member saw it.
+func (u *Upstream) Redial(ctx context.Context) (*Conn, error) {
+	mc, err := u.dialConn(ctx)
+	if mc != nil {
+		mc.lent = true
+	}
+	return mc, err
+}
+
+// Put gives a lent connection back to the pool; one with unread bytes is closed instead.
+func (u *Upstream) Put(mc *Conn) {
+	if mc.br.Buffered() != 0 {
+		_ = mc.conn.Close()
+		return
+	}
+	u.putIdle(mc)
+}
+
+// Close closes the connection.
+func (mc *Conn) Close() { _ = mc.conn.Close() }
+
+// Reader is the connection's buffered reader.
+func (mc *Conn) Reader() *bufio.Reader { return mc.br }
+
+// Write writes p to the member. The connection's write buffer is not used.
+func (mc *Conn) Write(p []byte) (int, error) { return mc.conn.Write(p) }
+
+// SetReadDeadline sets the read deadline; the pool clears it when the connection is taken
+// again after it passed.
+func (mc *Conn) SetReadDeadline(t time.Time) {
+	mc.readUntil = t
+	_ = mc.conn.SetReadDeadline(t)
+}
+
+// SetWriteDeadline sets the write deadline.
+func (mc *Conn) SetWriteDeadline(t time.Time) { _ = mc.conn.SetWriteDeadline(t) }
