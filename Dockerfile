@@ -20,6 +20,8 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY api/ api/
 COPY balancer/ balancer/
+COPY ringhash/ ringhash/
+COPY internal/ internal/
 COPY controllers/ controllers/
 COPY gateway/ gateway/
 COPY cmd/internal/ cmd/internal/

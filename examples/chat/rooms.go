@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/stablering/stablering/internal/sleep"
 )
 
 // welcome is the first message a member gets.
@@ -147,7 +149,7 @@ func (h *hub) drain(ctx context.Context, window time.Duration) (int, error) {
 	start := time.Now()
 	for i, m := range members {
 		// Member i goes at start + i/n of the window: no drift, whatever the timer precision.
-		if !sleepUntil(ctx, start.Add(window*time.Duration(i)/time.Duration(len(members)))) {
+		if !sleep.Until(ctx, start.Add(window*time.Duration(i)/time.Duration(len(members)))) {
 			break
 		}
 		m.stop(websocket.StatusGoingAway, "pod shutting down")
@@ -163,18 +165,6 @@ func (h *hub) drain(ctx context.Context, window time.Duration) (int, error) {
 		return len(members), nil
 	case <-ctx.Done():
 		return len(members), ctx.Err()
-	}
-}
-
-// sleepUntil waits until t and reports whether ctx is still live.
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	timer := time.NewTimer(time.Until(t))
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/stablering/stablering/internal/sleep"
 )
 
 const (
@@ -70,7 +72,7 @@ func newClient(cfg *Config, rec *recorder, index int, room, url, runID string) *
 // run keeps the connection up until ctx is done, after waiting start, and fills in the record.
 func (c *client) run(ctx context.Context, start time.Duration) {
 	defer c.closeBooks()
-	if !sleep(ctx, start) {
+	if !sleep.For(ctx, start) {
 		return
 	}
 	for {
@@ -90,7 +92,7 @@ func (c *client) run(ctx context.Context, start time.Duration) {
 			c.rec.connectFailed(err)
 			delay = c.backoff.next()
 		}
-		if !sleep(ctx, delay) {
+		if !sleep.For(ctx, delay) {
 			return
 		}
 	}
@@ -234,19 +236,4 @@ func (c *client) sendOne(ctx context.Context, conn *websocket.Conn) error {
 	}
 	c.rec.messagesSent.Add(1)
 	return nil
-}
-
-// sleep waits for d and reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
