@@ -121,7 +121,9 @@ func TestBackendTemplateServes(t *testing.T) {
 	})
 	for _, b := range cfg.Backends {
 		waitListening(t, b.Address)
-		client := &http.Client{Timeout: 5 * time.Second}
+		// The master listens before its workers run, and on a busy machine they may start
+		// seconds later: the first answer waits for them.
+		client := &http.Client{Timeout: 20 * time.Second}
 		for i := range 2 {
 			resp, err := client.Get("http://" + b.Address + "/?room=" + strconv.Itoa(i))
 			if err != nil {
