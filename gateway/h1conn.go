@@ -31,11 +31,13 @@ type h1Conn struct {
 	n   int    // bytes in buf
 	req h1.Request
 
-	resp   h1.Response
-	head   []byte // the request head sent to the member
-	out    []byte // what is written to the client next
-	remote string // the client's IP, for X-Forwarded-For
-	answer answerWriter
+	resp    h1.Response
+	head    []byte // the request head sent to the member
+	out     []byte // what is written to the client next
+	pending []byte // the end of the last answer, written before the wait for the next request
+	waiter  *peek.Writer
+	remote  string // the client's IP, for X-Forwarded-For
+	answer  answerWriter
 
 	rd, wd coarse.Lazy // the read and write deadlines
 	idle   atomic.Bool // waiting for the next request
@@ -49,6 +51,7 @@ func newH1Conn(s *h1Server, c net.Conn) *h1Conn {
 	if sc, ok := c.(syscall.Conn); ok {
 		hc.rc, _ = sc.SyscallConn()
 	}
+	hc.waiter = peek.NewWriter(c)
 	if host, _, err := net.SplitHostPort(c.RemoteAddr().String()); err == nil {
 		hc.remote = host
 	}
@@ -88,6 +91,9 @@ func (hc *h1Conn) serve() {
 func (hc *h1Conn) readHead(first bool) h1.Verdict {
 	g := hc.g
 	if hc.n > 0 {
+		if hc.flushPending() == closed {
+			return closed
+		}
 		if v := hc.parse(); v != h1.Incomplete {
 			return v
 		}
@@ -99,9 +105,12 @@ func (hc *h1Conn) readHead(first bool) h1.Verdict {
 		}
 		hc.idle.Store(true)
 		if hc.s.closing.Load() {
-			return closed
+			return hc.flushPending()
 		}
 		hc.readBy(wait)
+		if !hc.flushThenWait() {
+			return closed
+		}
 		m, _ := hc.c.Read(hc.buf)
 		hc.idle.Store(false)
 		if m == 0 {
@@ -142,10 +151,47 @@ func (hc *h1Conn) handOff() bool {
 	return hc.s.handoff.give(&replayConn{Conn: hc.c, read: read})
 }
 
-// closeIfIdle closes the connection if it waits for a request (shutdown).
+// finish writes the last bytes of an answer, or, when the connection stays open, keeps them
+// to write just before the wait for the next request (flushThenWait).
+func (hc *h1Conn) finish(out []byte, keep bool) bool {
+	if keep && hc.waiter != nil {
+		hc.pending = out
+		return true
+	}
+	return hc.write(out)
+}
+
+// flushPending writes the pending bytes of the last answer; closed if that fails.
+func (hc *h1Conn) flushPending() h1.Verdict {
+	p := hc.pending
+	hc.pending = nil
+	if len(p) > 0 && !hc.write(p) {
+		return closed
+	}
+	return h1.Incomplete
+}
+
+// flushThenWait writes the pending bytes of the last answer and waits for the next request
+// in one step, without the read that would find nothing yet (see peek.Writer); false if the
+// connection failed or the wait timed out.
+func (hc *h1Conn) flushThenWait() bool {
+	p := hc.pending
+	if len(p) == 0 {
+		return true
+	}
+	hc.pending = nil
+	n, err := hc.waiter.WriteThenWait(p)
+	if n < len(p) {
+		return hc.write(p[n:]) // and wait by reading
+	}
+	return err == nil
+}
+
+// closeIfIdle ends the wait of a connection that waits for a request (shutdown): its read
+// deadline passes at once, so the answer it may still have to write is written first.
 func (hc *h1Conn) closeIfIdle() {
 	if hc.idle.Load() {
-		_ = hc.c.Close()
+		_ = hc.c.SetReadDeadline(time.Now())
 	}
 }
 

@@ -135,12 +135,19 @@ func (hc *h1Conn) memberHead() {
 // which a client that went away ends it (errClientGone).
 func (hc *h1Conn) exchange(mc *upstream.Conn, sl slot) (got bool, err error) {
 	g := hc.g
-	mc.WriteBy.Arm(g.clock, g.opts.SendTimeout, mc.SetWriteDeadline)
-	if _, err := mc.Write(hc.head); err != nil {
+	start := g.clock.Now()
+	mc.ReadBy.Arm(g.clock, min(memberSlice, g.opts.MemberReadTimeout), mc.SetReadDeadline)
+	n, err := mc.WriteThenWait(hc.head)
+	if err != nil && !upstream.IsTimeout(err) {
 		return false, err
 	}
+	if n < len(hc.head) {
+		mc.WriteBy.Arm(g.clock, g.opts.SendTimeout, mc.SetWriteDeadline)
+		if _, err := mc.Write(hc.head[n:]); err != nil {
+			return false, err
+		}
+	}
 	br := mc.Reader()
-	start := g.clock.Now()
 	head := hc.req.Method() == "HEAD"
 	for n1xx := 0; ; {
 		buf, _ := br.Peek(br.Buffered())
@@ -277,5 +284,5 @@ func (hc *h1Conn) relay(mc *upstream.Conn, sl slot, keep bool) (memberOK, client
 		}
 	}
 	hc.out = out
-	return true, len(out) == 0 || hc.write(out)
+	return true, len(out) == 0 || hc.finish(out, keep)
 }

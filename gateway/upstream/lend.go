@@ -49,6 +49,16 @@ func (mc *Conn) Reader() *bufio.Reader { return mc.br }
 // Write writes p to the member. The connection's write buffer is not used.
 func (mc *Conn) Write(p []byte) (int, error) { return mc.conn.Write(p) }
 
+// WriteThenWait writes what it can of p without blocking and waits for the member to answer
+// (see peek.Writer), within the read deadline; it returns how much it wrote, and the caller
+// writes the rest. Where the connection cannot, it writes nothing and returns at once.
+func (mc *Conn) WriteThenWait(p []byte) (int, error) {
+	if mc.waiter == nil {
+		return 0, nil
+	}
+	return mc.waiter.WriteThenWait(p)
+}
+
 // SetReadDeadline sets the read deadline; the pool clears it when the connection is taken
 // again after it passed.
 func (mc *Conn) SetReadDeadline(t time.Time) {
