@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -37,6 +38,8 @@ type ManagerOptions struct {
 	Namespaces []string
 	// SkipNameValidation allows more than one manager in a process, one after the other (tests).
 	SkipNameValidation bool
+	// Clock is the controller's clock (see StableRingReconciler.Clock); nil is the real clock.
+	Clock clock.PassiveClock
 }
 
 // Scheme returns a scheme with the built-in Kubernetes types and the StableRing API.
@@ -79,7 +82,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, opts ManagerOptions) (ctr
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
 	}
-	r := &StableRingReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder(ControllerName)}
+	r := &StableRingReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder(ControllerName), Clock: opts.Clock}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("setting up the StableRing controller: %w", err)
 	}

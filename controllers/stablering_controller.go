@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -42,6 +43,9 @@ type StableRingReconciler struct {
 	Client client.Client
 	// Recorder emits events about StableRings.
 	Recorder events.EventRecorder
+	// Clock tells the time that drains, pauses and progress deadlines are measured on and status
+	// times are written with; nil is the real clock.
+	Clock clock.PassiveClock
 }
 
 // Reconcile brings one StableRing's status up to date and takes the rollout's next step. Status
@@ -64,7 +68,7 @@ func (r *StableRingReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	res := ring.Compute(ring.Input{Ring: sr, StatefulSet: sts, Pods: pods, Owner: owner, Now: time.Now()})
+	res := ring.Compute(ring.Input{Ring: sr, StatefulSet: sts, Pods: pods, Owner: owner, Now: r.now()})
 	if err := r.writeStatus(ctx, sr, res.Status); err != nil {
 		return writeFailed(ctx, "status", err)
 	}
@@ -73,6 +77,14 @@ func (r *StableRingReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return writeFailed(ctx, "pod deletion", err)
 	}
 	return ctrl.Result{RequeueAfter: res.RequeueAfter}, nil
+}
+
+// now is the time on the reconciler's clock.
+func (r *StableRingReconciler) now() time.Time {
+	if r.Clock == nil {
+		return time.Now()
+	}
+	return r.Clock.Now()
 }
 
 // statefulSet returns the StatefulSet sr names, or nil if it does not exist.

@@ -14,6 +14,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -79,6 +80,12 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 // returned function stops it. Its pod deletions are counted in deletes.
 func startManager(cfg *rest.Config, namespaces ...string) (stop func()) {
 	GinkgoHelper()
+	return startManagerOn(nil, cfg, namespaces...)
+}
+
+// startManagerOn is startManager with the controller on clk (nil: the real clock).
+func startManagerOn(clk clock.PassiveClock, cfg *rest.Config, namespaces ...string) (stop func()) {
+	GinkgoHelper()
 	cfg = rest.CopyConfig(cfg)
 	cfg.Wrap(deletes.wrap)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -88,6 +95,7 @@ func startManager(cfg *rest.Config, namespaces ...string) (stop func()) {
 		HealthProbeBindAddress: "0",
 		Namespaces:             namespaces,
 		SkipNameValidation:     true,
+		Clock:                  clk,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	done := make(chan error, 1)

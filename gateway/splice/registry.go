@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/utils/clock"
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
 	"github.com/stablering/stablering/gateway/pace"
 	"github.com/stablering/stablering/gateway/route"
-	"github.com/stablering/stablering/gateway/tunnel"
 	"github.com/stablering/stablering/gateway/wsframe"
 )
 
@@ -40,9 +40,16 @@ var closeKinds = [...]struct {
 	closeShutdown: {"shutdown", wsframe.CloseGoingAway, "gateway is shutting down"},
 }
 
+// Tunnel is what the registry does to a spliced connection: close it with a WebSocket close
+// code and reason, or kill it at once. The gateway's *tunnel.Tunnel is one.
+type Tunnel interface {
+	Close(code uint16, reason string)
+	Kill()
+}
+
 // Conn is a spliced connection as the registry knows it.
 type Conn struct {
-	Tunnel  *tunnel.Tunnel
+	Tunnel  Tunnel
 	Ring    string // ring ID
 	Key     string // room key
 	Ordinal int32  // the member it is spliced to
@@ -51,7 +58,7 @@ type Conn struct {
 	// Guarded by Registry.mu.
 	misplaced bool        // not on its key's owner
 	closing   closeKind   // the scheduled close, keep if none
-	timer     *time.Timer // fires the scheduled close
+	timer     clock.Timer // fires the scheduled close
 }
 
 // View is the routing state the registry evaluates connections against: a table and the
@@ -91,10 +98,15 @@ type Options struct {
 	// Closed is called for each close the registry fires, with the connection's ring, member
 	// label and the reason: drain, reunion or shutdown.
 	Closed func(ring, label, reason string)
+	// Clock times the closes; nil is the real clock.
+	Clock clock.WithDelayedExecution
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry(opts Options) *Registry {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
 	return &Registry{opts: opts, byRing: map[string]*ringConns{}}
 }
 
@@ -111,7 +123,7 @@ func (r *Registry) Add(c *Conn, misplaced bool, decidedOn *route.Table) {
 	}
 	rc.all[c] = struct{}{}
 	r.setMisplaced(rc, c, misplaced)
-	now := time.Now()
+	now := r.opts.Clock.Now()
 	if r.stopping {
 		r.pace([]*Conn{c}, closeShutdown, now, now)
 		return
@@ -260,7 +272,7 @@ func (r *Registry) pace(conns []*Conn, kind closeKind, now, end time.Time) {
 	for i, c := range conns {
 		r.cancel(c)
 		c.closing = kind
-		c.timer = time.AfterFunc(pace.Spread(now, end, i, len(conns)).Sub(now), func() { r.fire(c, kind) })
+		c.timer = r.opts.Clock.AfterFunc(pace.Spread(now, end, i, len(conns)).Sub(now), func() { r.fire(c, kind) })
 	}
 }
 
@@ -290,7 +302,7 @@ func (r *Registry) Shutdown(window time.Duration) {
 	for _, rc := range r.byRing {
 		all = append(all, keys(rc.all)...)
 	}
-	now := time.Now()
+	now := r.opts.Clock.Now()
 	r.opts.Log.Info("closing websockets for shutdown", "connections", len(all), "window", window.String())
 	r.pace(all, closeShutdown, now, now.Add(window))
 }
@@ -311,7 +323,7 @@ func (r *Registry) Wait(timeout time.Duration) bool {
 	select {
 	case <-empty:
 		return true
-	case <-time.After(timeout):
+	case <-r.opts.Clock.After(timeout):
 		return false
 	}
 }
