@@ -39,8 +39,9 @@ type h1Conn struct {
 	remote  string // the client's IP, for X-Forwarded-For
 	answer  answerWriter
 
-	rd, wd coarse.Lazy // the read and write deadlines
-	idle   atomic.Bool // waiting for the next request
+	rd, wd   coarse.Lazy // the read and write deadlines
+	switched bool        // the connection was upgraded and belongs to a tunnel now
+	idle     atomic.Bool // waiting for the next request
 }
 
 // closed is readHead's verdict for a connection that ended, timed out or failed.
@@ -71,6 +72,10 @@ func (hc *h1Conn) serve() {
 		switch hc.readHead(first) {
 		case h1.Simple:
 			keep := hc.serveRequest()
+			if hc.switched {
+				handedOff = true
+				return
+			}
 			hc.n = copy(hc.buf, hc.buf[hc.req.Len:hc.n])
 			if !keep {
 				return
@@ -204,14 +209,18 @@ func (hc *h1Conn) serveRequest() bool {
 	d := s.table.Decide(&hc.req, start, s)
 	g.metrics.routing.Observe(time.Since(start).Seconds())
 	keep := !hc.req.Close && !hc.s.closing.Load()
-	if d.Action != route.Proxy {
+	var code int
+	switch {
+	case d.Action != route.Proxy:
 		w := hc.answerTo(keep)
-		code := g.answer(w, d)
-		g.metrics.countRequest(d, code, false)
-		return w.flush() && keep
+		code = g.answer(w, d)
+		keep = w.flush() && keep
+	case hc.req.Upgrade:
+		code, keep = hc.upgrade(s, d, s.slot(d.Ring, d.Member), keep)
+	default:
+		code, keep = hc.proxy(s, d, s.slot(d.Ring, d.Member), keep)
 	}
-	code, keep := hc.proxy(s, d, s.slot(d.Ring, d.Member), keep)
-	g.metrics.countRequest(d, code, false)
+	g.metrics.countRequest(d, code, hc.req.Upgrade)
 	return keep
 }
 

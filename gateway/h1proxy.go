@@ -46,7 +46,7 @@ func (hc *h1Conn) proxy(s *snapshot, d route.Decision, sl slot, keep bool) (int,
 			return hc.failed(s, d, sl, err, keep)
 		}
 		var got bool
-		if got, err = hc.exchange(mc, sl); err == nil {
+		if got, err = hc.exchange(mc, sl, hc.g.opts.MemberReadTimeout); err == nil {
 			break
 		}
 		mc.Close()
@@ -83,7 +83,8 @@ func (hc *h1Conn) failed(s *snapshot, d route.Decision, sl slot, err error, keep
 
 // memberHead writes the request head for the member into hc.head: the request line and the
 // fields as sent, without the hop-by-hop ones (and those with an underscore in their name);
-// the forwarding fields as setForwarded does for net/http's path.
+// the forwarding fields as setForwarded does for net/http's path; for a WebSocket handshake,
+// Connection: Upgrade and its Upgrade field.
 func (hc *h1Conn) memberHead() {
 	r := &hc.req
 	trust := hc.g.opts.TrustForwarded
@@ -125,18 +126,24 @@ func (hc *h1Conn) memberHead() {
 	if !xfProto {
 		h = append(h, "X-Forwarded-Proto: http\r\n"...)
 	}
+	if r.Upgrade {
+		h = append(h, "Connection: Upgrade\r\nUpgrade: "...)
+		h = append(h, r.Bytes(r.UpgradeValue)...)
+		h = append(h, "\r\n"...)
+	}
 	h = append(h, "\r\n"...)
 	hc.head = h
 }
 
 // exchange sends the request head on mc and reads the answer's head into hc.resp, relaying
-// informational answers but 100 Continue to the client. got says whether any byte of an
-// answer arrived. The wait for the head is bounded by MemberReadTimeout, in slices between
-// which a client that went away ends it (errClientGone).
-func (hc *h1Conn) exchange(mc *upstream.Conn, sl slot) (got bool, err error) {
+// informational answers but 100 Continue to the client; 101 is final for an upgrade, and an
+// error otherwise. got says whether any byte of an answer arrived. The wait for the head is
+// bounded by timeout, in slices between which a client that went away ends it
+// (errClientGone).
+func (hc *h1Conn) exchange(mc *upstream.Conn, sl slot, timeout time.Duration) (got bool, err error) {
 	g := hc.g
 	start := g.clock.Now()
-	mc.ReadBy.Arm(g.clock, min(memberSlice, g.opts.MemberReadTimeout), mc.SetReadDeadline)
+	mc.ReadBy.Arm(g.clock, min(memberSlice, timeout), mc.SetReadDeadline)
 	n, err := mc.WriteThenWait(hc.head)
 	if err != nil && !upstream.IsTimeout(err) {
 		return false, err
@@ -155,7 +162,7 @@ func (hc *h1Conn) exchange(mc *upstream.Conn, sl slot) (got bool, err error) {
 		switch {
 		case err != nil:
 			return true, err
-		case done && hc.resp.Code >= 200:
+		case done && (hc.resp.Code >= 200 || hc.resp.Code == 101 && hc.req.Upgrade):
 			return true, nil
 		case done && hc.resp.Code == 101:
 			return true, errUnexpected101
@@ -163,7 +170,7 @@ func (hc *h1Conn) exchange(mc *upstream.Conn, sl slot) (got bool, err error) {
 			if n1xx++; n1xx > max1xx {
 				return true, errTooMany1xx
 			}
-			if hc.resp.Code != 100 && !hc.write(hc.answerHead(sl, true)) {
+			if hc.resp.Code != 100 && !hc.write(hc.answerHead(sl, true, nil)) {
 				return true, errClientGone
 			}
 			_, _ = br.Discard(hc.resp.Len)
@@ -171,7 +178,7 @@ func (hc *h1Conn) exchange(mc *upstream.Conn, sl slot) (got bool, err error) {
 		case br.Buffered() == br.Size():
 			return true, h1.ErrHeadTooLarge
 		}
-		err = hc.await(mc, start)
+		err = hc.await(mc, start, timeout)
 		got = got || br.Buffered() > 0
 		if err != nil {
 			return got, err
@@ -179,20 +186,20 @@ func (hc *h1Conn) exchange(mc *upstream.Conn, sl slot) (got bool, err error) {
 	}
 }
 
-// await reads more of the member's answer into its buffer. The wait is bounded by
-// MemberReadTimeout from start (a time of the coarse clock), in slices between which a
-// client that went away ends it (errClientGone).
-func (hc *h1Conn) await(mc *upstream.Conn, start int64) error {
+// await reads more of the member's answer into its buffer. The wait is bounded by timeout
+// from start (a time of the coarse clock), in slices between which a client that went away
+// ends it (errClientGone).
+func (hc *h1Conn) await(mc *upstream.Conn, start int64, timeout time.Duration) error {
 	g := hc.g
 	br := mc.Reader()
 	for {
-		mc.ReadBy.Arm(g.clock, min(memberSlice, g.opts.MemberReadTimeout), mc.SetReadDeadline)
+		mc.ReadBy.Arm(g.clock, min(memberSlice, timeout), mc.SetReadDeadline)
 		_, err := br.Peek(br.Buffered() + 1)
 		if err == nil || !upstream.IsTimeout(err) {
 			return err
 		}
 		mc.ReadBy.Reset()
-		if g.clock.Since(start) >= g.opts.MemberReadTimeout {
+		if g.clock.Since(start) >= timeout {
 			return err
 		}
 		if hc.gone() {
@@ -203,8 +210,9 @@ func (hc *h1Conn) await(mc *upstream.Conn, start int64) error {
 
 // answerHead writes the head of the answer in hc.resp for the client into hc.out and returns
 // it: HTTP/1.1 and the member's status, its fields but the hop-by-hop ones, the member
-// header, and Connection: close unless keep.
-func (hc *h1Conn) answerHead(sl slot, keep bool) []byte {
+// header, and Connection: close unless keep; Connection: Upgrade and Upgrade for a switch to
+// the protocol upgrade.
+func (hc *h1Conn) answerHead(sl slot, keep bool, upgrade []byte) []byte {
 	resp := &hc.resp
 	out := hc.out[:0]
 	out = append(out, "HTTP/1.1 "...)
@@ -220,7 +228,12 @@ func (hc *h1Conn) answerHead(sl slot, keep bool) []byte {
 		out = append(out, sl.member.header[0]...)
 		out = append(out, "\r\n"...)
 	}
-	if !keep {
+	switch {
+	case upgrade != nil:
+		out = append(out, "Connection: Upgrade\r\nUpgrade: "...)
+		out = append(out, upgrade...)
+		out = append(out, "\r\n"...)
+	case !keep:
 		out = append(out, "Connection: close\r\n"...)
 	}
 	out = append(out, "\r\n"...)
@@ -235,7 +248,7 @@ func (hc *h1Conn) answerHead(sl slot, keep bool) []byte {
 func (hc *h1Conn) relay(mc *upstream.Conn, sl slot, keep bool) (memberOK, clientOK bool) {
 	g := hc.g
 	resp := &hc.resp
-	out := hc.answerHead(sl, keep)
+	out := hc.answerHead(sl, keep, nil)
 	br := mc.Reader()
 	_, _ = br.Discard(resp.Len)
 	left := resp.Length
@@ -279,7 +292,7 @@ func (hc *h1Conn) relay(mc *upstream.Conn, sl slot, keep bool) (memberOK, client
 			}
 			out = out[:0]
 		}
-		if err := hc.await(mc, g.clock.Now()); err != nil {
+		if err := hc.await(mc, g.clock.Now(), g.opts.MemberReadTimeout); err != nil {
 			return false, resp.Framing == h1.UntilClose && errors.Is(err, io.EOF)
 		}
 	}

@@ -34,6 +34,11 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request, s *snapsh
 		abortIfGone(code)
 		return
 	}
+	g.startTunnel(tun, s, d, sl)
+}
+
+// startTunnel registers and starts the tunnel of an upgrade that d routed to sl.
+func (g *Gateway) startTunnel(tun *tunnel.Tunnel, s *snapshot, d route.Decision, sl slot) {
 	c := &splice.Conn{
 		Tunnel:  tun,
 		Ring:    d.Ring.ID,

@@ -25,7 +25,8 @@ const (
 	Incomplete Verdict = iota
 	// Simple: a complete head the gateway's own path takes; Request describes it.
 	Simple
-	// Other: anything else (a body, an upgrade, another method or version, anything unusual);
+	// Other: anything else (a body, an upgrade but to WebSocket, another method or version,
+	// anything unusual);
 	// it goes to net/http's server with the bytes read so far.
 	Other
 )
@@ -73,6 +74,11 @@ type Request struct {
 	Fields []Field
 	// Close: the client asked to close the connection after this request.
 	Close bool
+	// Upgrade: a WebSocket handshake; UpgradeValue is its Upgrade field's value.
+	Upgrade      bool
+	UpgradeValue Span
+	upgrades     int  // Upgrade fields
+	connUpgrade  bool // Connection names upgrade
 	// Len is the length of the head, its final empty line included.
 	Len int
 }
@@ -86,10 +92,12 @@ type Request struct {
 // '+', ',', '/', ':', ';', '=', '@' (so it needs no decoding and has no encoded slash), no
 // "." or ".." segment, and a query of visible ASCII without '#'; CRLF line ends; field names
 // of token characters followed at once by ':', values without control characters; exactly one
-// valid, non-empty Host; no Content-Length, Transfer-Encoding, Expect, Upgrade, TE, Trailer
-// or HTTP2-Settings; a Connection field naming only close or keep-alive.
+// valid, non-empty Host; no Content-Length, Transfer-Encoding, Expect, TE, Trailer or
+// HTTP2-Settings; a Connection field naming only close, keep-alive or upgrade. With one
+// Upgrade field and Connection naming upgrade, it is a WebSocket handshake (Upgrade set): a
+// GET whose Upgrade field says websocket; any other use of either is Other.
 func ParseRequest(b []byte, maxFields int, r *Request) Verdict {
-	r.head, r.Fields, r.Close, r.Len = b, r.Fields[:0], false, 0
+	*r = Request{head: b, Fields: r.Fields[:0]}
 	line, next, v := nextLine(b, 0)
 	if v != Simple {
 		return v
@@ -128,6 +136,13 @@ func ParseRequest(b []byte, maxFields int, r *Request) Verdict {
 	if hosts != 1 || counted > maxFields || r.host.End == r.host.Start ||
 		!httpguts.ValidHostHeader(r.str(r.host)) {
 		return Other
+	}
+	if r.upgrades > 0 || r.connUpgrade {
+		if r.upgrades != 1 || !r.connUpgrade || r.Method() != "GET" ||
+			!equalFold(r.Bytes(r.UpgradeValue), "websocket") {
+			return Other
+		}
+		r.Upgrade = true
 	}
 	return Simple
 }
@@ -262,15 +277,18 @@ func (r *Request) classify(f *Field) bool {
 		f.Kind = XForwardedProto
 	case equalFold(name, "Forwarded"):
 		f.Kind = Forwarded
+	case equalFold(name, "Upgrade"):
+		f.Kind = Drop
+		r.upgrades++
+		r.UpgradeValue = f.Value
 	case equalFold(name, "Content-Length"), equalFold(name, "Transfer-Encoding"), equalFold(name, "Expect"),
-		equalFold(name, "Upgrade"), equalFold(name, "Te"), equalFold(name, "Trailer"),
-		equalFold(name, "Http2-Settings"):
+		equalFold(name, "Te"), equalFold(name, "Trailer"), equalFold(name, "Http2-Settings"):
 		return false
 	}
 	return true
 }
 
-// connection reads a Connection value: only close and keep-alive are taken.
+// connection reads a Connection value: only close, keep-alive and upgrade are taken.
 func (r *Request) connection(v []byte) bool {
 	for tok := range bytes.SplitSeq(v, []byte(",")) {
 		tok = bytes.Trim(tok, " \t")
@@ -279,6 +297,8 @@ func (r *Request) connection(v []byte) bool {
 		case equalFold(tok, "close"):
 			r.Close = true
 		case equalFold(tok, "keep-alive"):
+		case equalFold(tok, "upgrade"):
+			r.connUpgrade = true
 		default:
 			return false
 		}

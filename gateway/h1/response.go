@@ -41,6 +41,10 @@ type Response struct {
 	Length  int64
 	// KeepAlive: the connection may carry another request after this answer.
 	KeepAlive bool
+	// Upgrade is the Upgrade field's value (one field, or the last); ConnUpgrade says that
+	// Connection names upgrade. A 101 answer switches only with both.
+	Upgrade     Span
+	ConnUpgrade bool
 	// Len is the length of the head.
 	Len int
 }
@@ -131,6 +135,8 @@ func ParseResponse(b []byte, head bool, resp *Response) (bool, error) {
 					closes = true
 				case equalFold(tok, "keep-alive"):
 					keepAlive = true
+				case equalFold(tok, "upgrade"):
+					resp.ConnUpgrade = true
 				case nt < len(tokens):
 					tokens[nt] = tok
 					nt++
@@ -138,7 +144,10 @@ func ParseResponse(b []byte, head bool, resp *Response) (bool, error) {
 					return false, ErrMalformed
 				}
 			}
-		case equalFold(name, "Keep-Alive"), equalFold(name, "Proxy-Connection"), equalFold(name, "Upgrade"):
+		case equalFold(name, "Upgrade"):
+			f.Kind = Drop
+			resp.Upgrade = f.Value
+		case equalFold(name, "Keep-Alive"), equalFold(name, "Proxy-Connection"):
 			f.Kind = Drop
 		}
 		resp.Fields = append(resp.Fields, f)

@@ -3,7 +3,10 @@ package upstream
 import (
 	"bufio"
 	"context"
+	"net"
 	"time"
+
+	"github.com/stablering/stablering/gateway/peek"
 )
 
 // This file lends pooled connections to a caller that makes the exchange itself (the
@@ -30,6 +33,22 @@ func (u *Upstream) Redial(ctx context.Context) (*Conn, error) {
 	}
 	return mc, err
 }
+
+// DialUpgrade connects to the address for a protocol switch: a lent connection that reads
+// through br (reset onto it) and never goes back to the pool. Once the protocol switched, its
+// connection is the caller's (NetConn).
+func (u *Upstream) DialUpgrade(ctx context.Context, br *bufio.Reader) (*Conn, error) {
+	c, err := u.dial(ctx, "tcp", u.address)
+	if err != nil {
+		return nil, err
+	}
+	mc := &Conn{lent: true, conn: c, waiter: peek.NewWriter(c), br: br}
+	br.Reset(mc)
+	return mc, nil
+}
+
+// NetConn is the connection beneath.
+func (mc *Conn) NetConn() net.Conn { return mc.conn }
 
 // Put gives a lent connection back to the pool; one with unread bytes is closed instead.
 func (u *Upstream) Put(mc *Conn) {
