@@ -320,10 +320,14 @@ func (in conditionInput) keptAsDown() string {
 func (in conditionInput) unavailableEffect(n int) string {
 	u := in.ring.Spec.Unavailable
 	its := plural(n, "its", "their")
-	if u.Policy == v1alpha1.UnavailableFailover {
+	switch u.Policy {
+	case v1alpha1.UnavailableFailover:
 		return fmt.Sprintf("gateways fail %s rooms over to the next members at once (spec.unavailable.policy Failover)", its)
+	case "", v1alpha1.UnavailableHold:
+		return fmt.Sprintf("gateways hold %s rooms for %ds, then fail them over (spec.unavailable)", its, u.HoldSeconds)
+	default:
+		return fmt.Sprintf("gateways cannot route %s rooms, nor any other of this StableRing: spec.unavailable.policy %q is not Hold or Failover", its, u.Policy)
 	}
-	return fmt.Sprintf("gateways hold %s rooms for %ds, then fail them over (spec.unavailable)", its, u.HoldSeconds)
 }
 
 // orderedBatchSize is the rollout's batch size when the StatefulSet controller recreates the pods

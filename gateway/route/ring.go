@@ -83,10 +83,11 @@ func newRing(sr *v1alpha1.StableRing, prev *Ring, now time.Time) *Ring {
 		cfg:                  hashConfig(sr),
 	}
 	var errs []error
-	if r.Policy == "" {
+	switch r.Policy {
+	case "":
 		r.Policy = v1alpha1.UnavailableHold
-	}
-	if r.Policy != v1alpha1.UnavailableHold && r.Policy != v1alpha1.UnavailableFailover {
+	case v1alpha1.UnavailableHold, v1alpha1.UnavailableFailover:
+	default:
 		errs = append(errs, fmt.Errorf("unavailable.policy %q is not Hold or Failover", r.Policy))
 	}
 	var err error
