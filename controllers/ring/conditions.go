@@ -56,6 +56,9 @@ const (
 	// ReasonRolloutOwnedElsewhere (Progressing=False): another StableRing names the same
 	// StatefulSet and is older, so it paces the rollouts; this one deletes no pods.
 	ReasonRolloutOwnedElsewhere = "RolloutOwnedElsewhere"
+	// ReasonUnknownRolloutPhase (Progressing=Unknown): status.rollout.phase is not one this
+	// controller knows (another version wrote it), and it has not planned the rollout anew yet.
+	ReasonUnknownRolloutPhase = "UnknownRolloutPhase"
 	// ReasonAsExpected (Degraded=False): nothing is wrong.
 	ReasonAsExpected = "AsExpected"
 )
@@ -176,30 +179,38 @@ func (in conditionInput) progressing() metav1.Condition {
 	case in.sts == nil:
 		return condition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonStatefulSetNotFound,
 			"no rollout: StatefulSet %s does not exist", in.ring.Spec.StatefulSetName)
-	case r != nil && r.Phase == v1alpha1.RolloutDisabled:
-		return condition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonRollingUpdateStrategy, "%s", in.rollingUpdateMessage())
-	case in.owner != nil:
+	case in.owner != nil && (r == nil || r.Phase != v1alpha1.RolloutDisabled):
+		// A StatefulSet without OnDelete is not paced by anyone: that is said below.
 		return condition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonRolloutOwnedElsewhere, "%s", ownedElsewhereMessage(in.ring, in.owner, r))
 	case r == nil:
 		return condition(v1alpha1.ConditionProgressing, metav1.ConditionUnknown, ReasonWaitingForStatefulSet,
 			"waiting for the StatefulSet controller to report the revisions of StatefulSet %s", in.sts.Name)
-	case r.Phase == v1alpha1.RolloutComplete:
+	}
+	switch r.Phase {
+	case v1alpha1.RolloutDisabled:
+		return condition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonRollingUpdateStrategy, "%s", in.rollingUpdateMessage())
+	case v1alpha1.RolloutComplete:
 		return condition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonRolloutComplete,
 			"%s revision %s", plural(len(in.members), "the 1 member runs", fmt.Sprintf("all %d members run", len(in.members))), r.UpdateRevision)
-	case r.Phase == v1alpha1.RolloutPaused:
+	case v1alpha1.RolloutPaused:
 		return condition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonRolloutPaused,
 			"spec.rollout.paused is true: %s still %s an older revision than %s; set spec.rollout.paused to false to continue",
 			count(len(in.outdated(r.UpdateRevision)), "member"), plural(len(in.outdated(r.UpdateRevision)), "runs", "run"), r.UpdateRevision)
-	case r.Phase == v1alpha1.RolloutStalled:
+	case v1alpha1.RolloutStalled:
 		return condition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonProgressDeadlineExceeded, "%s", in.stallMessage())
-	case len(r.BatchMembers) > 0:
-		return condition(v1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonBatchProgressing, "%s", in.batchMessage())
-	default:
+	case v1alpha1.RolloutProgressing:
+		if len(r.BatchMembers) > 0 {
+			return condition(v1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonBatchProgressing, "%s", in.batchMessage())
+		}
 		n := len(in.plan.blockers)
 		return condition(v1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonWaitingForMembers,
 			"batch %d (%s) starts when every member outside it is Serving; not Serving: %s. If %s cannot become Ready at %s current revision, delete %s: the StatefulSet recreates %s at revision %s",
 			r.Batch+1, memberOrdinals(in.plan.next), listMembers(in.membersAt(in.plan.blockers), true),
 			plural(n, "it", "they"), plural(n, "its", "their"), plural(n, "its pod", "their pods"), plural(n, "it", "them"), r.UpdateRevision)
+	default:
+		return condition(v1alpha1.ConditionProgressing, metav1.ConditionUnknown, ReasonUnknownRolloutPhase,
+			"status.rollout.phase %q is not one this controller knows; it decides the rollout anew once the StatefulSet controller has reported the revisions of StatefulSet %s",
+			r.Phase, in.sts.Name)
 	}
 }
 

@@ -113,7 +113,7 @@ var goldenCoverage = slices.Concat(
 		ReasonPortNotFound, ReasonMembersUnroutable),
 	prefixed("condition Progressing ", ReasonStatefulSetNotFound, ReasonWaitingForStatefulSet, ReasonRollingUpdateStrategy,
 		ReasonBatchProgressing, ReasonWaitingForMembers, ReasonRolloutComplete, ReasonRolloutPaused, ReasonProgressDeadlineExceeded,
-		ReasonRolloutOwnedElsewhere),
+		ReasonRolloutOwnedElsewhere, ReasonUnknownRolloutPhase),
 	prefixed("condition Degraded ", ReasonAsExpected, ReasonStatefulSetNotFound, ReasonProgressDeadlineExceeded, ReasonMembersDown,
 		ReasonPortNotFound, ReasonRollingUpdateStrategy, ReasonOrderedReadyPodManagement),
 	prefixed("event ", "MemberJoined", "MemberDown", "MemberLeft", ReasonStatefulSetNotFound, ReasonRolloutOwnedElsewhere,
