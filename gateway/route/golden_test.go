@@ -83,15 +83,20 @@ func (u unreachableUntil) Unreachable(address string, now time.Time) (time.Time,
 
 // TestBuildGolden builds a table from every testdata/build/*.in.yaml, decides its requests, and
 // compares both with the .out.yaml beside it (go test -run TestBuildGolden -update writes them
-// anew). The messages are those of a Retry-After of the decision's wait rounded up (at least 1s),
+// anew). Between them the cases have every member state (and one the gateway does not know) and
+// decide a request for every reason but rate limiting. The messages are those of a Retry-After of the decision's wait rounded up (at least 1s),
 // as /debug/lookup shows them.
 func TestBuildGolden(t *testing.T) {
 	seen := map[Reason]bool{}
+	states := map[v1alpha1.MemberState]bool{}
 	golden.Run(t, "testdata/build", func(t *testing.T, c *buildCase) any {
 		table := Build(c.Rings, nil, c.Now)
 		var out buildResult
 		for _, r := range table.Rings() {
 			out.Rings = append(out.Rings, goldenRingOf(r))
+			for _, m := range r.Members() {
+				states[m.State] = true
+			}
 		}
 		for _, req := range c.Requests {
 			d := table.Decide(goldenHTTPRequest(t, req), c.Now, unreachableUntil(c.Unreachable))
@@ -101,6 +106,12 @@ func TestBuildGolden(t *testing.T) {
 		return out
 	})
 	t.Run("coverage", func(t *testing.T) {
+		for _, s := range []v1alpha1.MemberState{v1alpha1.MemberPending, v1alpha1.MemberServing, v1alpha1.MemberDraining,
+			v1alpha1.MemberRestarting, v1alpha1.MemberDown, "Hibernating"} {
+			if !states[s] {
+				t.Errorf("no golden case has a member in state %s", s)
+			}
+		}
 		for r := range Reason(len(reasonNames)) {
 			// Admission control, not Decide, refuses connections as rate limited.
 			if !seen[r] && r != ReasonRateLimited {
