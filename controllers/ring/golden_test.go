@@ -1,7 +1,10 @@
 package ring
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,6 +104,25 @@ func TestComputeGolden(t *testing.T) {
 			t.Errorf("no golden case shows %v", missing)
 		}
 	})
+}
+
+// TestReasonsAreDocumented checks that the user guide names every condition reason and event
+// the golden cases must show, so that a new one cannot ship unexplained.
+func TestReasonsAreDocumented(t *testing.T) {
+	guide, err := os.ReadFile(filepath.Join("..", "..", "docs", "user-guide.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range goldenCoverage {
+		kind, _, _ := strings.Cut(c, " ")
+		if kind != "condition" && kind != "event" {
+			continue
+		}
+		reason := c[strings.LastIndexByte(c, ' ')+1:]
+		if !strings.Contains(string(guide), "`"+reason+"`") {
+			t.Errorf("docs/user-guide.md does not name %s `%s`", kind, reason)
+		}
+	}
 }
 
 // goldenCoverage is what the golden cases must show between them: every member state, rollout
