@@ -261,10 +261,10 @@ func TestShutdownClosesWithGoingAwayOverTheWindow(t *testing.T) {
 	if err := ts.wait(); err != nil {
 		t.Errorf("serve = %v, want nil", err)
 	}
-	took := time.Since(start)
-	last := slices.Max(closes)
-	if last < window/2 || took > window+closeTimeout {
-		t.Errorf("closes took until %v and shutdown %v, want them spread over about %v", last, took, window)
+	// How the closes are spread over the window is checked on a fake clock by
+	// TestDrainSpreadsOverTheWindow; here, only that shutdown ends within its bound.
+	if took := time.Since(start); took > window+closeTimeout {
+		t.Errorf("closes took until %v and shutdown %v, want shutdown within %v", slices.Max(closes), took, window+closeTimeout)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"k8s.io/utils/clock"
 
 	"github.com/stablering/stablering/internal/sleep"
 )
@@ -54,6 +55,8 @@ var errShuttingDown = errors.New("shutting down")
 // service would shard it by room.
 type hub struct {
 	pod string
+	// clock paces the drain; nil is the real clock.
+	clock clock.Clock
 
 	mu      sync.Mutex
 	rooms   map[string]*room
@@ -146,10 +149,11 @@ func (h *hub) drain(ctx context.Context, window time.Duration) (int, error) {
 	}
 	h.mu.Unlock()
 
-	start := time.Now()
+	wait := sleep.On{Clock: h.clock}
+	start := wait.Now()
 	for i, m := range members {
 		// Member i goes at start + i/n of the window: no drift, whatever the timer precision.
-		if !sleep.Until(ctx, start.Add(window*time.Duration(i)/time.Duration(len(members)))) {
+		if !wait.Until(ctx, start.Add(window*time.Duration(i)/time.Duration(len(members)))) {
 			break
 		}
 		m.stop(websocket.StatusGoingAway, "pod shutting down")
