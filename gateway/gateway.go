@@ -87,7 +87,7 @@ func New(opts Options) *Gateway {
 		members:      map[string]*member{},
 		targets:      map[string]*target{},
 	}
-	g.dialer = &upstream.Dialer{Dialer: net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second}}
+	g.dialer = &upstream.Dialer{Dialer: net.Dialer{Timeout: opts.DialTimeout, KeepAliveConfig: tcpKeepAlive}}
 	g.upstreamOpts = upstream.Options{
 		MaxIdle:      opts.MaxIdleConnsPerMember,
 		IdleTimeout:  opts.UpstreamIdleTimeout,

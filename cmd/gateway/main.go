@@ -138,7 +138,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	proxyLn, err := net.Listen("tcp", f.listen)
+	proxyLn, err := gateway.Listen(context.Background(), f.listen)
 	if err != nil {
 		return err
 	}

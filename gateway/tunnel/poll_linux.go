@@ -26,8 +26,9 @@ type poller struct {
 
 // parkSpot is where a direction parks: its poller and its key there.
 type parkSpot struct {
-	p   *poller // nil when the direction cannot park
-	key uint64  // set once, by register
+	p     *poller // nil when the direction cannot park
+	key   uint64  // set once, by register
+	added bool    // its source is in the poller's epoll instance
 }
 
 // resume runs d, which its poller found readable, if it is still parked.
@@ -148,7 +149,7 @@ func (p *poller) register(d *direction) {
 }
 
 // arm makes p resume d once its source is readable, and reports success. It adds the source
-// to the epoll instance the first time, and re-arms it after.
+// to the epoll instance the first time, and re-arms it after: one epoll_ctl each time.
 func (p *poller) arm(d *direction) bool {
 	p.mu.Lock()
 	broken := p.broken
@@ -159,13 +160,13 @@ func (p *poller) arm(d *direction) bool {
 	// The event carries the key: its low half in Fd, its high half in Pad.
 	ev := syscall.EpollEvent{Events: armEvents, Fd: int32(uint32(d.key)),
 		Pad: int32(uint32(d.key >> 32))}
+	op := syscall.EPOLL_CTL_ADD
+	if d.added {
+		op = syscall.EPOLL_CTL_MOD
+	}
 	var err error
-	cerr := d.src.Control(func(fd uintptr) {
-		err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, int(fd), &ev)
-		if err == syscall.ENOENT {
-			err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
-		}
-	})
+	cerr := d.src.Control(func(fd uintptr) { err = syscall.EpollCtl(p.epfd, op, int(fd), &ev) })
+	d.added = d.added || cerr == nil && err == nil
 	return cerr == nil && err == nil
 }
 
