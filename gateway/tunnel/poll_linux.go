@@ -28,7 +28,7 @@ type poller struct {
 type parkSpot struct {
 	p     *poller // nil when the direction cannot park
 	key   uint64  // set once, by register
-	added bool    // its source is in the poller's epoll instance
+	added bool    // its source is in the poller's epoll instance (or being added); guarded by t.mu
 }
 
 // resume runs d, which its poller found readable, if it is still parked.
@@ -149,8 +149,9 @@ func (p *poller) register(d *direction) {
 }
 
 // arm makes p resume d once its source is readable, and reports success. It adds the source
-// to the epoll instance the first time, and re-arms it after: one epoll_ctl each time.
-func (p *poller) arm(d *direction) bool {
+// to the epoll instance (add, the first time) or re-arms it: one epoll_ctl each time. A
+// direction whose arming failed does not park again (park), so add is never wrong.
+func (p *poller) arm(d *direction, add bool) bool {
 	p.mu.Lock()
 	broken := p.broken
 	p.mu.Unlock()
@@ -160,13 +161,12 @@ func (p *poller) arm(d *direction) bool {
 	// The event carries the key: its low half in Fd, its high half in Pad.
 	ev := syscall.EpollEvent{Events: armEvents, Fd: int32(uint32(d.key)),
 		Pad: int32(uint32(d.key >> 32))}
-	op := syscall.EPOLL_CTL_ADD
-	if d.added {
-		op = syscall.EPOLL_CTL_MOD
+	op := syscall.EPOLL_CTL_MOD
+	if add {
+		op = syscall.EPOLL_CTL_ADD
 	}
 	var err error
 	cerr := d.src.Control(func(fd uintptr) { err = syscall.EpollCtl(p.epfd, op, int(fd), &ev) })
-	d.added = d.added || cerr == nil && err == nil
 	return cerr == nil && err == nil
 }
 

@@ -6,9 +6,12 @@ package tunnel
 type poller struct{}
 
 // parkSpot is where a direction would park.
-type parkSpot struct{ p *poller }
+type parkSpot struct {
+	p     *poller
+	added bool
+}
 
-func pickPoller() *poller           { return nil }
-func (*poller) register(*direction) {}
-func (*poller) arm(*direction) bool { return false }
-func (*poller) forget(*direction)   {}
+func pickPoller() *poller                 { return nil }
+func (*poller) register(*direction)       {}
+func (*poller) arm(*direction, bool) bool { return false }
+func (*poller) forget(*direction)         {}

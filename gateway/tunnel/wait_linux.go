@@ -1,6 +1,9 @@
 package tunnel
 
 import (
+	"errors"
+	"io"
+	"os"
 	"syscall"
 
 	"github.com/stablering/stablering/gateway/peek"
@@ -14,4 +17,57 @@ func waitReadable(rc syscall.RawConn) error {
 		return nil
 	}
 	return rc.Read(peek.Readable)
+}
+
+// errForwardStopped ends a pump whose forward function said to stop.
+var errForwardStopped = errors.New("forwarding stopped")
+
+// pump reads d's source and hands each read to forward, within one RawConn.Read call, until
+// forward says to stop (errForwardStopped), the source ends (io.EOF) or fails, or its read
+// deadline passes. After a read that does not fill the buffer the socket has nothing more, so
+// pump waits for the next data without the read that would find nothing: one read and one
+// write per message and direction, as an event loop does. Go's reads try the socket first and
+// wait only after it answers EAGAIN, and a new RawConn.Read call forgets a readiness reported
+// before it (so it must try first); within one call nothing is forgotten. A buffer is taken
+// from the pool for each read and given back before any wait, so a waiting direction holds
+// none.
+func (d *direction) pump() error {
+	d.pumpErr = nil
+	if err := d.src.Read(d.pumpStep); err != nil {
+		return err
+	}
+	return d.pumpErr
+}
+
+// step is pump's RawConn.Read function: it reports true to end the pump.
+func (d *direction) step(fd uintptr) bool {
+	for {
+		buf := d.t.opts.Pool.Get()
+		n, err := syscall.Read(int(fd), buf)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			d.t.release(buf)
+			continue
+		case errors.Is(err, syscall.EAGAIN):
+			d.t.release(buf)
+			return false
+		case err != nil:
+			d.t.release(buf)
+			d.pumpErr = os.NewSyscallError("read", err)
+			return true
+		case n == 0:
+			d.t.release(buf)
+			d.pumpErr = io.EOF
+			return true
+		}
+		ok := d.forward(buf[:n])
+		d.t.release(buf)
+		switch {
+		case !ok:
+			d.pumpErr = errForwardStopped
+			return true
+		case n < len(buf):
+			return false
+		}
+	}
 }
