@@ -1,8 +1,10 @@
 // Package gateway is StableRing's reverse proxy. It routes each request by its room key on the
-// ring that a StableRing's status resolves (package route), proxies plain HTTP through
-// net/http/httputil.ReverseProxy over per-member connection pools (package upstream), splices
-// WebSocket and other upgrades itself (package tunnel, their closes scheduled by package
-// splice), and applies the availability semantics of the product:
+// ring that a StableRing's status resolves (package route). Cleartext HTTP/1.1 requests without a
+// body and WebSocket handshakes take its own serving path (h1server.go, heads parsed in place by
+// package h1); a connection with any other request goes to net/http's server, which also serves
+// TLS and HTTP/2 and proxies through httputil.ReverseProxy. Both use the same per-member pools
+// (package upstream), splice upgrades themselves (package tunnel, their closes scheduled by
+// package splice), and apply the availability semantics of the product:
 //
 //   - Serving members get their rooms; Draining members keep their connections for now, but
 //     they are closed (WebSocket close 1012) spread evenly over the rest of drainSeconds, while
