@@ -130,9 +130,10 @@ type direction struct {
 
 	// forward passes a read on (see pump); pumpStep and pumpErr are pump's, bound once so that
 	// a pump allocates nothing.
-	forward  func([]byte) bool
-	pumpStep func(fd uintptr) bool
-	pumpErr  error
+	forward     func([]byte) bool
+	pumpStep    func(fd uintptr) bool
+	pumpErr     error
+	lingerUntil time.Time // the read deadline a pump last set
 }
 
 // dirState says who runs a direction.
@@ -466,7 +467,8 @@ func (t *Tunnel) toBackend(readable bool) (parked bool) {
 // says d parked; more that the caller should go on with d (its source did not end and
 // forwarding did not fail: a close is pending, or it could not park).
 func (t *Tunnel) pumpFor(d *direction) (pumped, parked, more bool) {
-	if d.src == nil || !t.setLinger(d, time.Now().Add(linger)) {
+	d.lingerUntil = time.Now().Add(linger)
+	if d.src == nil || !t.setLinger(d, d.lingerUntil) {
 		return false, false, false
 	}
 	err := d.pump()

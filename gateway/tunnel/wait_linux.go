@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"syscall"
+	"time"
 
 	"github.com/stablering/stablering/gateway/peek"
 )
@@ -39,6 +40,18 @@ func (d *direction) pump() error {
 	return d.pumpErr
 }
 
+// extendLinger moves the linger's deadline to a second after now, so that a direction parks
+// after a second without data rather than a second after its pump began; at most eight times
+// a second. False when d may no longer park (the tunnel shut, or a close began).
+func (d *direction) extendLinger() bool {
+	now := time.Now()
+	if d.lingerUntil.Sub(now) > linger*7/8 {
+		return true
+	}
+	d.lingerUntil = now.Add(linger)
+	return d.t.setLinger(d, d.lingerUntil)
+}
+
 // step is pump's RawConn.Read function: it reports true to end the pump.
 func (d *direction) step(fd uintptr) bool {
 	for {
@@ -60,7 +73,7 @@ func (d *direction) step(fd uintptr) bool {
 			d.pumpErr = io.EOF
 			return true
 		}
-		ok := d.forward(buf[:n])
+		ok := d.forward(buf[:n]) && d.extendLinger()
 		d.t.release(buf)
 		switch {
 		case !ok:
