@@ -88,8 +88,11 @@ func TestRingSwapKeepsConnections(t *testing.T) {
 	}
 }
 
-// TestDrainPacing opens 10 WebSockets on a member, marks it Draining for 2s, and measures when
-// the clients see their 1012 closes: spread evenly over the window, one every 200ms.
+// TestDrainPacing opens 10 WebSockets on a member, marks it Draining for 2s, and checks what the
+// clients and the member see end to end: every connection closed with 1012 within the window,
+// spread over it rather than at once, and the member's clean closes. The schedule itself (one
+// close every 200ms, at the midpoints of equal slots) is checked exactly on a fake clock by
+// splice's TestDrainPacedOnTheClock; here the wall clock of a loaded machine only bounds it.
 func TestDrainPacing(t *testing.T) {
 	bs := newBackends(t, 3)
 	sr := newRing("chat", bs)
@@ -127,16 +130,13 @@ func TestDrainPacing(t *testing.T) {
 		gaps = append(gaps, offsets[i]-offsets[i-1])
 	}
 	t.Logf("10 closes over a 2s drain at %v (gaps %v)", roundAll(offsets), roundAll(gaps))
-	if offsets[0] < 50*time.Millisecond || offsets[0] > 250*time.Millisecond {
-		t.Errorf("first close at %v, want about 100ms", offsets[0])
+	// Scheduled from 100ms to 1.9s: a close comes no earlier than its slot, and a busy machine
+	// delays each by about as much, so the spread stays well over a second.
+	if offsets[0] < 50*time.Millisecond {
+		t.Errorf("first close at %v, before its slot at 100ms", offsets[0])
 	}
-	if last := offsets[len(offsets)-1]; last < 1750*time.Millisecond || last > 2050*time.Millisecond {
-		t.Errorf("last close at %v, want about 1.9s", last)
-	}
-	for _, g := range gaps {
-		if g < 100*time.Millisecond || g > 300*time.Millisecond {
-			t.Errorf("gap %v between closes, want about 200ms", g)
-		}
+	if spread := offsets[len(offsets)-1] - offsets[0]; spread < time.Second {
+		t.Errorf("closes spread over %v, want them paced over the 2s window (1.8s between the first and last slot)", spread)
 	}
 	if err := other.echo("unaffected"); err != nil {
 		t.Fatalf("a connection to a Serving member broke: %v", err)
