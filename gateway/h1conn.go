@@ -47,8 +47,15 @@ type h1Conn struct {
 // closed is readHead's verdict for a connection that ended, timed out or failed.
 const closed = h1.Verdict(255)
 
+// newH1Conn returns the state of a new connection: an ended connection's, with its buffers,
+// or a new one. A connection that opens for one WebSocket handshake then leaves nothing
+// behind for the collector.
 func newH1Conn(s *h1Server, c net.Conn) *h1Conn {
-	hc := &h1Conn{s: s, g: s.g, c: c, buf: make([]byte, min(h1BufferSize, s.g.opts.MaxHeaderBytes))}
+	hc, _ := s.free.Get().(*h1Conn)
+	if hc == nil {
+		hc = &h1Conn{buf: make([]byte, min(h1BufferSize, s.g.opts.MaxHeaderBytes))}
+	}
+	hc.s, hc.g, hc.c = s, s.g, c
 	if sc, ok := c.(syscall.Conn); ok {
 		hc.rc, _ = sc.SyscallConn()
 	}
@@ -67,6 +74,7 @@ func (hc *h1Conn) serve() {
 			_ = hc.c.Close()
 		}
 		hc.s.forget(hc)
+		hc.s.release(hc)
 	}()
 	for first := true; ; first = false {
 		switch hc.readHead(first) {
@@ -87,6 +95,19 @@ func (hc *h1Conn) serve() {
 			return
 		}
 	}
+}
+
+// release keeps the state of an ended connection, with its buffers, for a new one.
+func (s *h1Server) release(hc *h1Conn) {
+	*hc = h1Conn{
+		buf:    hc.buf,
+		req:    h1.Request{Fields: hc.req.Fields[:0]},
+		resp:   h1.Response{Fields: hc.resp.Fields[:0]},
+		head:   hc.head[:0],
+		out:    hc.out[:0],
+		answer: answerWriter{header: hc.answer.header, body: hc.answer.body[:0]},
+	}
+	s.free.Put(hc)
 }
 
 // readHead reads until the buffer holds a complete head, and parses it. The first request of

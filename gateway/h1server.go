@@ -24,6 +24,8 @@ type h1Server struct {
 
 	closing atomic.Bool // shutting down: no new connections, none kept alive
 
+	free sync.Pool // of *h1Conn, see newH1Conn
+
 	mu    sync.Mutex
 	conns map[*h1Conn]struct{}
 	wg    sync.WaitGroup // served connections
