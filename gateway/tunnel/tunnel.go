@@ -128,12 +128,11 @@ type direction struct {
 	state    dirState
 	tr       wsframe.Tracker // the frames read so far from the source
 
-	// forward passes a read on (see pump); pumpStep and pumpErr are pump's, bound once so that
-	// a pump allocates nothing.
-	forward     func([]byte) bool
+	// pumpStep and pumpErr are pump's, the step bound once so that a pump allocates nothing;
+	// lingerUntil is the read deadline it last set, in Unix nanoseconds.
 	pumpStep    func(fd uintptr) bool
 	pumpErr     error
-	lingerUntil time.Time // the read deadline a pump last set
+	lingerUntil int64
 }
 
 // dirState says who runs a direction.
@@ -151,7 +150,6 @@ func New(client, backend net.Conn, opts Options) *Tunnel {
 	t := &Tunnel{client: client, backend: backend, opts: opts, live: 2}
 	t.up = direction{t: t, conn: client, src: rawConn(client)}
 	t.down = direction{t: t, conn: backend, src: rawConn(backend)}
-	t.up.forward, t.down.forward = t.forwardUp, t.forwardDown
 	t.up.pumpStep, t.down.pumpStep = t.up.step, t.down.step
 	return t
 }
@@ -467,8 +465,9 @@ func (t *Tunnel) toBackend(readable bool) (parked bool) {
 // says d parked; more that the caller should go on with d (its source did not end and
 // forwarding did not fail: a close is pending, or it could not park).
 func (t *Tunnel) pumpFor(d *direction) (pumped, parked, more bool) {
-	d.lingerUntil = time.Now().Add(linger)
-	if d.src == nil || !t.setLinger(d, d.lingerUntil) {
+	until := time.Now().Add(linger)
+	d.lingerUntil = until.UnixNano()
+	if d.src == nil || !t.setLinger(d, until) {
 		return false, false, false
 	}
 	err := d.pump()

@@ -45,11 +45,20 @@ func (d *direction) pump() error {
 // a second. False when d may no longer park (the tunnel shut, or a close began).
 func (d *direction) extendLinger() bool {
 	now := time.Now()
-	if d.lingerUntil.Sub(now) > linger*7/8 {
+	if time.Duration(d.lingerUntil-now.UnixNano()) > linger*7/8 {
 		return true
 	}
-	d.lingerUntil = now.Add(linger)
-	return d.t.setLinger(d, d.lingerUntil)
+	until := now.Add(linger)
+	d.lingerUntil = until.UnixNano()
+	return d.t.setLinger(d, until)
+}
+
+// forward passes data read from d's source on to the other side.
+func (d *direction) forward(data []byte) bool {
+	if d == &d.t.up {
+		return d.t.forwardUp(data)
+	}
+	return d.t.forwardDown(data)
 }
 
 // step is pump's RawConn.Read function: it reports true to end the pump.
