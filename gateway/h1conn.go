@@ -172,6 +172,7 @@ func (hc *h1Conn) parse() h1.Verdict {
 // handOff gives the connection, with the bytes read, to net/http's server; false if the
 // server is closed.
 func (hc *h1Conn) handOff() bool {
+	hc.g.metrics.handoffs.Inc()
 	read := make([]byte, hc.n)
 	copy(read, hc.buf[:hc.n])
 	return hc.s.handoff.give(&replayConn{Conn: hc.c, read: read})

@@ -23,6 +23,7 @@ type metrics struct {
 	drains      *prometheus.CounterVec
 	swaps       *prometheus.CounterVec
 	localErrors *prometheus.CounterVec
+	handoffs    prometheus.Counter
 	routing     prometheus.Histogram
 }
 
@@ -54,6 +55,9 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) *metrics {
 			"Connections to members the gateway could not open for lack of its own resources, by errno "+
 				"(EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL); the member is not marked unreachable.",
 			"errno"),
+		handoffs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "handoffs_total",
+			Help: "Cleartext client connections the gateway's own HTTP/1.1 path handed to net/http's server " +
+				"(a request with a body, another method or version, an upgrade but to WebSocket, a head over 4 KiB)."}),
 		routing: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "routing_seconds",
 			Help:    "Time to route a request: match the ring, read the key, decide the member.",
@@ -61,7 +65,7 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) *metrics {
 		}),
 	}
 	reg.MustRegister(m.requests.vec, m.upgrades.vec, m.held.vec, m.rateLimited.vec, m.pacedCloses,
-		m.drains, m.swaps, m.localErrors, m.routing, &stateCollector{g: g})
+		m.drains, m.swaps, m.localErrors, m.handoffs, m.routing, &stateCollector{g: g})
 	return m
 }
 
