@@ -6,13 +6,19 @@
 # backends and the proxies on loopback addresses only (127.0.76.x, 127.0.77.x, 127.0.78.x,
 # 127.0.79.x), measures every figure, and writes the report. When perf is installed and may
 # trace system calls (root), the report counts the proxies' system calls per request. About
-# 16 minutes on two cores; results are only comparable when the machine is otherwise idle (the
-# report records the load average).
+# 21 minutes on two cores, of which figure 4's step at 100,000 idle WebSockets (nine
+# measurements of 30-50s, with four more backends on 127.0.77.11-14) takes about 5; results are
+# only comparable when the machine is otherwise idle (the report records the load average).
 #
 # Environment:
 #   QUICK=1   a three-minute run with short measurements, to validate the harness
 #   REPS=N    repetitions of every measurement (default 3, quick 2)
 #   KEEP=1    keep the work directory (rendered configurations, logs, raw results, profiles)
+#   ONLY=idle measure figure 4 (idle WebSockets) alone, after the routing check, and write a
+#             page of it alone (not for comparison: restore docs/benchmarks.md afterwards)
+#   IDLE_CONNS=N,N      figure 4's connection counts (default 1000,10000,50000,100000)
+#   IDLE_PROXIES=a,b    the proxies figure 4 measures (default nginx,haproxy,gateway)
+#   e.g. ONLY=idle IDLE_CONNS=100000 IDLE_PROXIES=gateway REPS=1 hack/bench.sh
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -21,6 +27,9 @@ export PATH="${PATH}:/usr/sbin:/sbin"
 quick=${QUICK:-0}
 reps=${REPS:-0}
 keep=${KEEP:-0}
+only=${ONLY:-}
+idle_conns=${IDLE_CONNS:-}
+idle_proxies=${IDLE_PROXIES:-}
 
 work=""
 bench_pid=""
@@ -87,6 +96,15 @@ go build -o "${work}/bin/" ./cmd/gateway ./test/bench/cmd/...
 args=(-bin "${work}/bin" -work "${work}" -report docs/benchmarks.md -command "make bench" -reps "${reps}")
 if [ "${quick}" = 1 ]; then
   args+=(-quick)
+fi
+if [ -n "${only}" ]; then
+  args+=(-only "${only}")
+fi
+if [ -n "${idle_conns}" ]; then
+  args+=(-idle-conns "${idle_conns}")
+fi
+if [ -n "${idle_proxies}" ]; then
+  args+=(-idle-proxies "${idle_proxies}")
 fi
 setsid "${work}/bin/benchrun" "${args[@]}" &
 bench_pid=$!

@@ -24,8 +24,10 @@ type harness struct {
 	cfg             config
 	logs, raw, prof string
 	cpus, nofile    int
-	backends        []*proc
-	proxies         []*proxy // nginx, haproxy, gateway
+	// ports is the size of the ephemeral port range (net.ipv4.ip_local_port_range).
+	ports    int
+	backends []*proc
+	proxies  []*proxy // nginx, haproxy, gateway
 }
 
 func newHarness(cfg config) (*harness, error) {
@@ -36,6 +38,7 @@ func newHarness(cfg config) (*harness, error) {
 	h := &harness{
 		cfg: cfg, logs: filepath.Join(cfg.work, "logs"), raw: filepath.Join(cfg.work, "raw"),
 		prof: filepath.Join(cfg.work, "profiles"), cpus: runtime.NumCPU(), nofile: int(lim.Cur),
+		ports: ephemeralPorts(),
 	}
 	for _, dir := range []string{h.logs, h.raw, h.prof} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -521,7 +524,53 @@ type idleSet struct {
 	Conns int
 	// Instances is how many processes of each proxy held them (see perProcess).
 	Instances int
-	ByProxy   map[string][]bench.IdleResult
+	// Groups is how many groups of backends the instances were in front of (see
+	// backendGroups): instance k in front of group k mod Groups.
+	Groups  int
+	ByProxy map[string][]bench.IdleResult
+	// Errors says why a proxy could not be measured at this count, by proxy: the report shows
+	// it instead of a number, and the run goes on.
+	Errors map[string]string
+	// Took is how long the count's measurements took, the backends' start included.
+	Took time.Duration
+}
+
+// ephemeralPorts is the size of the ephemeral port range, or Linux's default when it cannot
+// be read.
+func ephemeralPorts() int {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 60999 - 32768 + 1
+	}
+	return parsePortRange(string(data))
+}
+
+// parsePortRange is the size of the range in ip_local_port_range's format ("32768	60999"),
+// or Linux's default when it is malformed.
+func parsePortRange(s string) int {
+	f := strings.Fields(s)
+	if len(f) == 2 {
+		lo, err1 := strconv.Atoi(f[0])
+		hi, err2 := strconv.Atoi(f[1])
+		if err1 == nil && err2 == nil && hi >= lo && lo > 0 {
+			return hi - lo + 1
+		}
+	}
+	return 60999 - 32768 + 1
+}
+
+// perBackend is how many idle WebSockets one backend process may hold on average, for
+// backendGroups: two thirds of what its open-files limit allows (less a margin for its own
+// files), and of the ephemeral ports, since every proxy connects to a backend's address from
+// 127.0.0.1 and one (source, destination) pair has at most ports connections. The third left
+// over is for the proxies' consistent hashes, which put more rooms on some members than on others.
+func perBackend(nofile, ports int) int { return min(nofile-1000, ports) * 2 / 3 }
+
+// backendGroups is how many groups of backends (as many as backendAddrs each) conns idle
+// WebSockets need so that no backend process holds more than perBackend on average.
+func backendGroups(conns, nofile, ports int) int {
+	per := len(backendAddrs) * max(perBackend(nofile, ports), 1)
+	return max((conns+per-1)/per, 1)
 }
 
 // perProcess is how many proxied WebSockets one proxy process can hold under the open-files
@@ -536,37 +585,96 @@ func (h *harness) idleArgs(addrs string, conns int, pids string) []string {
 }
 
 // idle: proxy memory per idle WebSocket. Counts that one process cannot hold under the
-// open-files limit are spread evenly over several instances of the proxy, and their RSS summed.
+// open-files limit are spread evenly over several instances of the proxy, and their RSS summed;
+// counts that the four backends cannot hold put the instances in front of several groups of
+// backends.
 func (h *harness) idle(ctx context.Context, res *results) error {
 	res.commands.idle = "wsbench " + strings.Join(h.idleArgs(anyTarget, 0, "$PROXY_PIDS"), " ")
 	res.commands.idle = strings.Replace(res.commands.idle, "-conns 0", "-conns $N", 1)
 	res.perProcess = h.perProcess()
+	res.perBackend = perBackend(h.nofile, h.ports)
+	targets := h.cfg.idleProxies
+	if len(targets) == 0 {
+		targets = h.targets(false)
+	}
 	for _, n := range h.cfg.idleConns {
-		set := idleSet{Conns: n, Instances: (n + h.perProcess() - 1) / h.perProcess(), ByProxy: map[string][]bench.IdleResult{}}
-		for rep := range h.cfg.reps {
-			for _, t := range rotated(h.targets(false), rep) {
-				r, other, err := h.idleOnce(ctx, t, set, rep)
-				if err != nil {
-					return fmt.Errorf("%s, %d connections: %w", t, n, err)
-				}
-				// Memory does not depend on other processes' CPU use: no repeats.
-				res.addOther(fmt.Sprintf("idle-%d", n), t, other)
-				logf("   %-8s %d conns over %d: %.0f bytes/conn (RSS %d -> %d MiB), %d failed, %d echoed",
-					t, n, set.Instances, r.BytesPerConn, r.RSSBefore>>20, r.RSSAfter>>20, r.Failed, r.Echoed)
-				set.ByProxy[t] = append(set.ByProxy[t], r)
-			}
+		set := idleSet{Conns: n, Instances: (n + h.perProcess() - 1) / h.perProcess(),
+			Groups: backendGroups(n, h.nofile, h.ports), ByProxy: map[string][]bench.IdleResult{}}
+		if err := h.idleCount(ctx, res, &set, targets); err != nil {
+			return err
 		}
 		res.idle = append(res.idle, set)
 	}
 	return nil
 }
 
+// idleCount measures set.Conns idle WebSockets through each of targets, with the groups of
+// backends beyond the first started for the set only.
+func (h *harness) idleCount(ctx context.Context, res *results, set *idleSet, targets []string) error {
+	began := time.Now()
+	defer func() { set.Took = time.Since(began).Round(time.Second) }()
+	groups := [][]string{backendAddrs}
+	var extra []*proc
+	defer func() {
+		for _, b := range extra {
+			b.stop()
+		}
+	}()
+	for g := 1; g < set.Groups; g++ {
+		addrs := groupAddrs(g)
+		for i, addr := range addrs {
+			name := fmt.Sprintf("g%d-b%d", g, i)
+			p, err := startProc(h.logs, "backend-"+name, h.bin("backend"), "-name", fmt.Sprintf("b%d", i), "-listen", addr)
+			if err != nil {
+				return err
+			}
+			extra = append(extra, p)
+			if err := p.waitTCP(addr); err != nil {
+				return err
+			}
+		}
+		groups = append(groups, addrs)
+	}
+	if set.Groups > 1 {
+		logf("   %d connections: %d instances of each proxy, in front of %d groups of %d backends",
+			set.Conns, set.Instances, set.Groups, len(backendAddrs))
+	}
+	for rep := range h.cfg.reps {
+		for _, t := range rotated(targets, rep) {
+			if set.Errors[t] != "" {
+				continue
+			}
+			began := time.Now()
+			r, other, err := h.idleOnce(ctx, t, *set, groups, rep)
+			if err != nil {
+				if ctx.Err() != nil {
+					return err
+				}
+				// One proxy failing at one count (say, at the largest) costs its cells, not the run.
+				logf("   %-8s %d conns: not measured: %v", t, set.Conns, err)
+				if set.Errors == nil {
+					set.Errors = map[string]string{}
+				}
+				set.Errors[t] = err.Error()
+				continue
+			}
+			// Memory does not depend on other processes' CPU use: no repeats.
+			res.addOther(fmt.Sprintf("idle-%d", set.Conns), t, other)
+			logf("   %-8s %d conns over %d: %.0f bytes/conn (RSS %d -> %d MiB), %d failed, %d echoed, in %s",
+				t, set.Conns, set.Instances, r.BytesPerConn, r.RSSBefore>>20, r.RSSAfter>>20, r.Failed, r.Echoed,
+				time.Since(began).Round(100*time.Millisecond))
+			set.ByProxy[t] = append(set.ByProxy[t], r)
+		}
+	}
+	return nil
+}
+
 // idleOnce measures proxy t with set.Conns idle WebSockets spread evenly over set.Instances
-// freshly started instances, each of which first echoes one WebSocket. It returns the result
-// and the share of the CPUs other processes took meanwhile.
-func (h *harness) idleOnce(ctx context.Context, t string, set idleSet, rep int) (bench.IdleResult, float64, error) {
+// freshly started instances in front of groups of backends, each of which first echoes one
+// WebSocket. It returns the result and the share of the CPUs other processes took meanwhile.
+func (h *harness) idleOnce(ctx context.Context, t string, set idleSet, groups [][]string, rep int) (bench.IdleResult, float64, error) {
 	var r bench.IdleResult
-	ps, err := h.instances(t, set.Instances)
+	ps, err := h.instances(t, set.Instances, groups)
 	if err != nil {
 		return r, 0, err
 	}

@@ -13,13 +13,15 @@ import (
 
 // machine describes where the figures were measured.
 type machine struct {
-	CPU, Memory, Kernel, OS      string
-	CPUs, NoFile                 int
+	CPU, Memory, Kernel, OS string
+	CPUs, NoFile            int
+	// Ports is the size of the ephemeral port range.
+	Ports                        int
 	Go, Nginx, HAProxy, Wrk, Rev string
 }
 
 func probeMachine(h *harness) machine {
-	m := machine{CPUs: h.cpus, NoFile: h.nofile, Go: runtime.Version()}
+	m := machine{CPUs: h.cpus, NoFile: h.nofile, Ports: h.ports, Go: runtime.Version()}
 	m.CPU = procField("/proc/cpuinfo", "model name", ":")
 	if kb, err := strconv.ParseFloat(strings.TrimSuffix(procField("/proc/meminfo", "MemTotal", ":"), " kB"), 64); err == nil {
 		m.Memory = strconv.FormatFloat(kb/(1<<20), 'f', 1, 64) + " GiB"

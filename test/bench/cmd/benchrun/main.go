@@ -10,6 +10,12 @@
 // Usage:
 //
 //	benchrun -bin DIR -work DIR -report docs/benchmarks.md [-quick]
+//	benchrun -bin DIR -work DIR -report FILE -only idle [-idle-conns 100000] [-idle-proxies gateway]
+//
+// -only idle measures figure 4 alone (after the routing check) and writes a report of it
+// alone, for validating the idle figure, such as its largest count, without the full run;
+// -idle-conns and -idle-proxies replace the figure's connection counts and the proxies it
+// measures.
 //
 // -bin holds gateway, backend, httpload and wsbench; nginx, haproxy, wrk, go and (when
 // installed) perf come from PATH. -work receives the rendered configurations, logs and raw results.
@@ -21,6 +27,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -31,6 +40,8 @@ type config struct {
 	// command is how the report says to regenerate it.
 	command string
 	quick   bool
+	// only is "idle" to measure figure 4 alone, or empty for every figure.
+	only string
 
 	reps   int
 	warmup time.Duration
@@ -44,6 +55,8 @@ type config struct {
 	// Idle WebSockets: the connection counts asked for, and the wait before reading VmRSS.
 	idleConns  []int
 	idleSettle time.Duration
+	// idleProxies are the proxies figure 4 measures; empty for all.
+	idleProxies []string
 	// Message round trips: rttConns connections carrying rttRate messages per second.
 	rttDuration time.Duration
 	rttConns    int
@@ -71,7 +84,7 @@ func presets(quick bool) config {
 		reps: 3, warmup: time.Second,
 		httpDuration: 10 * time.Second, httpThreads: 2, httpConns: 64, rooms: 1000,
 		upgradeDuration: 5 * time.Second, upgradeWorkers: 64,
-		idleConns: []int{1000, 10000, 50000}, idleSettle: 3 * time.Second,
+		idleConns: []int{1000, 10000, 50000, 100000}, idleSettle: 3 * time.Second,
 		rttDuration: 5 * time.Second, rttConns: 1000, rttRate: 5000,
 		ringDuration:    8 * time.Second,
 		profileDuration: 10 * time.Second,
@@ -85,6 +98,9 @@ func main() {
 	command := flag.String("command", "make bench", "the command that regenerates the report, as the report shows it")
 	quick := flag.Bool("quick", false, "short runs (about three minutes) to validate the harness")
 	reps := flag.Int("reps", 0, "repetitions of every measurement (default 3, quick 2)")
+	only := flag.String("only", "", `"idle": measure figure 4 alone and write a report of it alone`)
+	idleConns := flag.String("idle-conns", "", "comma-separated connection counts of figure 4 (default 1000,10000,50000,100000; quick 1000)")
+	idleProxies := flag.String("idle-proxies", "", "comma-separated proxies figure 4 measures (default nginx,haproxy,gateway)")
 	flag.Parse()
 	if *bin == "" || *work == "" {
 		fmt.Fprintln(os.Stderr, "benchrun: -bin and -work are required")
@@ -95,6 +111,10 @@ func main() {
 	if *reps > 0 {
 		cfg.reps = *reps
 	}
+	if err := cfg.setIdle(*only, *idleConns, *idleProxies); err != nil {
+		fmt.Fprintln(os.Stderr, "benchrun:", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	err := run(ctx, cfg)
 	stop()
@@ -102,6 +122,37 @@ func main() {
 		fmt.Fprintln(os.Stderr, "benchrun:", err)
 		os.Exit(1)
 	}
+}
+
+// setIdle applies the flags -only, -idle-conns and -idle-proxies (empty when not given).
+func (cfg *config) setIdle(only, conns, proxies string) error {
+	if only != "" && only != "idle" {
+		return fmt.Errorf("-only %q: only idle is supported", only)
+	}
+	cfg.only = only
+	if conns != "" {
+		cfg.idleConns = nil
+		for f := range strings.SplitSeq(conns, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				return fmt.Errorf("-idle-conns: %q is not a positive count", f)
+			}
+			cfg.idleConns = append(cfg.idleConns, n)
+		}
+	}
+	if proxies != "" {
+		cfg.idleProxies = nil
+		for f := range strings.SplitSeq(proxies, ",") {
+			name := strings.TrimSpace(f)
+			if name != nginx && name != haproxy && name != gw {
+				return fmt.Errorf("-idle-proxies: %q is none of nginx, haproxy and gateway", name)
+			}
+			if !slices.Contains(cfg.idleProxies, name) {
+				cfg.idleProxies = append(cfg.idleProxies, name)
+			}
+		}
+	}
+	return nil
 }
 
 // run measures everything and writes the report.
@@ -115,10 +166,11 @@ func run(ctx context.Context, cfg config) error {
 	if err := h.startAll(); err != nil {
 		return err
 	}
-	steps := []struct {
+	type step struct {
 		name string
 		run  func(context.Context, *results) error
-	}{
+	}
+	steps := []step{
 		{"routing check", h.checkRouting},
 		{"HTTP, closed loop (wrk)", h.httpClosedLoop},
 		{"HTTP with the C backend (wrk, perf, profile)", h.cBackend},
@@ -128,6 +180,9 @@ func run(ctx context.Context, cfg config) error {
 		{"ring changes under load", h.ringChanges},
 		{"idle WebSockets", h.idle},
 		{"gateway profiles", h.profiles},
+	}
+	if cfg.only == "idle" {
+		steps = slices.DeleteFunc(steps, func(s step) bool { return s.name != "routing check" && s.name != "idle WebSockets" })
 	}
 	for _, s := range steps {
 		began := time.Now()

@@ -15,13 +15,14 @@ import (
 func TestWriteReport(t *testing.T) {
 	cfg := presets(false)
 	res := &results{cfg: cfg, start: time.Now(), end: time.Now().Add(time.Minute), fixedRate: 5000, ringRate: 2000,
-		machine: machine{CPUs: 2, NoFile: 20000}, perProcess: 9000}
+		machine: machine{CPUs: 2, NoFile: 20000, Ports: 28232}, perProcess: 9000, perBackend: 12666}
 	load := func(tput float64, p99 time.Duration) []bench.LoadResult {
 		return []bench.LoadResult{{Throughput: tput, Latency: bench.Latency{P99: p99}}, {Throughput: tput * 1.1, Latency: bench.Latency{P99: p99 * 2}}}
 	}
 	res.http, res.fixed, res.upgrades, res.rtt = map[string][]bench.WrkResult{}, map[string][]bench.LoadResult{}, map[string][]bench.LoadResult{}, map[string][]bench.LoadResult{}
 	res.ringSteady, res.ring = map[string][]bench.LoadResult{}, map[string][]ringRun{}
-	set := idleSet{Conns: 50000, Instances: 6, ByProxy: map[string][]bench.IdleResult{}}
+	set := idleSet{Conns: 50000, Instances: 6, Groups: 1, ByProxy: map[string][]bench.IdleResult{}}
+	big := idleSet{Conns: 100000, Instances: 12, Groups: 2, Took: 5*time.Minute + 12*time.Second, ByProxy: map[string][]bench.IdleResult{}}
 	for i, tg := range []string{direct, nginx, haproxy, gw} {
 		f := float64(4 - i)
 		res.http[tg] = []bench.WrkResult{{Throughput: 10000 * f, P99: time.Millisecond}, {Throughput: 11000 * f, P99: 2 * time.Millisecond}}
@@ -32,12 +33,13 @@ func TestWriteReport(t *testing.T) {
 			res.ringSteady[tg] = load(2000, time.Millisecond)
 			res.ring[tg] = []ringRun{{LoadResult: load(2000, 3*time.Millisecond)[0], Changes: 8, Applied: 8}}
 			set.ByProxy[tg] = []bench.IdleResult{{Conns: 50000, BytesPerConn: 4096 * f}}
+			big.ByProxy[tg] = []bench.IdleResult{{Conns: 100000, BytesPerConn: 2048 * f, Echoed: 100000}}
 			for range 2 {
 				res.addProxyCPU("http", tg, cpuUse{user: 0.3, system: 0.2})
 			}
 		}
 	}
-	res.idle = []idleSet{set}
+	res.idle = []idleSet{set, big}
 	// The C backend: nginx at 40,000 requests/s, HAProxy at 30,000, the gateway at 20,000;
 	// perf counted for 2s of each.
 	res.cBackend = cBackendResult{HTTP: map[string][]bench.WrkResult{}, Syscalls: map[string]syscallRun{},
@@ -78,7 +80,12 @@ func TestWriteReport(t *testing.T) {
 	md := string(data)
 	for _, want := range []string{
 		"DO NOT EDIT", "## Summary", "## 1. Small HTTP", "## 2. HTTP latency", "## 3. WebSocket upgrades",
-		"## 4. Memory per idle", "count\nabove 9,000 is held by several instances", "N = 50,000, over 6 instance(s) of each proxy", "## 5. WebSocket message", "## 6. Ring change",
+		"## 4. Memory per idle", "count\nabove 9,000 is held by several instances", "N = 50,000, over 6 instance(s) of each proxy (0s of this run):\n",
+		"N = 100,000, over 12 instance(s) of each proxy in front of 2 groups of backends (5m12s of this run):\n",
+		"| RSS per idle WebSocket at 100,000 connections | lower | 6.0 KiB | 4.0 KiB | 0.67× | 2.0 KiB | 0.33× |",
+		"| gateway | 2.0 KiB | 0.33× | 0 MiB | 0 MiB | 0 | 100,000 | – |",
+		"at most 28,232 connections", "more than 12,666 each on average", "| ephemeral ports | 28232 (net.ipv4.ip_local_port_range) |",
+		"## 5. WebSocket message", "## 6. Ring change",
 		"## 7. Balancer", "| y |", "## Where the gateway loses", "| gateway | 10,500 (10,000–11,000) | 0.33× | 0.25× |",
 		// 0.5 CPUs at 10,000 and 11,000 requests/s, 0.2 of them in the kernel, against
 		// nginx's 30,000 and 33,000; the direct row has no proxy.

@@ -42,7 +42,11 @@ func median(v []float64) float64 {
 
 // verdict compares the gateway's spread with nginx's: on par when the medians are within 5%,
 // else it wins or loses only when the two ranges do not overlap.
+// Without values on either side (a proxy not measured) there is no verdict.
 func verdict(gateway, nginx []float64, higherBetter bool) string {
+	if len(gateway) == 0 || len(nginx) == 0 {
+		return "–"
+	}
 	g, n := spreadOf(gateway), spreadOf(nginx)
 	if n.med != 0 && math.Abs(g.med/n.med-1) <= 0.05 {
 		return "on par (medians within 5%)"
@@ -109,6 +113,14 @@ func fmtRatio(v, base float64) string {
 		return "–"
 	}
 	return fmt.Sprintf("%.2f×", v/base)
+}
+
+// medianCell is the median of v, or "–" when v is empty.
+func medianCell(v []float64, format func(float64) string) string {
+	if len(v) == 0 {
+		return "–"
+	}
+	return format(median(v))
 }
 
 // cell is a spread as "median (min–max)".

@@ -44,6 +44,20 @@ func listenAddr(name string) string {
 	return net.JoinHostPort(proxyHosts[name], strconv.Itoa(listenPort))
 }
 
+// groupAddrs are the addresses of group g of backends in the idle-WebSocket figure: group 0
+// is backendAddrs; group g > 0, started for the counts that need it, is on 127.0.77.10g+1 to
+// 127.0.77.10g+4.
+func groupAddrs(g int) []string {
+	if g == 0 {
+		return backendAddrs
+	}
+	addrs := make([]string, len(backendAddrs))
+	for i := range addrs {
+		addrs[i] = net.JoinHostPort(fmt.Sprintf("127.0.77.%d", 10*g+i+1), strconv.Itoa(backendPort))
+	}
+	return addrs
+}
+
 // backendAddrs are the backends, one process each; cBackendAddrs are the servers of the C
 // backend (one nginx); clientSources are the addresses the WebSocket tools connect from.
 var (
@@ -163,11 +177,12 @@ func (p *proxy) start() error {
 }
 
 // instances starts count fresh instances of the proxy called name, each as it is configured
-// for the other figures but on its own ports and in its own directory.
-func (h *harness) instances(name string, count int) ([]*proxy, error) {
+// for the other figures but on its own ports and in its own directory; instance k is in front
+// of the backends groups[k mod len(groups)].
+func (h *harness) instances(name string, count int, groups [][]string) ([]*proxy, error) {
 	var ps []*proxy
 	for k := range count {
-		p := h.newProxy(name, backendAddrs, instancePort+k, instancePort+100+k, fmt.Sprintf("%s-%d", name, k))
+		p := h.newProxy(name, groups[k%len(groups)], instancePort+k, instancePort+100+k, fmt.Sprintf("%s-%d", name, k))
 		if err := p.start(); err != nil {
 			stopAll(ps)
 			return nil, err

@@ -143,12 +143,15 @@ func (h *holder) stop() {
 	_ = h.cmd.Wait()
 }
 
-// hold opens o.conns connections numbered from o.first and prints how many failed, echoes a
-// message on each for every line read from standard input and prints how many echoed, and
-// closes them when standard input ends.
+// hold opens o.conns connections numbered from o.first and prints how many failed (and the
+// first few failures to standard error), echoes a message on each for every line read from
+// standard input and prints how many echoed, and closes them when standard input ends.
 func hold(o *options) error {
-	conns, failed := openAll(o)
+	conns, failed, errs := openAll(o)
 	defer closeAll(conns)
+	for _, e := range errs { // to idle's standard error: benchrun's tools.log
+		fmt.Fprintf(os.Stderr, "wsbench hold: %s\n", e)
+	}
 	fmt.Println(failed)
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {

@@ -174,11 +174,15 @@ func upgrades(o *options) error {
 	return printJSON(res)
 }
 
+// maxOpenErrors is how many of openAll's errors it keeps.
+const maxOpenErrors = 5
+
 // openAll opens o.conns connections, numbered from o.first, o.concurrency at a time; failed
-// ones are nil.
-func openAll(o *options) ([]*wsclient.Conn, int) {
-	conns := make([]*wsclient.Conn, o.conns)
-	var failed atomic.Int64
+// ones are nil, and the first few failures are described in errs.
+func openAll(o *options) (conns []*wsclient.Conn, failed int, errs []string) {
+	conns = make([]*wsclient.Conn, o.conns)
+	var nfailed atomic.Int64
+	var mu sync.Mutex
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range o.concurrency {
@@ -186,7 +190,12 @@ func openAll(o *options) ([]*wsclient.Conn, int) {
 			for i := range next {
 				c, err := o.dial(context.Background(), o.first+i)
 				if err != nil {
-					failed.Add(1)
+					nfailed.Add(1)
+					mu.Lock()
+					if len(errs) < maxOpenErrors {
+						errs = append(errs, fmt.Sprintf("connection %d: %v", o.first+i, err))
+					}
+					mu.Unlock()
 					continue
 				}
 				conns[i] = c
@@ -198,7 +207,7 @@ func openAll(o *options) ([]*wsclient.Conn, int) {
 	}
 	close(next)
 	wg.Wait()
-	return conns, int(failed.Load())
+	return conns, int(nfailed.Load()), errs
 }
 
 func closeAll(conns []*wsclient.Conn) {
@@ -229,10 +238,10 @@ func roundTrip(c *wsclient.Conn, msg, buf []byte, timeout time.Duration) error {
 
 // rtt measures message round trips at a fixed aggregate rate.
 func rtt(o *options) error {
-	conns, failed := openAll(o)
+	conns, failed, errs := openAll(o)
 	defer closeAll(conns)
 	if failed > 0 {
-		return fmt.Errorf("%d of %d connections failed to open", failed, o.conns)
+		return fmt.Errorf("%d of %d connections failed to open: %s", failed, o.conns, strings.Join(errs, "; "))
 	}
 	msg := make([]byte, o.size)
 	for i := range msg {
