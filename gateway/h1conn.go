@@ -56,9 +56,7 @@ func newH1Conn(s *h1Server, c net.Conn) *h1Conn {
 		hc = &h1Conn{buf: make([]byte, min(h1BufferSize, s.g.opts.MaxHeaderBytes))}
 	}
 	hc.s, hc.g, hc.c = s, s.g, c
-	if sc, ok := c.(syscall.Conn); ok {
-		hc.rc, _ = sc.SyscallConn()
-	}
+	hc.rc = peek.RawConn(c)
 	hc.waiter = peek.NewWriter(c)
 	if host, _, err := net.SplitHostPort(c.RemoteAddr().String()); err == nil {
 		hc.remote = host

@@ -196,17 +196,8 @@ func (c *replayConn) SyscallConn() (syscall.RawConn, error) {
 	if len(c.read) > 0 {
 		return nil, errReplaying
 	}
-	sc, ok := c.Conn.(syscall.Conn)
-	if !ok {
-		return nil, syscall.EINVAL
-	}
-	return sc.SyscallConn()
+	return syscallConnOf(c.Conn)
 }
 
 // CloseWrite half-closes the connection, as net/http does before closing after an error.
-func (c *replayConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return errors.ErrUnsupported
-}
+func (c *replayConn) CloseWrite() error { return closeWrite(c.Conn) }

@@ -45,7 +45,7 @@ func (hc *h1Conn) upgrade(s *snapshot, d route.Decision, sl slot, keep bool) (in
 		_, clientOK := hc.relay(mc, sl, keep)
 		mc.Close()
 		return resp.Code, keep && clientOK
-	case !resp.ConnUpgrade || !equalFoldBytes(resp.Bytes(resp.Upgrade), hc.req.Bytes(hc.req.UpgradeValue)):
+	case !resp.SwitchesTo(hc.req.Bytes(hc.req.UpgradeValue)):
 		mc.Close()
 		w := hc.answerTo(keep)
 		code := g.answerStatus(w, d, http.StatusBadGateway, "switched to another protocol than requested")
@@ -85,24 +85,4 @@ func (hc *h1Conn) switchTo(mc *upstream.Conn, sl slot) bool {
 	}
 	var never time.Time
 	return hc.c.SetDeadline(never) == nil && mc.NetConn().SetDeadline(never) == nil
-}
-
-// equalFoldBytes reports whether a and b are equal, ignoring ASCII case.
-func equalFoldBytes(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if lowerASCII(a[i]) != lowerASCII(b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func lowerASCII(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
 }

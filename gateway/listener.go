@@ -90,17 +90,23 @@ func (c *limitedConn) Close() error {
 }
 
 // SyscallConn returns the raw connection beneath, for waiting on readiness.
-func (c *limitedConn) SyscallConn() (syscall.RawConn, error) {
-	sc, ok := c.Conn.(syscall.Conn)
+func (c *limitedConn) SyscallConn() (syscall.RawConn, error) { return syscallConnOf(c.Conn) }
+
+// CloseWrite half-closes the connection, as net/http does before closing after an error.
+func (c *limitedConn) CloseWrite() error { return closeWrite(c.Conn) }
+
+// syscallConnOf returns the raw connection beneath c, for the wrappers that pass it through.
+func syscallConnOf(c net.Conn) (syscall.RawConn, error) {
+	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return nil, syscall.EINVAL
 	}
 	return sc.SyscallConn()
 }
 
-// CloseWrite half-closes the connection, as net/http does before closing after an error.
-func (c *limitedConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+// closeWrite half-closes c, where it can.
+func closeWrite(c net.Conn) error {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
 	return errors.ErrUnsupported

@@ -354,8 +354,8 @@ func (r *Request) HeaderValue(name string, i int) (string, bool) {
 	return "", false
 }
 
-// equalFold reports whether b equals the ASCII string s, ignoring ASCII case.
-func equalFold(b []byte, s string) bool {
+// equalFold reports whether b equals s, ignoring ASCII case.
+func equalFold[S ~string | ~[]byte](b []byte, s S) bool {
 	if len(b) != len(s) {
 		return false
 	}

@@ -58,13 +58,9 @@ const maxConnectionTokens = 8
 // Content-Lengths, another transfer coding, obs-fold and bare LF are errors.
 func ParseResponse(b []byte, head bool, resp *Response) (bool, error) {
 	*resp = Response{head: b, Fields: resp.Fields[:0]}
-	end, next, v := nextLine(b, 0)
-	switch v {
-	case Incomplete:
-		return false, nil
-	case Other:
-		return false, ErrMalformed
-	case Simple:
+	end, next, ok, err := responseLine(b, 0)
+	if !ok {
+		return false, err
 	}
 	l := b[:end]
 	if len(l) < 12 || !bytes.HasPrefix(l, []byte("HTTP/1.")) || (l[7] != '1' && l[7] != '0') || l[8] != ' ' ||
@@ -94,13 +90,9 @@ func ParseResponse(b []byte, head bool, resp *Response) (bool, error) {
 	resp.Length = -1
 	for {
 		start := next
-		end, after, v := nextLine(b, start)
-		switch v {
-		case Incomplete:
-			return false, nil
-		case Other:
-			return false, ErrMalformed
-		case Simple:
+		end, after, ok, err := responseLine(b, start)
+		if !ok {
+			return false, err
 		}
 		next = after
 		if end == start {
@@ -155,7 +147,7 @@ func ParseResponse(b []byte, head bool, resp *Response) (bool, error) {
 	for i := range resp.Fields {
 		f := &resp.Fields[i]
 		for _, tok := range tokens[:nt] {
-			if equalFold(tok, string(b[f.Name.Start:f.Name.End])) {
+			if equalFold(tok, b[f.Name.Start:f.Name.End]) {
 				f.Kind = Drop
 			}
 		}
@@ -176,6 +168,26 @@ func ParseResponse(b []byte, head bool, resp *Response) (bool, error) {
 		resp.KeepAlive = false
 	}
 	return true, nil
+}
+
+// responseLine finds the line of an answer head starting at start (see nextLine): ok false
+// with a nil error when it is incomplete, ErrMalformed when it ends badly.
+func responseLine(b []byte, start int) (end, next int, ok bool, err error) {
+	end, next, v := nextLine(b, start)
+	switch v {
+	case Incomplete:
+		return 0, 0, false, nil
+	case Other:
+		return 0, 0, false, ErrMalformed
+	case Simple:
+	}
+	return end, next, true, nil
+}
+
+// SwitchesTo reports whether the answer switches to protocol: Connection names upgrade and
+// Upgrade names protocol, in any case.
+func (r *Response) SwitchesTo(protocol []byte) bool {
+	return r.ConnUpgrade && equalFold(r.Bytes(r.Upgrade), protocol)
 }
 
 // parseLength parses a Content-Length value: 1 to 18 digits.

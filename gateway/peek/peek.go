@@ -18,12 +18,22 @@ type Conn struct {
 	check    func(fd uintptr) bool
 }
 
+// RawConn returns c's raw connection, or nil when it has none.
+func RawConn(c net.Conn) syscall.RawConn {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
 // New returns the checker of c.
 func New(c net.Conn) *Conn {
-	p := &Conn{}
-	if sc, ok := c.(syscall.Conn); ok {
-		p.rc, _ = sc.SyscallConn()
-	}
+	p := &Conn{rc: RawConn(c)}
 	p.check = func(fd uintptr) bool {
 		p.readable = Readable(fd)
 		return true // never wait

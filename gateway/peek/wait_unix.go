@@ -24,12 +24,8 @@ type Writer struct {
 
 // NewWriter returns the writer of c, or nil when c has no raw connection.
 func NewWriter(c net.Conn) *Writer {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+	rc := RawConn(c)
+	if rc == nil {
 		return nil
 	}
 	w := &Writer{rc: rc}

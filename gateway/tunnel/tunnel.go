@@ -78,6 +78,7 @@ import (
 	"time"
 
 	"github.com/stablering/stablering/gateway/bufpool"
+	"github.com/stablering/stablering/gateway/peek"
 	"github.com/stablering/stablering/gateway/wsframe"
 )
 
@@ -148,8 +149,8 @@ const (
 // example buffered with the upgrade response) must be written to the other side before Run.
 func New(client, backend net.Conn, opts Options) *Tunnel {
 	t := &Tunnel{client: client, backend: backend, opts: opts, live: 2}
-	t.up = direction{t: t, conn: client, src: rawConn(client)}
-	t.down = direction{t: t, conn: backend, src: rawConn(backend)}
+	t.up = direction{t: t, conn: client, src: peek.RawConn(client)}
+	t.down = direction{t: t, conn: backend, src: peek.RawConn(backend)}
 	t.up.pumpStep, t.down.pumpStep = t.up.step, t.down.step
 	return t
 }
@@ -620,17 +621,4 @@ func (t *Tunnel) writeDeadline(toClient bool, now time.Time) time.Time {
 		d = t.graceEnd
 	}
 	return d
-}
-
-// rawConn returns c's syscall.RawConn, or nil.
-func rawConn(c net.Conn) syscall.RawConn {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	return rc
 }
