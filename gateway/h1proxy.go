@@ -253,7 +253,7 @@ func (hc *h1Conn) relay(mc *upstream.Conn, sl slot, keep bool) (memberOK, client
 	_, _ = br.Discard(resp.Len)
 	left := resp.Length
 	var chunks h1.Chunks
-	for resp.Framing != h1.NoBody {
+	for resp.Framing != h1.NoBody && (resp.Framing != h1.Length || left > 0) {
 		if avail := br.Buffered(); avail > 0 {
 			p, _ := br.Peek(avail)
 			var n int

@@ -1,10 +1,13 @@
 package gateway_test
 
 import (
+	"bufio"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestWhichServer checks which server reads what: the gateway's own HTTP/1.1 path keeps
@@ -56,6 +59,31 @@ func TestWhichServer(t *testing.T) {
 			c.send(t, "GET /g?room=a HTTP/1.1\r\nHost: x\r\n\r\n")
 			answered(c, http.MethodGet, "/g?room=a")
 			handoffs(1)
+		}
+	}
+}
+
+// TestEmptyAnswers: answers without a body byte (an empty length, an empty chunked body, 204,
+// 304, a HEAD's) end where their framing says, at once, and the connections stay usable.
+func TestEmptyAnswers(t *testing.T) {
+	for _, answer := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"HTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",
+	} {
+		rb := newRawBackend(t, func(c net.Conn, br *bufio.Reader) { answerEach(c, br, answer) })
+		h := gatewayFor(t, &rb.backend, testOptions(t))
+		c := dialRaw(t, h)
+		for range 3 {
+			c.send(t, "GET /?room=a HTTP/1.1\r\nHost: x\r\n\r\n")
+			start := time.Now()
+			if _, body := c.response(t, http.MethodGet); body != "" || time.Since(start) > time.Second {
+				t.Fatalf("%q: body %q after %v", answer, body, time.Since(start))
+			}
+		}
+		if n := rb.accepted.Load(); n != 1 {
+			t.Errorf("%q: the member accepted %d connections for 3 requests, want 1", answer, n)
 		}
 	}
 }
