@@ -315,9 +315,6 @@ func (r *Request) Line() []byte { return r.Bytes(r.line) }
 // Method returns the request's method.
 func (r *Request) Method() string { return r.str(r.method) }
 
-// Target returns the request target as sent.
-func (r *Request) Target() string { return r.str(r.target) }
-
 // str returns s as a string sharing the head's memory (see Request).
 func (r *Request) str(s Span) string {
 	if s.End == s.Start {
