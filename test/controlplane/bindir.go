@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/stablering/stablering/test/internal/cachedir"
 )
 
 // KubernetesVersion is the version of the control plane binaries that hack/controlplane-binaries.sh
@@ -54,17 +56,8 @@ func checkBinaries(dir string) error {
 	return nil
 }
 
-// defaultBinDir mirrors the cache layout of hack/controlplane-binaries.sh:
-// ${STABLERING_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stablering}/controlplane/v<version>.
+// defaultBinDir is where hack/controlplane-binaries.sh puts the control plane: the cache's
+// controlplane/v<version>.
 func defaultBinDir() string {
-	cache := os.Getenv("STABLERING_CACHE")
-	if cache == "" {
-		base := os.Getenv("XDG_CACHE_HOME")
-		if base == "" {
-			home, _ := os.UserHomeDir() // "" leaves a relative path that checkBinaries reports
-			base = filepath.Join(home, ".cache")
-		}
-		cache = filepath.Join(base, "stablering")
-	}
-	return filepath.Join(cache, "controlplane", "v"+KubernetesVersion)
+	return filepath.Join(cachedir.Dir(), "controlplane", "v"+KubernetesVersion)
 }

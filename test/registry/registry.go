@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/stablering/stablering/test/images"
+	"github.com/stablering/stablering/test/internal/cachedir"
 	"github.com/stablering/stablering/test/internal/childproc"
 )
 
@@ -62,20 +63,8 @@ func SkipReason() string {
 	return ""
 }
 
-// defaultBinary mirrors the default output of hack/go-binary.sh:
-// ${STABLERING_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stablering}/bin/registry-<version>.
-func defaultBinary() string {
-	cache := os.Getenv("STABLERING_CACHE")
-	if cache == "" {
-		base := os.Getenv("XDG_CACHE_HOME")
-		if base == "" {
-			home, _ := os.UserHomeDir() // "" leaves a relative path that Binary reports
-			base = filepath.Join(home, ".cache")
-		}
-		cache = filepath.Join(base, "stablering")
-	}
-	return filepath.Join(cache, "bin", "registry-"+Version)
-}
+// defaultBinary is where hack/go-binary.sh puts the registry: the cache's bin/registry-<version>.
+func defaultBinary() string { return filepath.Join(cachedir.Dir(), "bin", "registry-"+Version) }
 
 // Registry is a running registry server, serving plain HTTP on 127.0.0.1 without
 // authentication, storing its blobs in a directory of its own.
