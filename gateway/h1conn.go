@@ -44,9 +44,6 @@ type h1Conn struct {
 	idle     atomic.Bool // waiting for the next request
 }
 
-// closed is readHead's verdict for a connection that ended, timed out or failed.
-const closed = h1.Verdict(255)
-
 // newH1Conn returns the state of a new connection: an ended connection's, with its buffers,
 // or a new one. A connection that opens for one WebSocket handshake then leaves nothing
 // behind for the collector.
@@ -75,7 +72,11 @@ func (hc *h1Conn) serve() {
 		hc.s.release(hc)
 	}()
 	for first := true; ; first = false {
-		switch hc.readHead(first) {
+		v, ok := hc.readHead(first)
+		if !ok {
+			return
+		}
+		switch v {
 		case h1.Simple:
 			keep := hc.serveRequest()
 			if hc.switched {
@@ -89,7 +90,7 @@ func (hc *h1Conn) serve() {
 		case h1.Other:
 			handedOff = hc.handOff()
 			return
-		case h1.Incomplete, closed:
+		case h1.Incomplete: // readHead does not return it
 			return
 		}
 	}
@@ -111,15 +112,16 @@ func (s *h1Server) release(hc *h1Conn) {
 // readHead reads until the buffer holds a complete head, and parses it. The first request of
 // a connection must arrive within ReadHeaderTimeout; later ones may wait IdleTimeout for their
 // first byte, then ReadHeaderTimeout for the rest of the head. A connection that ends or
-// times out is closed without an answer, as net/http's server does.
-func (hc *h1Conn) readHead(first bool) h1.Verdict {
+// times out is closed without an answer, as net/http's server does: ok is false then, and the
+// verdict is Simple or Other otherwise.
+func (hc *h1Conn) readHead(first bool) (v h1.Verdict, ok bool) {
 	g := hc.g
 	if hc.n > 0 {
-		if hc.flushPending() == closed {
-			return closed
+		if !hc.flushPending() {
+			return 0, false
 		}
 		if v := hc.parse(); v != h1.Incomplete {
-			return v
+			return v, true
 		}
 		hc.readBy(g.opts.ReadHeaderTimeout)
 	} else {
@@ -129,20 +131,21 @@ func (hc *h1Conn) readHead(first bool) h1.Verdict {
 		}
 		hc.idle.Store(true)
 		if hc.s.closing.Load() {
-			return hc.flushPending()
+			hc.flushPending()
+			return 0, false
 		}
 		hc.readBy(wait)
 		if !hc.flushThenWait() {
-			return closed
+			return 0, false
 		}
 		m, _ := hc.c.Read(hc.buf)
 		hc.idle.Store(false)
 		if m == 0 {
-			return closed
+			return 0, false
 		}
 		hc.n = m
 		if v := hc.parse(); v != h1.Incomplete {
-			return v
+			return v, true
 		}
 		if !first {
 			hc.readBy(g.opts.ReadHeaderTimeout)
@@ -153,14 +156,14 @@ func (hc *h1Conn) readHead(first bool) h1.Verdict {
 		hc.n += m
 		if m > 0 {
 			if v := hc.parse(); v != h1.Incomplete {
-				return v
+				return v, true
 			}
 		}
 		if err != nil {
-			return closed
+			return 0, false
 		}
 	}
-	return h1.Other // a head larger than the buffer
+	return h1.Other, true // a head larger than the buffer
 }
 
 func (hc *h1Conn) parse() h1.Verdict {
@@ -186,14 +189,11 @@ func (hc *h1Conn) finish(out []byte, keep bool) bool {
 	return hc.write(out)
 }
 
-// flushPending writes the pending bytes of the last answer; closed if that fails.
-func (hc *h1Conn) flushPending() h1.Verdict {
+// flushPending writes the pending bytes of the last answer; false if that fails.
+func (hc *h1Conn) flushPending() bool {
 	p := hc.pending
 	hc.pending = nil
-	if len(p) > 0 && !hc.write(p) {
-		return closed
-	}
-	return h1.Incomplete
+	return len(p) == 0 || hc.write(p)
 }
 
 // flushThenWait writes the pending bytes of the last answer and waits for the next request
