@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -85,5 +87,42 @@ func TestEmptyAnswers(t *testing.T) {
 		if n := rb.accepted.Load(); n != 1 {
 			t.Errorf("%q: the member accepted %d connections for 3 requests, want 1", answer, n)
 		}
+	}
+}
+
+// TestAcceptOutOfDescriptors: while the gateway cannot accept for lack of descriptors, a new
+// client waits in the listen backlog; the gateway keeps trying, and serves it once it can.
+func TestAcceptOutOfDescriptors(t *testing.T) {
+	rec := newRecorder(t, nil)
+	h := gatewayFor(t, rec.backend, testOptions(t))
+	addr, err := net.ResolveTCPAddr("tcp", h.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The client's socket is made before the descriptors run out; connecting needs none.
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "client")
+	defer func() { _ = f.Close() }()
+	restore := exhaustDescriptors(t)
+	sa := &syscall.SockaddrInet4{Port: addr.Port}
+	copy(sa.Addr[:], addr.IP.To4())
+	if err := syscall.Connect(fd, sa); err != nil {
+		restore()
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the gateway's accepts fail meanwhile
+	restore()
+	c, err := net.FileConn(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &rawClient{Conn: c, br: bufio.NewReader(c)}
+	t.Cleanup(func() { _ = c.Close() })
+	rc.send(t, "GET /late?room=a HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, body := rc.response(t, http.MethodGet); resp.StatusCode != http.StatusOK || body != "/late?room=a" {
+		t.Fatalf("after the descriptors came back: %s %q", resp.Status, body)
 	}
 }
