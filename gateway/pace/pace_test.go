@@ -122,3 +122,36 @@ func countAdmitted(b *Bucket, now time.Time, n int) int {
 	}
 	return count
 }
+
+func TestBucketRateChangeKeepsTokens(t *testing.T) {
+	b := NewBucket(10, 10)
+	if n := countAdmitted(b, t0, 4); n != 4 {
+		t.Fatalf("admitted %d of 4 from a full bucket", n)
+	}
+	// Six tokens saved; a smaller burst keeps only three of them.
+	b.SetRate(10, 3)
+	if n := countAdmitted(b, t0, 10); n != 3 {
+		t.Fatalf("after SetRate(10, 3) admitted %d, want the 3 saved tokens the new burst keeps", n)
+	}
+	// The new rate counts from the last event: half a second at 4/s is two tokens.
+	b.SetRate(4, 3)
+	if n := countAdmitted(b, t0.Add(500*time.Millisecond), 10); n != 2 {
+		t.Fatalf("half a second at 4/s admitted %d, want 2", n)
+	}
+	// Unlimited again, then limited: full.
+	b.SetRate(0, 3)
+	b.SetRate(4, 3)
+	if n := countAdmitted(b, t0.Add(500*time.Millisecond), 10); n != 3 {
+		t.Fatalf("a bucket limited again after being unlimited admitted %d, want its burst of 3", n)
+	}
+}
+
+func TestBucketBurstAtLeastOne(t *testing.T) {
+	b := NewBucket(5, 0)
+	if n := countAdmitted(b, t0, 3); n != 1 {
+		t.Fatalf("burst 0 admitted %d at once, want 1", n)
+	}
+	if n := countAdmitted(b, t0.Add(time.Second), 10); n != 1 {
+		t.Fatalf("a second later admitted %d, want 1 (the burst caps the saved tokens)", n)
+	}
+}
