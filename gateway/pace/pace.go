@@ -7,6 +7,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Spread returns when the i-th of n closes (0-based) happens when n closes are spread evenly
@@ -42,13 +44,13 @@ func RetryAfter(base, limit time.Duration, intn func(n int) int) int {
 }
 
 // Bucket is a token bucket: it admits up to burst events at once and rate events per second
-// on average. A rate of 0 admits everything. It is safe for concurrent use.
+// on average. A rate of 0 admits everything. It is safe for concurrent use. The token arithmetic
+// is golang.org/x/time/rate's; Bucket adds what the gateway needs around it: rate 0 as unlimited,
+// a burst of at least one, and rate changes without a clock, taking effect at the last event.
 type Bucket struct {
-	mu     sync.Mutex
-	rate   float64 // tokens per second; 0 is unlimited
-	burst  float64
-	tokens float64
-	last   time.Time
+	mu      sync.Mutex
+	limiter *rate.Limiter // nil while unlimited
+	last    time.Time     // latest time Allow was given; the limiter's clock
 }
 
 // NewBucket returns a full bucket admitting rate events per second with bursts of burst
@@ -61,15 +63,19 @@ func NewBucket(rate float64, burst int) *Bucket {
 
 // SetRate changes the rate and burst, keeping the tokens already saved (up to the new burst).
 // A bucket that was unlimited starts full.
-func (b *Bucket) SetRate(rate float64, burst int) {
+func (b *Bucket) SetRate(perSecond float64, burst int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	wasUnlimited := b.rate == 0
-	b.rate = max(rate, 0)
-	b.burst = float64(max(burst, 1))
-	b.tokens = min(b.tokens, b.burst)
-	if wasUnlimited {
-		b.tokens = b.burst
+	burst = max(burst, 1)
+	switch {
+	case perSecond <= 0:
+		b.limiter = nil
+	case b.limiter == nil:
+		b.limiter = rate.NewLimiter(rate.Limit(perSecond), burst)
+	case b.limiter.Limit() != rate.Limit(perSecond) || b.limiter.Burst() != burst:
+		// At the last event no time has passed, so the saved tokens carry over unchanged.
+		b.limiter.SetLimitAt(b.last, rate.Limit(perSecond))
+		b.limiter.SetBurstAt(b.last, burst)
 	}
 }
 
@@ -78,18 +84,13 @@ func (b *Bucket) SetRate(rate float64, burst int) {
 func (b *Bucket) Allow(now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.rate == 0 {
+	if b.limiter == nil {
 		return true
 	}
-	if elapsed := now.Sub(b.last); elapsed > 0 && !b.last.IsZero() {
-		b.tokens = min(b.burst, b.tokens+elapsed.Seconds()*b.rate)
-	}
-	if now.After(b.last) || b.last.IsZero() {
+	// The limiter is given no time before one it saw: rate.Limiter would count the skipped-back
+	// interval again.
+	if now.After(b.last) {
 		b.last = now
 	}
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	return b.limiter.AllowN(b.last, 1)
 }
