@@ -78,13 +78,17 @@ lint: golangci-lint ## Run golangci-lint.
 envtest: ## Build or fetch etcd, kube-apiserver, kube-controller-manager and kubectl into the cache.
 	@echo "control plane binaries: $(ENVTEST_ASSETS)"
 
+.PHONY: realnode-packages
+realnode-packages: ## Install the Debian packages the real node needs (containerd, runc, CNI plugins, nftables, iptables) when missing; as root only.
+	hack/realnode-packages.sh
+
 .PHONY: registry
 registry: ## Build the container registry server (CNCF distribution, REGISTRY_VERSION) into the cache and print its path.
 	@echo "registry: $(REGISTRY_BINARY)"
 
 .PHONY: test
-test: verify-generated vet helm-lint envtest registry ## Unit tests, the envtest and end-to-end suites on a real control plane, the images through a local registry, and the user guide's "Try it locally" commands.
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" STABLERING_REGISTRY="$(REGISTRY_BINARY)" STABLERING_REQUIRE_CONTROLPLANE=1 HELM="$(HELM)" $(GO) test ./... -count=1 -timeout 30m
+test: verify-generated vet helm-lint envtest registry realnode-packages ## Unit tests, the envtest and end-to-end suites on a real control plane and a real node, the images through a local registry, and the user guide's "Try it locally" commands.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" STABLERING_REGISTRY="$(REGISTRY_BINARY)" STABLERING_REQUIRE_CONTROLPLANE=1 STABLERING_REQUIRE_REALNODE=1 HELM="$(HELM)" $(GO) test ./... -count=1 -timeout 30m
 
 .PHONY: bench-balancer
 bench-balancer: ## Measure the balancer and regenerate docs/balancer.md.

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Puts etcd, kube-apiserver, kube-controller-manager and kubectl for the local control plane in a
+# Puts etcd, kube-apiserver, kube-controller-manager and kubectl for the local control plane, and
+# kube-scheduler, kubelet and kube-proxy for the real single-node cluster (test/realnode), in a
 # cache directory outside the clone and prints that directory.
 #
 # It first asks setup-envtest (fast where its download site is reachable) for etcd, kube-apiserver
 # and kubectl, then builds whatever is still missing from the Go module proxy:
-# kube-apiserver, kube-controller-manager and kubectl from k8s.io/kubernetes with every staging
+# the Kubernetes commands (K8S_COMMANDS below) from k8s.io/kubernetes with every staging
 # module replaced by its tagged release, and etcd from go.etcd.io/etcd/server/v3 (hack/go-binary.sh).
-# kube-controller-manager is not shipped by setup-envtest, so it is always built (once).
+# setup-envtest ships neither kube-controller-manager nor the node's commands, so they are always
+# built (once).
 #
 # Environment: STABLERING_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/stablering),
 # K8S_VERSION (default 1.36.3), ETCD_VERSION (default 3.6.5).
@@ -38,6 +40,18 @@ try_setup_envtest() {
   fi
 }
 
+# K8S_COMMANDS are the k8s.io/kubernetes commands built here: the control plane's, and the node's
+# (kube-scheduler, kubelet, kube-proxy) for the real single-node cluster of package realnode.
+K8S_COMMANDS="kube-apiserver kube-controller-manager kubectl kube-scheduler kubelet kube-proxy"
+
+# import_of names the package that pulls command $1's dependencies into the build module.
+import_of() {
+  case $1 in
+    kubectl) echo k8s.io/kubectl/pkg/cmd ;;
+    *) echo "k8s.io/kubernetes/cmd/$1/app" ;;
+  esac
+}
+
 # build_k8s builds the named k8s.io/kubernetes commands that are still missing.
 build_k8s() {
   local missing=() c
@@ -45,7 +59,7 @@ build_k8s() {
   [ ${#missing[@]} -eq 0 ] && return 0
   local mod="$CACHE/build/kubernetes-$K8S_VERSION"
   mkdir -p "$mod" "$BIN"
-  if [ ! -f "$mod/go.sum" ]; then
+  if ! grep -q "^require k8s.io/kubernetes v$K8S_VERSION\$" "$mod/go.mod" 2>/dev/null; then
     log "preparing build module in $mod"
     (cd "$mod" && rm -f go.mod && "$GO" mod init stablering.local/k8sbuild >/dev/null 2>&1)
     (cd "$mod" && "$GO" mod download -json "k8s.io/kubernetes@v$K8S_VERSION" >/dev/null)
@@ -62,8 +76,14 @@ build_k8s() {
       sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/src/.*#\t\1 => \1 v0.'"${K8S_VERSION#1.}"'#p' "$kmod"
       echo ")"
     } >"$mod/go.mod"
-    printf 'package main\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver/app"\n\t_ "k8s.io/kubernetes/cmd/kube-controller-manager/app"\n\t_ "k8s.io/kubectl/pkg/cmd"\n)\n\nfunc main() {}\n' >"$mod/tools.go"
-    (cd "$mod" && "$GO" mod tidy >&2)
+  fi
+  # The commands share one module so that they build with the same versions; a cache made before
+  # the node's commands were added gets their imports and is tidied again.
+  local tools
+  tools=$(printf 'package main\n\nimport (\n'; for c in $K8S_COMMANDS; do printf '\t_ "%s"\n' "$(import_of "$c")"; done; printf ')\n\nfunc main() {}\n')
+  if [ "$(cat "$mod/tools.go" 2>/dev/null)" != "$tools" ]; then
+    printf '%s\n' "$tools" >"$mod/tools.go"
+    (cd "$mod" && "$GO" mod tidy >&2) || { rm -f "$mod/tools.go"; return 1; }
   fi
   local minor=${K8S_VERSION#*.}; minor=${minor%%.*}
   local v=k8s.io/component-base/version
@@ -83,5 +103,5 @@ build_etcd() {
 
 try_setup_envtest
 build_etcd
-build_k8s kube-apiserver kube-controller-manager kubectl
+build_k8s $K8S_COMMANDS
 echo "$BIN"
