@@ -17,14 +17,14 @@ func TestLoadgenUsage(t *testing.T) {
 		code               int
 		inStdout, inStderr string
 	}{
-		{[]string{"--help"}, 0, "-message-interval duration", ""},
-		{[]string{"--connections", "x"}, 2, "", `invalid value "x" for flag -connections`},
+		{[]string{"--help"}, 0, "--message-interval duration", ""},
+		{[]string{"--connections", "x"}, 2, "", `invalid argument "x" for "--connections" flag`},
 		{[]string{"extra"}, 2, "", `unexpected arguments ["extra"]`},
 		{[]string{"--connections", "0"}, 2, "", "connections must be at least 1"},
 		{[]string{"--url", "gateway:8080/ws"}, 2, "", "bad URL"},
 	} {
 		var stdout, stderr bytes.Buffer
-		code := runLoadgen(tc.args, &stdout, &stderr)
+		code := run(append([]string{"loadgen"}, tc.args...), &stdout, &stderr)
 		if code != tc.code || !strings.Contains(stdout.String(), tc.inStdout) || !strings.Contains(stderr.String(), tc.inStderr) {
 			t.Errorf("loadgen %q = exit %d, stdout %q, stderr %q; want exit %d, stdout with %q, stderr with %q",
 				tc.args, code, stdout.String(), stderr.String(), tc.code, tc.inStdout, tc.inStderr)
@@ -37,7 +37,7 @@ func TestLoadgenUsage(t *testing.T) {
 func TestLoadgenWritesSummaries(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "summary.json")
 	var stdout, stderr bytes.Buffer
-	code := runLoadgen([]string{"--url", "ws://127.0.0.1:1/rooms/{room}/ws", "--connections", "3", "--rooms", "2",
+	code := run([]string{"loadgen", "--url", "ws://127.0.0.1:1/rooms/{room}/ws", "--connections", "3", "--rooms", "2",
 		"--duration", "300ms", "--ramp", "0", "--report-interval", "100ms", "--json", path}, &stdout, &stderr)
 	if code != 0 || !strings.Contains(stdout.String(), "never connected                3\n") || !strings.Contains(stderr.String(), "live=0") {
 		t.Errorf("loadgen = exit %d, stdout %q, stderr %q; want 0, three connections that never connected and progress lines", code, stdout.String(), stderr.String())

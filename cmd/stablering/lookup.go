@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -12,24 +10,14 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/stablering/stablering/balancer"
 )
 
-const lookupUsage = `usage: stablering lookup --replicas N [flags] KEY...
-
-Prints the ordinal that owns each room KEY on the ring of a StatefulSet's ordinals
-start .. start+replicas-1, exactly as StableRing gateways compute it. With --unusable, a key
-whose owner is unusable gets the first usable member in its failover order, as gateways send
-it under the Failover policy. Keys that begin with '-' go after "--".
-
-Output: "KEY ORDINAL" lines (-o text), or a JSON array of {"key", "ordinal", "owner"} (-o json),
-where owner is the ordinal before failover.
-
-Flags:
-`
-
 // lookupOptions are the parsed flags and keys of the lookup command.
 type lookupOptions struct {
+	ring         string
 	algorithm    string
 	replicas     int
 	start        int
@@ -46,42 +34,62 @@ type lookupResult struct {
 	Owner   int32  `json:"owner"`
 }
 
-// runLookup is the lookup command.
-func runLookup(args []string, stdout, stderr io.Writer) int {
-	var opts lookupOptions
-	fs := lookupFlags(&opts)
-	ring, err := parseLookup(fs, &opts, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, lookupUsage)
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "stablering lookup: %v\n", err)
-		fmt.Fprintln(stderr, "usage: stablering lookup --replicas N [flags] KEY... (see 'stablering lookup --help')")
-		return 2
-	}
-	results := lookup(ring, opts.keys, opts.unusable)
-	if err := writeResults(stdout, opts.output, results); err != nil {
-		fmt.Fprintf(stderr, "stablering lookup: writing the results: %v\n", err)
-		return 1
-	}
-	return 0
-}
+// offlineFlags are the lookup flags that describe a ring without a cluster.
+var offlineFlags = []string{"algorithm", "replicas", "start", "virtual-nodes", "unusable"}
 
-// lookupFlags defines the lookup flags, stored in opts.
-func lookupFlags(opts *lookupOptions) *flag.FlagSet {
-	fs := flag.NewFlagSet("lookup", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // runLookup reports errors and usage itself
+func newLookupCommand(c *cli) *cobra.Command {
+	var opts lookupOptions
+	cmd := &cobra.Command{
+		Use:   "lookup (--ring RING | --replicas N) [flags] KEY...",
+		Short: "print the ordinal that owns each room key, and what the gateways do with it now",
+		Long: `Prints where each room KEY goes. Keys that begin with '-' go after "--".
+
+With --ring NAME or NAMESPACE/NAME, it reads the StableRing from the cluster and decides each key
+with the gateway's own routing code on the ring's live status: the owner, and what a gateway
+answers right now. The answer is "proxy" to the owner, "hold" (503 with Retry-After) while the
+owner is draining, restarting or down, "failover" to the next usable member, or "unavailable".
+A gateway also holds or fails over a member it could not connect to recently (its passive
+health), which only that gateway replica knows and this command does not see.
+Output: a KEY OWNER ANSWER table (-o text), or a JSON array of {"key", "owner", "action",
+"reason", "member", "pod", "address", "retryAfterSeconds"} (-o json).
+
+Without --ring it needs no cluster: --replicas N (with --start, --algorithm, --virtual-nodes)
+describes the ring of a StatefulSet's ordinals start .. start+replicas-1, and it prints the
+ordinal that owns each key, exactly as StableRing gateways compute it. With --unusable, a key
+whose owner is unusable gets the first usable member in its failover order, as gateways send it
+under the Failover policy. Output: "KEY ORDINAL" lines (-o text), or a JSON array of {"key",
+"ordinal", "owner"} (-o json), where owner is the ordinal before failover.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.keys = args
+			if opts.ring != "" {
+				return runLiveLookup(cmd, c, &opts)
+			}
+			return runOfflineLookup(cmd, &opts)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&opts.ring, "ring", "", "the StableRing in the cluster, `NAME` or NAMESPACE/NAME")
 	fs.StringVar(&opts.algorithm, "algorithm", string(balancer.Jump), "hash `algorithm`: "+algorithmNames())
-	fs.IntVar(&opts.replicas, "replicas", 0, "`N`umber of ring members, the StatefulSet's replicas (required)")
+	fs.IntVar(&opts.replicas, "replicas", 0, "`N`umber of ring members, the StatefulSet's replicas (required without --ring)")
 	fs.IntVar(&opts.start, "start", 0, "first ordinal, the StatefulSet's ordinals.start")
 	fs.IntVar(&opts.virtualNodes, "virtual-nodes", 0,
 		fmt.Sprintf("points per member, Ketama only (0 means %d)", balancer.DefaultVirtualNodes))
 	fs.Var(&opts.unusable, "unusable", "comma-separated `ordinals` that may not take traffic, e.g. 2,5")
-	fs.StringVar(&opts.output, "o", "text", "output `format`: text or json")
-	return fs
+	addOutputFlag(fs, &opts.output, "text", "json")
+	return cmd
+}
+
+// runOfflineLookup is lookup without --ring.
+func runOfflineLookup(cmd *cobra.Command, opts *lookupOptions) error {
+	ring, err := parseLookup(opts)
+	if err != nil {
+		return err
+	}
+	results := lookup(ring, opts.keys, opts.unusable)
+	if err := writeResults(cmd.OutOrStdout(), opts.output, results); err != nil {
+		return fmt.Errorf("writing the results: %w", err)
+	}
+	return nil
 }
 
 func algorithmNames() string {
@@ -92,26 +100,20 @@ func algorithmNames() string {
 	return strings.Join(names, ", ")
 }
 
-// parseLookup parses args into opts, checks them and builds the ring.
-func parseLookup(fs *flag.FlagSet, opts *lookupOptions, args []string) (balancer.Ring, error) {
-	keys, err := parseInterspersed(fs, args)
-	if err != nil {
-		return nil, err
-	}
-	opts.keys = keys
+// parseLookup checks the offline options and builds the ring.
+func parseLookup(opts *lookupOptions) (balancer.Ring, error) {
 	alg, err := balancer.ParseAlgorithm(opts.algorithm)
 	if err != nil {
-		return nil, fmt.Errorf("--algorithm: %w", err)
+		return nil, usageErrorf("--algorithm: %w", err)
 	}
 	switch {
 	case opts.replicas < 1 || opts.replicas > balancer.MaxMembers:
-		return nil, fmt.Errorf("--replicas must be from 1 to %d (got %d)", balancer.MaxMembers, opts.replicas)
+		return nil, usageErrorf("--replicas must be from 1 to %d (got %d)", balancer.MaxMembers, opts.replicas)
 	case opts.start < 0 || int64(opts.start)+int64(opts.replicas)-1 > math.MaxInt32:
-		return nil, fmt.Errorf("--start %d with --replicas %d is outside the ordinals 0 to %d", opts.start, opts.replicas, math.MaxInt32)
-	case opts.output != "text" && opts.output != "json":
-		return nil, fmt.Errorf("-o must be text or json (got %q)", opts.output)
-	case len(opts.keys) == 0:
-		return nil, errors.New("no keys given")
+		return nil, usageErrorf("--start %d with --replicas %d is outside the ordinals 0 to %d", opts.start, opts.replicas, math.MaxInt32)
+	}
+	if err := checkKeysAndOutput(opts); err != nil {
+		return nil, err
 	}
 	if err := checkUnusable(opts.unusable, int32(opts.start), int32(opts.replicas)); err != nil {
 		return nil, err
@@ -120,29 +122,27 @@ func parseLookup(fs *flag.FlagSet, opts *lookupOptions, args []string) (balancer
 	for i := range members {
 		members[i] = int32(opts.start + i)
 	}
-	return balancer.New(balancer.Config{
+	ring, err := balancer.New(balancer.Config{
 		Algorithm:    alg,
 		Start:        int32(opts.start),
 		Members:      members,
 		VirtualNodes: opts.virtualNodes,
 	})
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return ring, nil
 }
 
-// parseInterspersed parses the flags in args wherever they are among the positional arguments
-// and returns the positional arguments. Everything after "--" is positional.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" || len(rest) == 0 {
-			return append(positional, rest...), nil
-		}
-		positional = append(positional, rest[0])
-		args = rest[1:]
+// checkKeysAndOutput checks what both forms of lookup need: keys and a known output format.
+func checkKeysAndOutput(opts *lookupOptions) error {
+	if err := checkOutput(opts.output, "text", "json"); err != nil {
+		return err
 	}
+	if len(opts.keys) == 0 {
+		return usageErrorf("no keys given")
+	}
+	return nil
 }
 
 // checkUnusable checks that every unusable ordinal is a member and that one member is usable.
@@ -150,11 +150,11 @@ func checkUnusable(unusable ordinalList, start, replicas int32) error {
 	last := start + replicas - 1
 	for o := range unusable {
 		if o < start || o > last {
-			return fmt.Errorf("--unusable: %d is not a member (the members are %d to %d)", o, start, last)
+			return usageErrorf("--unusable: %d is not a member (the members are %d to %d)", o, start, last)
 		}
 	}
 	if len(unusable) == int(replicas) {
-		return errors.New("--unusable lists every member, so no key has a usable member")
+		return usageErrorf("--unusable lists every member, so no key has a usable member")
 	}
 	return nil
 }
@@ -210,6 +210,9 @@ func (l *ordinalList) Set(s string) error {
 	}
 	return nil
 }
+
+// Type names the flag's values in usage messages.
+func (l *ordinalList) Type() string { return "ordinals" }
 
 // Usable reports whether ordinal is not in the list.
 func (l ordinalList) Usable(ordinal int32) bool { return !l[ordinal] }

@@ -10,7 +10,7 @@ import (
 // runArgs runs the lookup command with args and returns its exit code, stdout and stderr.
 func runArgs(args ...string) (int, string, string) {
 	var stdout, stderr bytes.Buffer
-	code := runLookup(args, &stdout, &stderr)
+	code := run(append([]string{"lookup"}, args...), &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 
@@ -23,7 +23,7 @@ func TestLookupText(t *testing.T) {
 	}{
 		{"default Jump", []string{"--replicas", "6", "room-42", ""}, "room-42 1\n 5\n"},
 		{"algorithm names are case-insensitive", []string{"--algorithm", "ketama", "--start", "3", "--replicas", "10", ""}, " 11\n"},
-		{"start", []string{"-algorithm", "Maglev", "-start", "3", "-replicas", "10", "room-42"}, "room-42 3\n"},
+		{"start", []string{"--algorithm", "Maglev", "--start", "3", "--replicas", "10", "room-42"}, "room-42 3\n"},
 		{"unusable owner fails over", []string{"--replicas", "10", "--unusable", "1", "room-42"}, "room-42 3\n"},
 		{"unusable list", []string{"--algorithm", "Rendezvous", "--replicas", "10", "--unusable", "2, 3", "room-42"}, "room-42 7\n"},
 		{"unusable flag repeated", []string{"--algorithm", "Rendezvous", "--replicas", "10", "--unusable", "2", "--unusable", "3", "room-42"}, "room-42 7\n"},
@@ -76,15 +76,15 @@ func TestLookupErrors(t *testing.T) {
 		{"unknown algorithm", []string{"--algorithm", "ring_hash", "--replicas", "3", "room"}, `--algorithm: balancer: unknown algorithm "ring_hash"`},
 		{"negative start", []string{"--start", "-1", "--replicas", "3", "room"}, "--start -1 with --replicas 3 is outside"},
 		{"ordinals overflow", []string{"--start", "2147483647", "--replicas", "2", "room"}, "is outside the ordinals"},
-		{"bad unusable list", []string{"--replicas", "3", "--unusable", "1,x", "room"}, `invalid value "1,x" for flag -unusable: "x" is not an ordinal`},
+		{"bad unusable list", []string{"--replicas", "3", "--unusable", "1,x", "room"}, `invalid argument "1,x" for "--unusable" flag: "x" is not an ordinal`},
 		{"empty unusable entry", []string{"--replicas", "3", "--unusable", "1,", "room"}, `"" is not an ordinal`},
 		{"unusable not a member", []string{"--start", "2", "--replicas", "3", "--unusable", "5", "room"}, "--unusable: 5 is not a member (the members are 2 to 4)"},
 		{"every member unusable", []string{"--replicas", "2", "--unusable", "0,1", "room"}, "--unusable lists every member"},
 		{"bad output", []string{"--replicas", "3", "-o", "yaml", "room"}, `-o must be text or json (got "yaml")`},
 		{"virtual nodes for Jump", []string{"--replicas", "3", "--virtual-nodes", "10", "room"}, "virtualNodes applies only to the Ketama algorithm"},
 		{"virtual nodes out of range", []string{"--algorithm", "Ketama", "--replicas", "3", "--virtual-nodes", "20000", "room"}, "virtualNodes 20000 is out of range"},
-		{"unknown flag", []string{"--replica", "3", "room"}, "flag provided but not defined: -replica"},
-		{"flag without value", []string{"room", "--replicas"}, "flag needs an argument: -replicas"},
+		{"unknown flag", []string{"--replica", "3", "room"}, "unknown flag: --replica"},
+		{"flag without value", []string{"room", "--replicas"}, "flag needs an argument: --replicas"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runArgs(tc.args...)
@@ -99,7 +99,7 @@ func TestLookupErrors(t *testing.T) {
 func TestLookupHelp(t *testing.T) {
 	for _, arg := range []string{"-h", "--help"} {
 		code, stdout, stderr := runArgs(arg)
-		if code != 0 || stderr != "" || !strings.Contains(stdout, "usage: stablering lookup") || !strings.Contains(stdout, "-unusable ordinals") {
+		if code != 0 || stderr != "" || !strings.Contains(stdout, "usage: stablering lookup") || !strings.Contains(stdout, "--unusable ordinals") {
 			t.Errorf("lookup %s = exit %d, stdout %q, stderr %q; want exit 0 and the usage with flags on stdout", arg, code, stdout, stderr)
 		}
 	}

@@ -12,7 +12,7 @@ func TestRun(t *testing.T) {
 		code               int
 		inStdout, inStderr string
 	}{
-		{[]string{"--help"}, 0, "lookup     print the ordinal that owns each room key", ""},
+		{[]string{"--help"}, 0, "lookup      print the ordinal that owns each room key", ""},
 		{[]string{"help"}, 0, "Commands:", ""},
 		{nil, 2, "", "no command given"},
 		{[]string{"lookpu"}, 2, "", `unknown command "lookpu"`},
