@@ -6,6 +6,7 @@ GOLANGCI_LINT_VERSION    ?= v2.15.0
 HELM_VERSION             ?= v4.3.1
 K8S_VERSION              ?= 1.36.3
 REGISTRY_VERSION         ?= v3.1.2
+PROMTOOL_VERSION         ?= v0.316.0
 
 LOCALBIN       ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
@@ -18,6 +19,10 @@ ENVTEST_ASSETS = $(shell K8S_VERSION=$(K8S_VERSION) hack/controlplane-binaries.s
 # So does the container registry server (CNCF distribution) that the images test pushes to.
 REGISTRY_BINARY = $(shell GO_BINARY_LDFLAGS="-X github.com/distribution/distribution/v3/version.version=$(REGISTRY_VERSION)" \
 	hack/go-binary.sh github.com/distribution/distribution/v3/cmd/registry $(REGISTRY_VERSION))
+# And promtool (PROMTOOL_VERSION is the Prometheus module's: v0.316.0 is Prometheus 3.16.0), which
+# checks and unit-tests the chart's alert rules.
+PROMTOOL_BINARY = $(shell GO_BINARY_LDFLAGS="-X github.com/prometheus/common/version.Version=$(PROMTOOL_VERSION)" \
+	hack/go-binary.sh github.com/prometheus/prometheus/cmd/promtool $(PROMTOOL_VERSION))
 
 .DEFAULT_GOAL := help
 SHELL := /usr/bin/env bash -o pipefail
@@ -86,9 +91,13 @@ realnode-packages: ## Install the Debian packages the real node needs (container
 registry: ## Build the container registry server (CNCF distribution, REGISTRY_VERSION) into the cache and print its path.
 	@echo "registry: $(REGISTRY_BINARY)"
 
+.PHONY: promtool
+promtool: ## Build Prometheus's promtool (PROMTOOL_VERSION) into the cache and print its path.
+	@echo "promtool: $(PROMTOOL_BINARY)"
+
 .PHONY: test
-test: verify-generated vet helm-lint envtest registry realnode-packages ## Unit tests, the envtest and end-to-end suites on a real control plane and a real node, the images through a local registry, and the user guide's "Try it locally" commands.
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" STABLERING_REGISTRY="$(REGISTRY_BINARY)" STABLERING_REQUIRE_CONTROLPLANE=1 STABLERING_REQUIRE_REALNODE=1 HELM="$(HELM)" $(GO) test ./... -count=1 -timeout 30m
+test: verify-generated vet helm-lint envtest registry promtool realnode-packages ## Unit tests, the envtest and end-to-end suites on a real control plane and a real node, the images through a local registry, the alert rules with promtool, and the user guide's "Try it locally" commands.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" STABLERING_REGISTRY="$(REGISTRY_BINARY)" STABLERING_PROMTOOL="$(PROMTOOL_BINARY)" STABLERING_REQUIRE_CONTROLPLANE=1 STABLERING_REQUIRE_REALNODE=1 HELM="$(HELM)" $(GO) test ./... -count=1 -timeout 30m
 
 .PHONY: bench-balancer
 bench-balancer: ## Measure the balancer and regenerate docs/balancer.md.

@@ -279,15 +279,7 @@ func TestChartGatewayService(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			objs := decoded(t, renderChart(t, c.args...))
 			gw := deployment(t, objs, "gateway")
-			services := map[string]*corev1.Service{}
-			for _, obj := range ofKind(objs, "Service") {
-				var s corev1.Service
-				typed(t, obj, &s)
-				services[s.Name] = &s
-				if !labelsMatch(s.Spec.Selector, gw.Spec.Template.Labels) {
-					t.Errorf("Service %s selects %v, not the gateway pods", s.Name, s.Spec.Selector)
-				}
-			}
+			services := componentServices(t, objs, gw)
 			main, admin := services["stablering-gateway"], services["stablering-gateway-admin"]
 			if main == nil || admin == nil || len(services) != 2 {
 				t.Fatalf("Services %v, want stablering-gateway and stablering-gateway-admin", keys(services))
@@ -298,17 +290,86 @@ func TestChartGatewayService(t *testing.T) {
 			if admin.Spec.Type != corev1.ServiceTypeClusterIP || len(admin.Spec.Ports) != 1 || admin.Spec.Ports[0].TargetPort.StrVal != "admin" {
 				t.Errorf("Service %s: type %s ports %+v, want a ClusterIP with the admin port", admin.Name, admin.Spec.Type, admin.Spec.Ports)
 			}
-			for _, sm := range ofKind(objs, install.ServiceMonitor.Kind) {
-				selector, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
-				if !labelsMatch(selector, admin.Labels) || labelsMatch(selector, main.Labels) {
-					t.Errorf("ServiceMonitor selects %v; want only the admin Service", selector)
-				}
-				endpoints, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
-				if len(endpoints) != 1 || endpoints[0].(map[string]any)["port"] != admin.Spec.Ports[0].Name {
-					t.Errorf("ServiceMonitor endpoints %v, want the admin port", endpoints)
-				}
+			if sm := componentServiceMonitor(objs, "gateway"); sm != nil {
+				checkServiceMonitor(t, sm, admin, main)
 			}
 		})
+	}
+}
+
+// TestChartManagerServiceMonitor checks that the manager's ServiceMonitor, when enabled, comes
+// with a ClusterIP Service of the manager pods' metrics port, and scrapes that port.
+func TestChartManagerServiceMonitor(t *testing.T) {
+	for _, c := range chartCases {
+		t.Run(c.name, func(t *testing.T) {
+			objs := decoded(t, renderChart(t, c.args...))
+			manager := deployment(t, objs, "manager")
+			services := componentServices(t, objs, manager)
+			sm := componentServiceMonitor(objs, "manager")
+			if sm == nil {
+				if len(services) != 0 {
+					t.Errorf("Services %v of the manager without its ServiceMonitor", keys(services))
+				}
+				return
+			}
+			metrics := services["stablering-manager"]
+			if metrics == nil || len(services) != 1 {
+				t.Fatalf("Services %v of the manager, want stablering-manager", keys(services))
+			}
+			if metrics.Spec.Type != corev1.ServiceTypeClusterIP || len(metrics.Spec.Ports) != 1 || metrics.Spec.Ports[0].TargetPort.StrVal != "metrics" {
+				t.Errorf("Service %s: type %s ports %+v, want a ClusterIP with the metrics port", metrics.Name, metrics.Spec.Type, metrics.Spec.Ports)
+			}
+			checkServiceMonitor(t, sm, metrics)
+		})
+	}
+}
+
+// componentServices returns the Services that select the pods of deploy, by name; a Service that
+// selects them only in part is an error.
+func componentServices(t *testing.T, objs []*unstructured.Unstructured, deploy *appsv1.Deployment) map[string]*corev1.Service {
+	t.Helper()
+	services := map[string]*corev1.Service{}
+	component := deploy.Spec.Template.Labels["app.kubernetes.io/component"]
+	for _, obj := range ofKind(objs, "Service") {
+		var s corev1.Service
+		typed(t, obj, &s)
+		if s.Spec.Selector["app.kubernetes.io/component"] != component {
+			continue
+		}
+		if !labelsMatch(s.Spec.Selector, deploy.Spec.Template.Labels) {
+			t.Errorf("Service %s selects %v, not the %s pods", s.Name, s.Spec.Selector, component)
+		}
+		services[s.Name] = &s
+	}
+	return services
+}
+
+// componentServiceMonitor returns the ServiceMonitor of component, or nil.
+func componentServiceMonitor(objs []*unstructured.Unstructured, component string) *unstructured.Unstructured {
+	for _, sm := range ofKind(objs, install.ServiceMonitor.Kind) {
+		if sm.GetLabels()["app.kubernetes.io/component"] == component {
+			return sm
+		}
+	}
+	return nil
+}
+
+// checkServiceMonitor checks that sm selects target and none of others, and scrapes target's
+// only port.
+func checkServiceMonitor(t *testing.T, sm *unstructured.Unstructured, target *corev1.Service, others ...*corev1.Service) {
+	t.Helper()
+	selector, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
+	if !labelsMatch(selector, target.Labels) {
+		t.Errorf("ServiceMonitor %s selects %v; want the Service %s", sm.GetName(), selector, target.Name)
+	}
+	for _, o := range others {
+		if labelsMatch(selector, o.Labels) {
+			t.Errorf("ServiceMonitor %s selects the Service %s too", sm.GetName(), o.Name)
+		}
+	}
+	endpoints, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+	if len(endpoints) != 1 || endpoints[0].(map[string]any)["port"] != target.Spec.Ports[0].Name {
+		t.Errorf("ServiceMonitor %s endpoints %v, want the port %s", sm.GetName(), endpoints, target.Spec.Ports[0].Name)
 	}
 }
 
@@ -348,6 +409,52 @@ func TestDeploymentArgsParse(t *testing.T) {
 				if _, _, err := runErr(filepath.Join(bin, component), append(ctr.Args, "-help")...); err != nil {
 					t.Errorf("%s %q: %v", component, ctr.Args, err)
 				}
+			}
+		})
+	}
+}
+
+// TestChartMonitoringFiles checks that the PrometheusRule carries exactly the groups of
+// files/prometheus-rules.yaml (which test/monitoring checks with promtool), and that the
+// dashboard ConfigMap carries files/grafana-dashboard.json verbatim with the label Grafana's
+// sidecar loads dashboards by; and that neither is rendered unless enabled.
+func TestChartMonitoringFiles(t *testing.T) {
+	rulesFile, err := os.ReadFile(chartDir + "/files/prometheus-rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules map[string]any
+	if err := yaml.Unmarshal(rulesFile, &rules); err != nil {
+		t.Fatal(err)
+	}
+	dashboardFile, err := os.ReadFile(chartDir + "/files/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range chartCases {
+		t.Run(c.name, func(t *testing.T) {
+			objs := decoded(t, renderChart(t, c.args...))
+			promRules, configMaps := ofKind(objs, install.PrometheusRule.Kind), ofKind(objs, "ConfigMap")
+			if len(c.args) == 0 {
+				if len(promRules)+len(configMaps) != 0 {
+					t.Errorf("defaults render %d PrometheusRules and %d ConfigMaps, want none", len(promRules), len(configMaps))
+				}
+				return
+			}
+			if len(promRules) != 1 || len(configMaps) != 1 {
+				t.Fatalf("%d PrometheusRules and %d ConfigMaps, want one each", len(promRules), len(configMaps))
+			}
+			groups, _, _ := unstructured.NestedSlice(promRules[0].Object, "spec", "groups")
+			if !equality.Semantic.DeepEqual(groups, rules["groups"]) {
+				t.Errorf("PrometheusRule groups differ from files/prometheus-rules.yaml:\n%v", groups)
+			}
+			var cm corev1.ConfigMap
+			typed(t, configMaps[0], &cm)
+			if cm.Labels["grafana_dashboard"] != "1" {
+				t.Errorf("ConfigMap %s labels %v, want grafana_dashboard: \"1\"", cm.Name, cm.Labels)
+			}
+			if len(cm.Data) != 1 || cm.Data["stablering.json"] != strings.TrimSuffix(string(dashboardFile), "\n") {
+				t.Errorf("ConfigMap %s data keys %v; want stablering.json, files/grafana-dashboard.json verbatim", cm.Name, keys(cm.Data))
 			}
 		})
 	}

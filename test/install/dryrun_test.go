@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -20,8 +21,9 @@ import (
 // TestServerSideDryRun sends every object the chart renders (with defaults and with every
 // feature on) and every object of config/default to a real kube-apiserver as a server-side
 // apply dry run, so the API server's own validation and admission judge them. The control plane
-// installs the CRD from the chart's crds/ directory, as Helm would. ServiceMonitors are left out:
-// their CRD belongs to the Prometheus Operator (TestChartGatewayService checks them). The
+// installs the CRD from the chart's crds/ directory, as Helm would. ServiceMonitors and the
+// PrometheusRule are left out: their CRDs belong to the Prometheus Operator (TestChartGatewayService,
+// TestChartManagerServiceMonitor and TestChartMonitoringFiles check them). The
 // namespaces enforce the "restricted" Pod Security Standard, and any warning the API server
 // returns (such as a Deployment whose pods would violate it) fails the test.
 func TestServerSideDryRun(t *testing.T) {
@@ -59,7 +61,7 @@ func TestServerSideDryRun(t *testing.T) {
 	kubectl := filepath.Join(cp.BinDir, "kubectl")
 	for name, data := range manifests {
 		t.Run(name, func(t *testing.T) {
-			objs := withoutKind(decoded(t, data), install.ServiceMonitor.Kind)
+			objs := withoutKind(decoded(t, data), install.ServiceMonitor.Kind, install.PrometheusRule.Kind)
 			file := filepath.Join(t.TempDir(), "manifests.yaml")
 			if err := os.WriteFile(file, joinYAML(t, objs), 0o600); err != nil {
 				t.Fatal(err)
@@ -74,10 +76,10 @@ func TestServerSideDryRun(t *testing.T) {
 	}
 }
 
-func withoutKind(objs []*unstructured.Unstructured, kind string) []*unstructured.Unstructured {
+func withoutKind(objs []*unstructured.Unstructured, kinds ...string) []*unstructured.Unstructured {
 	var out []*unstructured.Unstructured
 	for _, o := range objs {
-		if o.GetKind() != kind {
+		if !slices.Contains(kinds, o.GetKind()) {
 			out = append(out, o)
 		}
 	}

@@ -24,9 +24,12 @@ import (
 	"github.com/stablering/stablering/api/v1alpha1"
 )
 
-// ServiceMonitor is the Prometheus Operator kind the chart can render. Its types are not part of
-// this module, so Validate checks only its metadata.
-var ServiceMonitor = schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"}
+// ServiceMonitor and PrometheusRule are the Prometheus Operator kinds the chart can render. Their
+// types are not part of this module, so Validate checks only their metadata.
+var (
+	ServiceMonitor = schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"}
+	PrometheusRule = schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "PrometheusRule"}
+)
 
 // clusterScoped are the cluster-scoped kinds StableRing installs; every other kind must name its
 // namespace, so that `kubectl apply` puts it where the release or kustomization says.
@@ -107,7 +110,7 @@ func validateObject(decoder runtime.Decoder, scheme *runtime.Scheme, obj *unstru
 		return fmt.Errorf("%s is cluster-scoped but names namespace %q", gvk.Kind, obj.GetNamespace())
 	case !clusterScoped[gvk.GroupKind()] && obj.GetNamespace() == "":
 		return errors.New("metadata.namespace is required")
-	case gvk == ServiceMonitor:
+	case gvk == ServiceMonitor || gvk == PrometheusRule:
 		return nil
 	case !scheme.Recognizes(gvk):
 		return fmt.Errorf("unknown kind %s", gvk)

@@ -18,53 +18,30 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/stablering/stablering/test/images"
-	"github.com/stablering/stablering/test/internal/cachedir"
 	"github.com/stablering/stablering/test/internal/childproc"
+	"github.com/stablering/stablering/test/internal/gobinary"
 )
 
 // Version is the distribution release `make registry` builds by default. Keep it in sync with
 // REGISTRY_VERSION in the Makefile.
 const Version = "v3.1.2"
 
-// BinaryEnv names the environment variable holding the registry binary's path (make test sets it).
-const BinaryEnv = "STABLERING_REGISTRY"
-
-// RequireEnv names the environment variable that, set to "1", turns a missing registry binary
-// from a skipped test into a failure; it is the control plane's (`make test` sets it).
-const RequireEnv = "STABLERING_REQUIRE_CONTROLPLANE"
-
-// ErrBinaryMissing is wrapped by Binary's error when the registry binary is not there.
-var ErrBinaryMissing = errors.New("registry binary missing")
+// command is the registry server as `make registry` builds it; $STABLERING_REGISTRY (make test
+// sets it) overrides where it is.
+var command = gobinary.Command{Name: "registry", Version: Version, Env: "STABLERING_REGISTRY", MakeTarget: "registry"}
 
 // startTimeout bounds how long Start waits for the registry to serve.
 const startTimeout = 30 * time.Second
 
 // Binary returns the path of the registry binary: $STABLERING_REGISTRY when set, else where
-// hack/go-binary.sh puts it by default. It fails with ErrBinaryMissing, telling the user to run
-// `make registry`, when there is no executable there.
-func Binary() (string, error) {
-	path := os.Getenv(BinaryEnv)
-	if path == "" {
-		path = defaultBinary()
-	}
-	info, err := os.Stat(path)
-	if err != nil || info.IsDir() || info.Mode().Perm()&0o111 == 0 {
-		return path, fmt.Errorf("%w: no executable %s; run `make registry` to build it", ErrBinaryMissing, path)
-	}
-	return path, nil
-}
+// hack/go-binary.sh puts it by default. It fails with an error wrapping gobinary.ErrMissing,
+// telling the user to run `make registry`, when there is no executable there.
+func Binary() (string, error) { return command.Path() }
 
 // SkipReason returns why a test needing the registry should be skipped: its binary is missing
-// and RequireEnv is not "1". It returns "" when the test should run (and fail without it).
-func SkipReason() string {
-	if _, err := Binary(); err != nil && os.Getenv(RequireEnv) != "1" {
-		return fmt.Sprintf("%v (set %s=1 to fail instead of skipping)", err, RequireEnv)
-	}
-	return ""
-}
-
-// defaultBinary is where hack/go-binary.sh puts the registry: the cache's bin/registry-<version>.
-func defaultBinary() string { return filepath.Join(cachedir.Dir(), "bin", "registry-"+Version) }
+// and STABLERING_REQUIRE_CONTROLPLANE is not "1". It returns "" when the test should run (and
+// fail without it).
+func SkipReason() string { return command.SkipReason() }
 
 // Registry is a running registry server, serving plain HTTP on 127.0.0.1 without
 // authentication, storing its blobs in a directory of its own.

@@ -97,10 +97,15 @@ The ServiceAccount names.
 {{- end }}
 
 {{/*
-A container image reference: (dict "image" .Values.manager.image "root" $).
+A container image reference, by digest when image.digest is set, else by tag (default the
+chart's appVersion): (dict "image" .Values.manager.image "root" $).
 */}}
 {{- define "stablering.image" -}}
+{{- if .image.digest }}
+{{- printf "%s@%s" .image.repository .image.digest }}
+{{- else }}
 {{- printf "%s:%s" .image.repository (.image.tag | default .root.Chart.AppVersion) }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -145,4 +150,35 @@ date), so the chart grants exactly what controller-gen generated from the contro
 {{- fail (printf "%s has no rules" .file) }}
 {{- end }}
 {{- toYaml $role.rules }}
+{{- end }}
+
+{{/*
+A Prometheus Operator ServiceMonitor that scrapes /metrics from the port named port of the
+component's Service labelled stablering.io/service: <service>. Takes (dict "root" $ "component"
+"gateway" "service" "admin" "port" "admin" "values" .Values.gateway.serviceMonitor).
+*/}}
+{{- define "stablering.serviceMonitor" -}}
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: {{ include "stablering.componentName" (dict "root" .root "component" .component) }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "stablering.componentLabels" (dict "root" .root "component" .component) | nindent 4 }}
+    {{- with .values.labels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  selector:
+    matchLabels:
+      {{- include "stablering.componentSelectorLabels" (dict "root" .root "component" .component) | nindent 6 }}
+      stablering.io/service: {{ .service }}
+  namespaceSelector:
+    matchNames:
+      - {{ .root.Release.Namespace }}
+  endpoints:
+    - port: {{ .port }}
+      path: /metrics
+      interval: {{ .values.interval }}
+      scrapeTimeout: {{ .values.scrapeTimeout }}
 {{- end }}
