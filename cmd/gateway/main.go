@@ -158,7 +158,7 @@ func run() error {
 			cancel(fmt.Errorf("StableRing source: %w", err))
 		}
 	}()
-	log.Info("gateway serving", "version", version.Version, "listen", proxyLn.Addr().String(),
+	log.Info("gateway serving", "version", version.Current(), "listen", proxyLn.Addr().String(),
 		"admin", adminLn.Addr().String())
 	if err := g.Serve(ctx, proxyLn, adminLn); err != nil {
 		return err

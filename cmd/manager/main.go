@@ -68,7 +68,7 @@ func main() {
 		log.Error(err, "cannot set up the manager")
 		os.Exit(1)
 	}
-	log.Info("starting the manager", "version", version.Version, "namespaces", opts.Namespaces,
+	log.Info("starting the manager", "version", version.Current(), "namespaces", opts.Namespaces,
 		"leaderElection", opts.LeaderElection)
 	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "the manager stopped with an error")

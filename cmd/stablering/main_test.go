@@ -34,3 +34,27 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("version: exit %d, %q %q", code, stdout.String(), stderr.String())
 	}
 }
+
+// TestPluginName: installed as kubectl-stablering, the usage names the kubectl plugin.
+func TestPluginName(t *testing.T) {
+	for path, want := range map[string]string{
+		"/usr/local/bin/kubectl-stablering":  "kubectl stablering",
+		`C:\krew\bin\kubectl-stablering.exe`: "stablering", // filepath is the host's: no backslashes on Linux
+		"kubectl-stablering.exe":             "kubectl stablering",
+		"./stablering":                       "stablering",
+		"/tmp/kubectl-stablering-old":        "stablering",
+	} {
+		if got := displayName(path); got != want {
+			t.Errorf("displayName(%q) = %q, want %q", path, got, want)
+		}
+	}
+	var stdout, stderr strings.Builder
+	code := runAs("kubectl stablering", []string{"lookup", "--replicas", "3"}, &stdout, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), "kubectl stablering lookup: no keys given\nusage: kubectl stablering lookup ") {
+		t.Errorf("as a plugin: exit %d, stderr %q; want 2 and the plugin's name", code, stderr.String())
+	}
+	stdout.Reset()
+	if code := runAs("kubectl stablering", []string{"--help"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "usage: kubectl stablering <command>") {
+		t.Errorf("as a plugin, --help: exit %d, %q", code, stdout.String())
+	}
+}

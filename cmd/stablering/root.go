@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+
+	"github.com/stablering/stablering/cmd/internal/version"
 )
 
 // commands are the constructors of the subcommands ("stablering --help" lists them by name).
@@ -20,7 +22,6 @@ var commands = []func(*cli) *cobra.Command{
 	newPauseCommand,
 	newResumeCommand,
 	newRestartCommand,
-	newConvertCommand,
 	newLoadgenCommand,
 	newVersionCommand,
 }
@@ -102,7 +103,9 @@ go, and the rollout controls. As kubectl-stablering on the PATH it is the kubect
 			return usageErrorf("unknown command %q", args[0])
 		},
 		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
+		Version:           version.String("stablering"),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetUsageTemplate(usageTemplate)
 	root.SetHelpTemplate("{{with .Long}}{{.}}\n\n{{end}}{{.UsageString}}")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })

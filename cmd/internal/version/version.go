@@ -1,6 +1,8 @@
 // Package version names the build of StableRing's binaries. Version is stamped at build time
-// (make build and the Dockerfile pass -ldflags "-X .../cmd/internal/version.Version=v0.1.0");
-// a plain go build says "dev", with the commit when Go recorded one.
+// (make build, make images and the Dockerfile pass -ldflags "-X .../cmd/internal/version.Version=v0.1.0").
+// An unstamped binary takes its module's version from Go's build information when it has one
+// (go install github.com/stablering/stablering/cmd/stablering@v0.1.0), and says "dev"
+// otherwise; the commit is added when Go recorded one.
 package version
 
 import (
@@ -9,8 +11,33 @@ import (
 	"runtime/debug"
 )
 
-// Version is the release, set by the linker; "dev" otherwise.
+// Version is the release, set by the linker; see Current for the version of an unstamped build.
 var Version = "dev"
+
+// unstamped is Version's value when the linker did not set it.
+const unstamped = "dev"
+
+// Current is the version of the running binary: Version when the build stamped it, else the
+// main module's version from the build information (a release when built with go install
+// ...@version), else "dev".
+func Current() string {
+	if Version != unstamped {
+		return Version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		return moduleVersion(info)
+	}
+	return unstamped
+}
+
+// moduleVersion is the main module's version in info, or "dev" for a build in a checkout
+// ("(devel)") or without one.
+func moduleVersion(info *debug.BuildInfo) string {
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	return unstamped
+}
 
 // String describes the build of the program called name, e.g.
 // "gateway v0.1.0 (commit 2fe34be, go1.26.8 linux/amd64)".
@@ -19,7 +46,7 @@ func String(name string) string {
 	if rev := revision(); rev != "" {
 		detail = "commit " + rev + ", " + detail
 	}
-	return fmt.Sprintf("%s %s (%s)", name, Version, detail)
+	return fmt.Sprintf("%s %s (%s)", name, Current(), detail)
 }
 
 // revision is the VCS revision Go recorded in the binary, shortened, or "".
