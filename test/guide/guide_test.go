@@ -204,9 +204,23 @@ func TestParseSteps(t *testing.T) {
 	}
 }
 
-// TestGuideShowsFilesVerbatim checks that each block after a "file PATH" directive is that file.
+// TestGuideShowsFilesVerbatim checks that each block after a "file PATH" directive, in the user
+// guide and the migration guide, is that file.
 func TestGuideShowsFilesVerbatim(t *testing.T) {
-	guide := readGuide(t)
+	for _, path := range []string{guidePath, migrationGuidePath} {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkFilesVerbatim(t, string(data))
+		})
+	}
+}
+
+// checkFilesVerbatim checks the file directives of guide.
+func checkFilesVerbatim(t *testing.T, guide string) {
+	t.Helper()
 	lines := strings.Split(guide, "\n")
 	found := 0
 	for i, line := range lines {
@@ -284,6 +298,13 @@ func TestTryItLocally(t *testing.T) {
 	}
 	r := &reader{t: t, dir: dir, env: readerEnv(t), terminals: map[string]*terminal{}}
 	defer r.stopAll()
+	r.follow(ctx, steps)
+}
+
+// follow runs steps in order, the "run" steps in a main terminal, and fails the test at the
+// first step that fails.
+func (r *reader) follow(ctx context.Context, steps []step) {
+	t := r.t
 	main, err := r.start("main", "")
 	if err != nil {
 		t.Fatal(err)
@@ -343,7 +364,7 @@ func cloneRepository(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("following %q of %s in a copy of the repository: %s", section, guidePath, dir)
+	t.Logf("a copy of the repository: %s", dir)
 	return dir
 }
 
