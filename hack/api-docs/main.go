@@ -5,6 +5,12 @@
 // the kubebuilder markers, and a table of values for each enumeration. make api-docs runs it:
 //
 //	go run ./hack/api-docs -dir api/v1alpha1 -out docs/api-reference.md
+//
+// Why not elastic/crd-ref-docs: v0.3.0, run on api/v1alpha1, renders the defaults but none of the
+// CEL rules (+kubebuilder:validation:XValidation), neither their messages nor their rules, so
+// the reference would lose what a StableRing must satisfy beyond the schema (statefulSetName is
+// immutable, key.name and key.pathSegment by key.source, virtualNodes only for Ketama, the host
+// and port forms); and it prints marker names as validations ("Optional: {}", "XIntOrString: {}").
 package main
 
 import (
