@@ -3,6 +3,7 @@ package install_test
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -457,5 +458,33 @@ func TestChartMonitoringFiles(t *testing.T) {
 				t.Errorf("ConfigMap %s data keys %v; want stablering.json, files/grafana-dashboard.json verbatim", cm.Name, keys(cm.Data))
 			}
 		})
+	}
+}
+
+// TestGuideMonitoringFlags renders the chart with the --set flags of the user guide's command
+// that turns monitoring on, and checks that they render both ServiceMonitors, the PrometheusRule
+// and the dashboard ConfigMap.
+func TestGuideMonitoringFlags(t *testing.T) {
+	guide, err := os.ReadFile(repoRoot + "/docs/user-guide.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := regexp.MustCompile("(?s)```sh\n(helm upgrade --install [^`]*prometheusRule.enabled=true[^`]*)```").FindSubmatch(guide)
+	if block == nil {
+		t.Fatal("docs/user-guide.md has no helm command that sets prometheusRule.enabled=true")
+	}
+	var args []string
+	for _, m := range regexp.MustCompile(`--set (\S+)`).FindAllSubmatch(block[1], -1) {
+		args = append(args, "--set", string(m[1]))
+	}
+	objs := decoded(t, renderChart(t, args...))
+	for _, component := range []string{"gateway", "manager"} {
+		if componentServiceMonitor(objs, component) == nil {
+			t.Errorf("the guide's flags %q render no ServiceMonitor of the %s", args, component)
+		}
+	}
+	if len(ofKind(objs, install.PrometheusRule.Kind)) != 1 || len(ofKind(objs, "ConfigMap")) != 1 {
+		t.Errorf("the guide's flags %q render %d PrometheusRules and %d ConfigMaps, want one each", args,
+			len(ofKind(objs, install.PrometheusRule.Kind)), len(ofKind(objs, "ConfigMap")))
 	}
 }
