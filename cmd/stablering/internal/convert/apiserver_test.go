@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
 
 	"github.com/stablering/stablering/api/v1alpha1"
 	"github.com/stablering/stablering/test/controlplane"
@@ -55,11 +56,12 @@ func TestGoldenRingsValid(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		objs, err := splitYAML(data)
-		if err != nil {
+		var out goldenOut
+		if err := yaml.UnmarshalStrict(data, &out); err != nil {
 			t.Fatalf("%s: %v", golden, err)
 		}
-		for _, obj := range objs {
+		for _, ring := range out.Rings {
+			obj := &unstructured.Unstructured{Object: ring}
 			// A dry run persists nothing, so the namespace must exist for real.
 			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: obj.GetNamespace()}}
 			if _, err := clients.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -75,14 +77,4 @@ func TestGoldenRingsValid(t *testing.T) {
 		t.Fatal("no ring in the golden files")
 	}
 	t.Logf("%d rings accepted", created)
-}
-
-// splitYAML decodes the documents of data.
-func splitYAML(data []byte) ([]*unstructured.Unstructured, error) {
-	var inv []*unstructured.Unstructured
-	err := eachDocument(data, func(obj *unstructured.Unstructured) error {
-		inv = append(inv, obj)
-		return nil
-	})
-	return inv, err
 }

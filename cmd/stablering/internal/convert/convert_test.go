@@ -1,81 +1,83 @@
 package convert
 
 import (
-	"flag"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/stablering/stablering/internal/golden"
 )
 
-var update = flag.Bool("update", false, "rewrite the testdata/*.out.yaml golden files from what Convert returns")
-
-// TestGolden converts each testdata/NAME.in.yaml and compares the rings, notes and refusals with
-// testdata/NAME.out.yaml. Objects without a namespace are in "default".
-func TestGolden(t *testing.T) {
-	inputs, err := filepath.Glob("testdata/*.in.yaml")
-	if err != nil || len(inputs) == 0 {
-		t.Fatalf("no testdata/*.in.yaml (%v)", err)
-	}
-	for _, in := range inputs {
-		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
-		t.Run(name, func(t *testing.T) {
-			got := render(t, in)
-			golden := filepath.Join("testdata", name+".out.yaml")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to write it)", err)
-			}
-			if string(got) != string(want) {
-				t.Errorf("conversion of %s differs from %s (go test -update rewrites it):\n--- got\n%s--- want\n%s", in, golden, got, want)
-			}
-		})
-	}
+// goldenIn is a case of testdata/*.in.yaml: the manifests a user passes, objects without a
+// namespace being in "default".
+type goldenIn struct {
+	Objects []map[string]any `json:"objects"`
 }
 
-// render converts the manifests of file and renders the result as the golden files hold it: the
-// rings' YAML, then the notes and refusals as comments.
-func render(t *testing.T, file string) []byte {
+// goldenOut is a case's testdata/*.out.yaml: the rings as convert prints them, then the notes
+// and refusals.
+type goldenOut struct {
+	Rings   []map[string]any `json:"rings,omitempty"`
+	Notes   []string         `json:"notes,omitempty"`
+	Refused []string         `json:"refused,omitempty"`
+}
+
+// TestGolden converts each testdata/NAME.in.yaml and compares the rings, notes and refusals with
+// testdata/NAME.out.yaml (go test -update rewrites them).
+func TestGolden(t *testing.T) {
+	golden.Run(t, "testdata", func(t *testing.T, in *goldenIn) any {
+		res := Convert(parseObjects(t, in.Objects, false))
+		printed, err := YAML(res.Rings)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out goldenOut
+		if err := eachDocument(printed, func(obj *unstructured.Unstructured) error {
+			out.Rings = append(out.Rings, obj.Object)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range res.Notes {
+			out.Notes = append(out.Notes, f.String())
+		}
+		for _, f := range res.Refused {
+			out.Refused = append(out.Refused, f.String())
+		}
+		return out
+	})
+}
+
+// parseObjects parses objects as manifests into an inventory.
+func parseObjects(t *testing.T, objects []map[string]any, complete bool) Inventory {
 	t.Helper()
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
+	inv := Inventory{Complete: complete}
+	for _, obj := range objects {
+		data, err := yaml.Marshal(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := inv.Parse(data, "default"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	var inv Inventory
-	if err := inv.Parse(data, "default"); err != nil {
-		t.Fatal(err)
-	}
-	res := Convert(inv)
-	out, err := YAML(res.Rings)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range res.Notes {
-		out = append(out, "# note: "+f.String()+"\n"...)
-	}
-	for _, f := range res.Refused {
-		out = append(out, "# refused: "+f.String()+"\n"...)
-	}
-	return out
+	return inv
 }
 
 // TestClusterInventory checks that an inventory read from a cluster reports a missing Service or
 // StatefulSet as absent instead of asking for its manifest.
 func TestClusterInventory(t *testing.T) {
+	var in goldenIn
 	data, err := os.ReadFile("testdata/refused-backend.in.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv := Inventory{Complete: true}
-	if err := inv.Parse(data, "default"); err != nil {
+	if err := yaml.UnmarshalStrict(data, &in); err != nil {
 		t.Fatal(err)
 	}
+	inv := parseObjects(t, in.Objects, true)
 	got := map[string]string{}
 	for _, f := range Convert(inv).Refused {
 		got[f.Where] = f.Message
