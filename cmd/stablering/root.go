@@ -22,6 +22,7 @@ var commands = []func(*cli) *cobra.Command{
 	newPauseCommand,
 	newResumeCommand,
 	newRestartCommand,
+	newConvertCommand,
 	newLoadgenCommand,
 	newVersionCommand,
 }
