@@ -4,6 +4,7 @@
 CONTROLLER_TOOLS_VERSION ?= v0.21.0
 GOLANGCI_LINT_VERSION    ?= v2.15.0
 HELM_VERSION             ?= v4.3.1
+ACTIONLINT_VERSION       ?= v1.7.12
 K8S_VERSION              ?= 1.36.3
 REGISTRY_VERSION         ?= v3.1.2
 PROMTOOL_VERSION         ?= v0.316.0
@@ -12,6 +13,7 @@ LOCALBIN       ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT  ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 HELM           ?= $(LOCALBIN)/helm-$(HELM_VERSION)
+ACTIONLINT     ?= $(LOCALBIN)/actionlint-$(ACTIONLINT_VERSION)
 GO             ?= go
 
 # The local control plane's binaries live in a cache outside the clone (see hack/controlplane-binaries.sh).
@@ -74,8 +76,9 @@ vet: ## Run go vet.
 	$(GO) vet ./...
 
 .PHONY: lint
-lint: golangci-lint ## Run golangci-lint.
+lint: golangci-lint actionlint ## Run golangci-lint, and actionlint on the GitHub workflows.
 	$(GOLANGCI_LINT) run ./...
+	$(ACTIONLINT) -no-color .github/workflows/*.yaml
 
 ##@ Test
 
@@ -127,12 +130,29 @@ VERSION_LDFLAGS = -X github.com/stablering/stablering/cmd/internal/version.Versi
 build: ## Build the binaries into ./bin, stamped with VERSION (default: git describe).
 	$(GO) build -ldflags "$(VERSION_LDFLAGS)" -o $(LOCALBIN)/ ./cmd/...
 
-IMAGES_DIR      ?= $(LOCALBIN)/images
-IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+IMAGES_DIR       ?= $(LOCALBIN)/images
+IMAGE_PLATFORMS  ?= linux/amd64,linux/arm64
+IMAGE_REPOSITORY ?= stablering
+IMAGES_ARGS       = -out "$(IMAGES_DIR)" -version "$(VERSION)" -revision "$(REVISION)" -platforms "$(IMAGE_PLATFORMS)" -repository "$(IMAGE_REPOSITORY)"
 
 .PHONY: images
-images: ## Build the manager, gateway and chat images without a container engine: an OCI image index each (IMAGE_PLATFORMS), stamped with VERSION, in the OCI layout IMAGES_DIR (bin/images).
-	$(GO) run ./hack/images -out "$(IMAGES_DIR)" -version "$(VERSION)" -revision "$(REVISION)" -platforms "$(IMAGE_PLATFORMS)"
+images: ## Build the manager, gateway and chat images without a container engine: an OCI image index each (IMAGE_PLATFORMS), stamped with VERSION, named IMAGE_REPOSITORY/NAME:VERSION, in the OCI layout IMAGES_DIR (bin/images).
+	$(GO) run ./hack/images $(IMAGES_ARGS)
+
+.PHONY: push-images
+push-images: ## Build the images as make images does and push them to IMAGE_REPOSITORY (e.g. ghcr.io/stablering) with docker login's credentials; prints each NAME@DIGEST.
+	$(GO) run ./hack/images $(IMAGES_ARGS) -push
+
+RELEASE_DIR      ?= $(LOCALBIN)/release
+PLUGIN_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
+
+.PHONY: plugin-archives
+plugin-archives: ## Build the kubectl-stablering archives the krew manifest (plugins/stablering.yaml) names, for PLUGIN_PLATFORMS, stamped with VERSION, into RELEASE_DIR.
+	@mkdir -p "$(RELEASE_DIR)"
+	for platform in $(PLUGIN_PLATFORMS); do os=$${platform%/*}; arch=$${platform#*/}; exe=kubectl-stablering; \
+		if [ "$$os" = windows ]; then exe=$$exe.exe; fi; dir=$$(mktemp -d); \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "$(VERSION_LDFLAGS)" -o "$$dir/$$exe" ./cmd/stablering; \
+		tar -C "$$dir" -czf "$(RELEASE_DIR)/kubectl-stablering_$(VERSION)_$${os}_$${arch}.tar.gz" "$$exe"; rm -rf "$$dir"; done
 
 IMG_MANAGER    ?= stablering/manager:dev
 IMG_GATEWAY    ?= stablering/gateway:dev
@@ -162,6 +182,12 @@ golangci-lint: $(GOLANGCI_LINT) ## Install golangci-lint (the pinned version) in
 $(GOLANGCI_LINT):
 	GOBIN=$(LOCALBIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	mv $(LOCALBIN)/golangci-lint $@
+
+.PHONY: actionlint
+actionlint: $(ACTIONLINT) ## Install actionlint (the pinned version) into ./bin.
+$(ACTIONLINT):
+	GOBIN=$(LOCALBIN) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+	mv $(LOCALBIN)/actionlint $@
 
 .PHONY: helm
 helm: $(HELM) ## Install helm (the pinned version) into ./bin.

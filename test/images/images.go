@@ -18,31 +18,41 @@ import (
 )
 
 // Project maps the project's images to the Go packages of their binaries, relative to the
-// module root.
+// module root: the names make docker-build and config/ use, and the manager and gateway of the
+// Helm chart's default repositories, ghcr.io/stablering (on a simulated node any tag of an
+// image's repository runs its binary).
 var Project = map[string]string{
-	"stablering/chat:dev":    "./examples/chat",
-	"stablering/manager:dev": "./cmd/manager",
-	"stablering/gateway:dev": "./cmd/gateway",
+	"stablering/chat:dev":            "./examples/chat",
+	"stablering/manager:dev":         "./cmd/manager",
+	"stablering/gateway:dev":         "./cmd/gateway",
+	"ghcr.io/stablering/manager:dev": "./cmd/manager",
+	"ghcr.io/stablering/gateway:dev": "./cmd/gateway",
 }
 
 // unsafeFileChars are the characters of an image reference not used in executable names.
 var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-// Build runs `go build` in moduleRoot for each entry of packages (image reference -> Go package,
-// e.g. "./examples/chat"), writing the executables to outDir, and returns their paths by image.
-// An image whose package fails to build is left out of the result and its build output is part
-// of the returned error, so a caller may go on with the others. Builds share Go's build cache,
-// so building again is cheap.
+// Build runs `go build` in moduleRoot for each package of packages (image reference -> Go
+// package, e.g. "./examples/chat"), once for all the images of a package, writing the
+// executables to outDir, and returns their paths by image. An image whose package fails to build
+// is left out of the result and its build output is part of the returned error, so a caller may
+// go on with the others. Builds share Go's build cache, so building again is cheap.
 func Build(ctx context.Context, moduleRoot, outDir string, packages map[string]string) (map[string]string, error) {
 	built := map[string]string{}
+	byPackage := map[string]string{} // executable by package
 	var errs []error
 	for _, image := range slices.Sorted(maps.Keys(packages)) {
+		pkg := packages[image]
+		if exe, ok := byPackage[pkg]; ok {
+			built[image] = exe
+			continue
+		}
 		exe := filepath.Join(outDir, ExecutableName(image))
-		if err := goBuild(ctx, moduleRoot, exe, packages[image]); err != nil {
+		if err := goBuild(ctx, moduleRoot, exe, pkg); err != nil {
 			errs = append(errs, fmt.Errorf("image %s: %w", image, err))
 			continue
 		}
-		built[image] = exe
+		byPackage[pkg], built[image] = exe, exe
 	}
 	return built, errors.Join(errs...)
 }

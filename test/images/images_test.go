@@ -16,12 +16,17 @@ func TestBuildBuildsWhatItCanAndReportsTheRest(t *testing.T) {
 	out := t.TempDir()
 
 	built, err := Build(t.Context(), root, out, map[string]string{
-		"example.com/hello:v1": "./test/images/testdata/hello",
-		"example.com/broken":   "./test/images/testdata/no-such-package",
+		"example.com/hello:v1":          "./test/images/testdata/hello",
+		"registry.example.com/hello:v1": "./test/images/testdata/hello",
+		"example.com/broken":            "./test/images/testdata/no-such-package",
 	})
 	g.Expect(err).To(MatchError(ContainSubstring("image example.com/broken: go build")))
 	g.Expect(err).To(MatchError(ContainSubstring("no-such-package")), "includes go build's output")
-	g.Expect(built).To(Equal(map[string]string{"example.com/hello:v1": filepath.Join(out, "example.com_hello_v1")}))
+	// Images of one package share its one build.
+	g.Expect(built).To(Equal(map[string]string{
+		"example.com/hello:v1":          filepath.Join(out, "example.com_hello_v1"),
+		"registry.example.com/hello:v1": filepath.Join(out, "example.com_hello_v1"),
+	}))
 	greeting, err := exec.Command(built["example.com/hello:v1"]).Output()
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(greeting)).To(Equal("hello\n"))

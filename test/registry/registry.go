@@ -7,15 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/stablering/stablering/test/images"
 	"github.com/stablering/stablering/test/internal/childproc"
@@ -152,34 +149,12 @@ func (r *Registry) Stop() error {
 }
 
 // Pushed is an image index pushed by Push.
-type Pushed struct {
-	Ref    string      // the layout's name for it, e.g. stablering/manager:v0.1.0
-	Tag    name.Tag    // where it was pushed, e.g. 127.0.0.1:40123/stablering/manager:v0.1.0
-	Digest name.Digest // the same by digest, what a node should pull
-}
+type Pushed = images.Pushed
 
 // Push pushes every named image index of the OCI image layout in dir (see images.BuildOCI) to
 // the registry, under its name and tag, and returns them in the order of their names.
 func (r *Registry) Push(ctx context.Context, dir string) ([]Pushed, error) {
-	indexes, err := images.LayoutIndexes(dir)
-	if err != nil {
-		return nil, err
-	}
-	var out []Pushed
-	for _, ref := range slices.Sorted(maps.Keys(indexes)) {
-		tag, err := name.NewTag(r.Host+"/"+ref, name.Insecure, name.StrictValidation)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", ref, err)
-		}
-		idx := indexes[ref]
-		if err := remote.WriteIndex(tag, idx, remote.WithContext(ctx)); err != nil {
-			return nil, fmt.Errorf("pushing %s: %w", ref, err)
-		}
-		digest, err := idx.Digest()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, Pushed{Ref: ref, Tag: tag, Digest: tag.Context().Digest(digest.String())})
-	}
-	return out, nil
+	return images.PushLayout(ctx, dir, func(ref string) (name.Tag, error) {
+		return name.NewTag(r.Host+"/"+ref, name.Insecure, name.StrictValidation)
+	})
 }

@@ -2,9 +2,10 @@
 // kube-controller-manager with the workload and namespace controllers) and a simulated node for
 // manual testing, until it receives SIGINT or SIGTERM. Pods get loopback IPs (127.1.0.0/16, or the
 // next free 127.N.0.0/16). Pods of the project's images (stablering/chat, stablering/manager and
-// stablering/gateway, any tag) run as local processes built from this module, with the RBAC
-// permissions of their service accounts and their output in --log-dir and in `kubectl logs`;
-// other pods run nothing (see nodesim.ProcessRuntime). The banner it prints says what else
+// stablering/gateway, and the Helm chart's ghcr.io/stablering/manager and gateway, any tag) run as
+// local processes built from this module, with the RBAC permissions of their service accounts and
+// their output in --log-dir and in `kubectl logs`; other pods run nothing (see
+// nodesim.ProcessRuntime). The banner it prints says what else
 // differs from a real cluster; "Try it locally" in docs/user-guide.md walks through it.
 //
 //	make localcluster           # or: go run ./test/cmd/localcluster
