@@ -117,8 +117,8 @@ localcluster: envtest ## Run a local cluster (control plane, simulated node) unt
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) run ./test/cmd/localcluster
 
 .PHONY: demo
-demo: envtest ## A paced rollout of the chat example under load, StableRing side by side with IP-keyed hashing (~3 min).
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) run ./test/cmd/demo
+demo: envtest registry realnode-packages helm ## A paced rollout of the chat example under load, StableRing side by side with IP-keyed hashing, on a real node where it can run (~3 min).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" STABLERING_REGISTRY="$(REGISTRY_BINARY)" HELM="$(HELM)" $(GO) run ./test/cmd/demo
 
 ##@ Build
 

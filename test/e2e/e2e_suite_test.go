@@ -1,6 +1,7 @@
-// Package e2e runs StableRing end to end: the real manager and gateways, as processes with the
-// RBAC of their service accounts, in front of the chat example on a local control plane with a
-// simulated node (see package harness). Each scenario deploys its own chat StatefulSet and
+// Package e2e runs StableRing end to end: the real manager and gateways, with the RBAC of their
+// service accounts, in front of the chat example, on a real node (a kubelet with containerd, the
+// chart installed with helm, clients through the gateway Service) where it can run, else on a
+// simulated one (see package harness). Each scenario deploys its own chat StatefulSet and
 // StableRing in a namespace of its own, routed by a Host of its own, puts WebSocket load on it
 // through the gateways and asserts on the load generator's summary and the recorded timeline.
 package e2e_test
@@ -39,10 +40,10 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		Progress: func(s string) { GinkgoWriter.Println(s) },
 	})
 	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(func() {
-		exeDir := cluster.ExeDir
+	GinkgoWriter.Printf("node: %s\n", cluster.Node)
+	DeferCleanup(func(ctx SpecContext) {
 		Expect(cluster.Stop()).To(Succeed())
-		Expect(harness.ProcessesUnder(exeDir)).To(BeEmpty(), "no process of the project's images outlives the suite")
+		Expect(cluster.Leftovers(ctx)).To(BeEmpty(), "the suite leaves nothing behind")
 	})
 	Expect(cluster.Install(ctx)).To(Succeed())
 }, NodeTimeout(5*time.Minute))
@@ -74,12 +75,12 @@ func deploy(ctx context.Context, name string, opts harness.RingOptions) *scenari
 	Expect(err).NotTo(HaveOccurred())
 	s.addrs, err = cluster.GatewayAddrs(ctx)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(s.addrs).To(HaveLen(2))
+	Expect(s.addrs).NotTo(BeEmpty())
 	return s
 }
 
-// load starts connections over rooms through the gateways (connection i through gateway
-// i mod 2) with the scenario's Host.
+// load starts connections over rooms through the gateways (connection i through address i mod
+// the number of addresses) with the scenario's Host.
 func (s *scenario) load(ctx context.Context, connections, rooms int) *harness.Load {
 	cfg := harness.LoadConfig(harness.GatewayURLs(s.addrs), connections, rooms)
 	cfg.Host = s.host

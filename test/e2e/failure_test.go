@@ -50,8 +50,10 @@ var _ = Describe("A pod killed outside a rollout", func() {
 		ring := jumpRing(replicas)
 		victimPod := fmt.Sprintf("chat-%d", victim)
 
-		By("the pod turning unready: its member goes Down")
-		Expect(cluster.Sim.SetReady(s.app.Namespace, victimPod, false)).To(Succeed())
+		By("the pod turning unready (its readiness probes fail): its member goes Down")
+		pod := corev1.Pod{}
+		Expect(cluster.Client.Get(ctx, client.ObjectKey{Namespace: s.app.Namespace, Name: victimPod}, &pod)).To(Succeed())
+		Expect(cluster.SetProbesPassing(ctx, &pod, harness.ChatPort, false)).To(Succeed())
 		var downAt time.Time
 		Eventually(func(g Gomega) {
 			sr, err := cluster.Ring(ctx, s.app)
@@ -66,8 +68,6 @@ var _ = Describe("A pod killed outside a rollout", func() {
 		Expect(downAt.IsZero()).To(BeFalse(), "the Down member has a lastTransitionTime")
 
 		By("its process being killed: its connections drop and are held, then fail over")
-		pod := corev1.Pod{}
-		Expect(cluster.Client.Get(ctx, client.ObjectKey{Namespace: s.app.Namespace, Name: victimPod}, &pod)).To(Succeed())
 		_, err := cluster.KillPodProcess(&pod, harness.ChatImage, harness.ChatPort, syscall.SIGKILL)
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(func(g Gomega) {
@@ -90,7 +90,7 @@ var _ = Describe("A pod killed outside a rollout", func() {
 		waitLive(l, connections) // every held connection has found the failover member
 
 		By("the pod turning ready again: its rooms move back, paced")
-		Expect(cluster.Sim.SetReady(s.app.Namespace, victimPod, true)).To(Succeed())
+		Expect(cluster.SetProbesPassing(ctx, &pod, harness.ChatPort, true)).To(Succeed())
 		Expect(cluster.WaitRingServing(ctx, s.app, replicas, time.Minute)).To(Succeed())
 		Eventually(func(g Gomega) {
 			placement, err := cluster.RoomPlacement(ctx, s.app)

@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"fmt"
 	"syscall"
 	"time"
 
@@ -9,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/stablering/stablering/api/v1alpha1"
@@ -80,50 +80,77 @@ var _ = Describe("The manager restarted mid-rollout", func() {
 	}, SpecTimeout(5*time.Minute))
 })
 
-var _ = Describe("A gateway replica restarted", func() {
+var _ = Describe("A gateway replica", func() {
 	const (
 		replicas    = 6
 		connections = 120
 		rooms       = 24
 	)
 
-	It("reconnects only its own connections, once, to the same pods", func(ctx SpecContext) {
-		s := deploy(ctx, "e2e-gateway", harness.RingOptions{BatchSize: 2, DrainSeconds: 4, HoldSeconds: 10, MaxConnectsPerSecond: 100})
+	// goes takes the first gateway pod away (by how) and checks that exactly the connections it
+	// held reconnect, once, to the same pods, and that no room changes owner or splits.
+	goes := func(ctx SpecContext, namespace string, how func(gw *corev1.Pod)) {
+		s := deploy(ctx, namespace, harness.RingOptions{BatchSize: 2, DrainSeconds: 4, HoldSeconds: 10, MaxConnectsPerSecond: 100})
 		l := s.load(ctx, connections, rooms)
 		DeferCleanup(func() { _, _ = l.Stop() })
 		waitLive(l, connections)
 
-		By("restarting the first gateway's process (SIGTERM: graceful shutdown, then the node restarts it on the same pod IP)")
 		gateways, err := cluster.GatewayPods(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		gw := gateways[0]
-		Expect(fmt.Sprintf("%s:%d", gw.Status.PodIP, harness.GatewayPort)).To(Equal(s.addrs[0]))
-		_, err = cluster.KillPodProcess(&gw, "stablering/gateway:dev", harness.GatewayPort, syscall.SIGTERM)
+		held, err := harness.GatewayWebSockets(ctx, &gw)
 		Expect(err).NotTo(HaveOccurred())
-		Eventually(func(g Gomega) {
-			p := &corev1.Pod{}
-			g.Expect(cluster.Client.Get(ctx, podKey(gw), p)).To(Succeed())
-			g.Expect(p.Status.ContainerStatuses).To(ContainElement(HaveField("RestartCount", BeNumerically(">=", 1))))
-			g.Expect(harness.PodReady(p)).To(BeTrue())
-		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+		Expect(held).To(And(BeNumerically(">", 0), BeNumerically("<", connections)), "gateway %s holds some of the connections, not all", gw.Name)
+		how(&gw)
 		waitLive(l, connections)
 		time.Sleep(2 * time.Second)
 		sum, err := l.Stop()
 		Expect(err).NotTo(HaveOccurred())
 		msg := s.describe(sum)
 
-		for _, c := range sum.Clients {
-			want := 0
-			if c.Index%len(s.addrs) == 0 {
-				want = 1
-			}
-			Expect(c.Reconnects).To(Equal(want), "connection %d through gateway %d (room %s, pods %v): %s", c.Index, c.Index%len(s.addrs), c.Room, pods(c), msg)
-		}
+		Expect(sum.Reconnects.ByCount).To(Equal([4]int{connections - held, held, 0, 0}),
+			"the %d connections through gateway %s reconnected once, the others not at all: %s", held, gw.Name, msg)
 		Expect(sum.ConnectionsPodChanged).To(BeZero(), msg)
 		Expect(sum.RoomsChangedOwner).To(BeZero(), msg)
 		Expect(sum.RoomSplitSeconds).To(BeZero(), msg)
-		report("gateway restart", "gateway %s restarted: %d connections through it reconnected once, the %d others none; failed attempts while it was down %d",
+		report(namespace, "gateway %s went: the %d connections through it reconnected once, the %d others none; failed attempts while it was away %d",
 			gw.Name, sum.Reconnects.ByCount[1], sum.Reconnects.ByCount[0], sum.ConnectErrors)
+	}
+
+	It("restarted reconnects only its own connections, once, to the same pods", func(ctx SpecContext) {
+		goes(ctx, "e2e-gateway", func(gw *corev1.Pod) {
+			By("restarting the first gateway's process (SIGTERM: graceful shutdown, then the kubelet restarts it in the same pod)")
+			_, err := cluster.KillPodProcess(gw, "stablering/gateway:dev", harness.GatewayPort, syscall.SIGTERM)
+			Expect(err).NotTo(HaveOccurred())
+			Eventually(func(g Gomega) {
+				p := &corev1.Pod{}
+				g.Expect(cluster.Client.Get(ctx, podKey(*gw), p)).To(Succeed())
+				g.Expect(p.Status.ContainerStatuses).To(ContainElement(HaveField("RestartCount", BeNumerically(">=", 1))))
+				g.Expect(harness.PodReady(p)).To(BeTrue())
+			}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+		})
+	}, SpecTimeout(4*time.Minute))
+
+	It("deleted is replaced by a pod with a new IP behind the Service, and only its connections reconnect, once", func(ctx SpecContext) {
+		if cluster.Node != harness.NodeReal {
+			Skip("clients reach the gateways through a Service only on the real node")
+		}
+		goes(ctx, "e2e-gateway-deleted", func(gw *corev1.Pod) {
+			By("deleting the first gateway's pod: the Deployment makes a new one, with a new IP")
+			Expect(cluster.Client.Delete(ctx, gw)).To(Succeed())
+			Eventually(func() error {
+				return cluster.Client.Get(ctx, podKey(*gw), &corev1.Pod{})
+			}).WithContext(ctx).WithTimeout(time.Minute).Should(Satisfy(apierrors.IsNotFound), "the deleted pod is gone once its shutdown has closed every connection")
+			Eventually(func(g Gomega) {
+				pods, err := cluster.GatewayPods(ctx)
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(pods).To(HaveLen(2))
+				for _, p := range pods {
+					g.Expect(p.Name).NotTo(Equal(gw.Name))
+					g.Expect(p.Status.PodIP).NotTo(Equal(gw.Status.PodIP))
+				}
+			}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+		})
 	}, SpecTimeout(4*time.Minute))
 })
 

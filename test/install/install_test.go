@@ -54,6 +54,7 @@ func TestRealInstall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	c, err := harness.Start(ctx, harness.Options{
+		Node:       harness.NodeSimulated, // the installs bind pod IPs, as the simulated node needs
 		ModuleRoot: root,
 		NoCRD:      true, // helm installs it from the chart's crds/
 		Log:        logr.Discard(),

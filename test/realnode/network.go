@@ -12,8 +12,9 @@ import (
 // bridge be forwarded (a pod reaching a ClusterIP that kube-proxy translates back to a pod; the
 // machine's global ip_forward is left alone), routes the Service range to the bridge (so a
 // ClusterIP that kube-proxy has not programmed yet never leaves by the default route), and adds
-// the run's nftables table, which drops anything forwarded from the bridge to another interface:
-// pods cannot reach beyond the machine.
+// the run's nftables table, which drops anything forwarded from the bridge to another interface
+// (pods cannot reach beyond the machine) and the node's own packets to the pod ports in its
+// blocked set.
 func setupNetwork(ctx context.Context, n network) error {
 	steps := [][]string{
 		{"ip", "link", "add", n.Bridge, "type", "bridge"},
@@ -32,6 +33,10 @@ func setupNetwork(ctx context.Context, n network) error {
 	return runWithInput(ctx, nftRules(n), "nft", "-f", "-")
 }
 
+// blockedSet holds the pod address and port pairs that the node's own packets may not reach
+// (see Cluster.BlockProbes).
+const blockedSet = "blocked"
+
 // nftRules is the run's nftables table.
 func nftRules(n network) string {
 	return strings.Join([]string{
@@ -39,6 +44,13 @@ func nftRules(n network) string {
 		"  chain forward {",
 		"    type filter hook forward priority 10; policy accept;",
 		fmt.Sprintf("    iifname %q oifname != %q drop", n.Bridge, n.Bridge),
+		"  }",
+		"  set " + blockedSet + " {",
+		"    type ipv4_addr . inet_service;",
+		"  }",
+		"  chain output {",
+		"    type filter hook output priority 10; policy accept;",
+		"    ip daddr . tcp dport @" + blockedSet + " drop",
 		"  }",
 		"}",
 		"",

@@ -35,6 +35,7 @@ import (
 
 	"github.com/stablering/stablering/cmd/stablering/loadgen"
 	"github.com/stablering/stablering/test/e2e/harness"
+	"github.com/stablering/stablering/test/realnode"
 )
 
 type config struct {
@@ -116,13 +117,14 @@ consistent-hash ring (pod addresses, failover on loss, as ingress-nginx upstream
 	if err != nil {
 		return err
 	}
+	out.line("node: %s", nodeDescription(c))
 	defer func() {
-		out.line("stopping the processes, the simulated node and the control plane")
+		out.line("stopping the pods, the %s node and the control plane", c.Node)
 		err = errors.Join(err, c.Stop())
-		if pids := harness.ProcessesUnder(c.ExeDir); len(pids) > 0 {
-			err = errors.Join(err, fmt.Errorf("processes left running: %v", pids))
+		if left := c.Leftovers(context.Background()); len(left) > 0 {
+			err = errors.Join(err, fmt.Errorf("left behind: %s", strings.Join(left, "; ")))
 		} else {
-			out.line("clean: no chat, gateway or manager process is left; the control plane is stopped")
+			out.line("clean: nothing of the run is left on the machine; the control plane is stopped")
 		}
 	}()
 	if err := c.Install(ctx); err != nil {
@@ -303,4 +305,16 @@ func writeJSON(path string, sr, ip *loadgen.Summary, rec *harness.Recorder, maxD
 		return err
 	}
 	return os.WriteFile(path, data, 0o644)
+}
+
+// nodeDescription says which node runs the pods, for the demo's first lines.
+func nodeDescription(c *harness.Cluster) string {
+	switch c.Node {
+	case harness.NodeReal:
+		return fmt.Sprintf("real (kubelet %s with containerd; images pulled by digest from a local registry; the chart installed with helm; clients through the gateway Service)", realnode.NodeName)
+	case harness.NodeSimulated:
+		return "simulated (pods run as local processes on loopback addresses; no containers or Services; set up a real node with root and hack/realnode-packages.sh)"
+	default:
+		return string(c.Node)
+	}
 }

@@ -31,7 +31,7 @@ func (a App) Selector() map[string]string { return map[string]string{"app": a.Na
 // ChatStatefulSet is the chat example as a StatefulSet on OnDelete, so StableRing paces its
 // rollouts: its process binds the pod IP, is ready while /readyz answers 200, and spreads the
 // closes of its WebSockets over 1s on SIGTERM.
-func ChatStatefulSet(app App, replicas int32) *appsv1.StatefulSet {
+func ChatStatefulSet(app App, replicas int32, image string) *appsv1.StatefulSet {
 	labels := app.Selector()
 	return &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Namespace: app.Namespace, Name: app.Name, Labels: labels},
@@ -47,7 +47,7 @@ func ChatStatefulSet(app App, replicas int32) *appsv1.StatefulSet {
 					TerminationGracePeriodSeconds: ptrTo(int64(5)),
 					Containers: []corev1.Container{{
 						Name:  "chat",
-						Image: ChatImage,
+						Image: image,
 						Args:  []string{fmt.Sprintf("--listen=$(POD_IP):%d", ChatPort), "--shutdown-window=1s"},
 						Env: []corev1.EnvVar{
 							{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
@@ -110,7 +110,7 @@ func (c *Cluster) DeployChat(ctx context.Context, app App, replicas int32, o Rin
 	if err := c.EnsureNamespace(ctx, app.Namespace); err != nil {
 		return err
 	}
-	if err := c.Client.Create(ctx, ChatStatefulSet(app, replicas)); err != nil {
+	if err := c.Client.Create(ctx, ChatStatefulSet(app, replicas, c.chatImage)); err != nil {
 		return err
 	}
 	if err := c.Client.Create(ctx, StableRingFor(app, o)); err != nil {

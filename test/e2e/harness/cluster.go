@@ -1,13 +1,19 @@
-// Package harness runs StableRing end to end on one machine, for `make demo` and the e2e suite:
-// a local control plane (package controlplane) with the StableRing CRD, a simulated node whose
-// pods of the project's images run as real processes on their own loopback IPs (package nodesim),
-// the real RBAC of config/rbac and config/gateway, the manager and gateway Deployments of
-// config/manager and config/gateway (adapted to bind their pod IPs), and the chat example as a
-// StatefulSet behind a StableRing. It also records what happens (pods down at once, rollout
-// batches, deleted pods, member states) and drives load generators.
+// Package harness runs StableRing end to end on one machine, for `make demo` and the e2e suite,
+// on one of two nodes (NodeKind):
 //
-// There are no network namespaces, Services, DNS or kube-proxy: every process binds its pod IP,
-// and clients dial the gateway pods' IPs, which Cluster.GatewayAddrs returns.
+//   - a real node (package realnode): a kubelet with containerd, the project's images pulled by
+//     digest from a local registry, the chart installed with helm, and clients that reach the
+//     gateways through their Service's ClusterIP (kube-proxy);
+//   - a simulated node, where there is no root or no container runtime: a local control plane
+//     (package controlplane) whose pods of the project's images run as real processes on their
+//     own loopback IPs (package nodesim), with the real RBAC of config/rbac and config/gateway
+//     and the manager and gateway Deployments of config/manager and config/gateway (adapted to
+//     bind their pod IPs). There are no network namespaces, Services, DNS or kube-proxy: clients
+//     dial the gateway pods' IPs.
+//
+// On both, the chat example runs as a StatefulSet behind a StableRing. The harness also records
+// what happens (pods down at once, rollout batches, deleted pods, member states) and drives
+// load generators.
 package harness
 
 import (
@@ -40,23 +46,28 @@ import (
 	"github.com/stablering/stablering/test/controlplane"
 	"github.com/stablering/stablering/test/images"
 	"github.com/stablering/stablering/test/nodesim"
+	"github.com/stablering/stablering/test/realnode"
 )
 
 // Names of what the harness installs.
 const (
 	SystemNamespace = "stablering-system"
-	ManagerName     = "stablering-manager"
-	GatewayName     = "stablering-gateway"
-	ChatImage       = "stablering/chat:dev"
-	ChatPort        = 8080
-	GatewayPort     = 8080
-	GatewayAdmin    = 9090
+	// ReleaseName is the helm release of the chart on the real node.
+	ReleaseName  = "stablering"
+	ManagerName  = "stablering-manager"
+	GatewayName  = "stablering-gateway"
+	ChatImage    = "stablering/chat:dev"
+	ChatPort     = 8080
+	GatewayPort  = 8080
+	GatewayAdmin = 9090
 	// RolloutEnv is the chat container's environment variable TriggerRollout changes.
 	RolloutEnv = "ROLLOUT"
 )
 
 // Options configure Start.
 type Options struct {
+	// Node runs the pods; "" is DefaultNode's choice.
+	Node NodeKind
 	// ModuleRoot is the repository; "" finds it with `go list -m`.
 	ModuleRoot string
 	// LogDir receives the processes' output; "" is a new temporary directory that Stop removes
@@ -76,18 +87,29 @@ type Options struct {
 	Progress func(string)
 }
 
-// Cluster is a running control plane with a simulated node.
+// Cluster is a running control plane with a real or a simulated node.
 type Cluster struct {
-	Root    string
+	Root string
+	// Node is the kind of node that runs the pods.
+	Node NodeKind
+	// Real is the real node; nil on the simulated one.
+	Real *realnode.Cluster
+	// CP, Sim and Runtime are the simulated node's control plane, simulator and processes;
+	// nil on the real node.
 	CP      *controlplane.ControlPlane
 	Sim     *nodesim.Simulator
 	Runtime *nodesim.ProcessRuntime
 	Client  client.WithWatch
 	Kube    kubernetes.Interface
-	// Executables are the image stand-ins by image; ExeDir holds them.
+	// Kubeconfig is an administrator's kubeconfig; BinDir holds kubectl.
+	Kubeconfig string
+	BinDir     string
+	// Executables are the image stand-ins by image on the simulated node; ExeDir holds them.
 	Executables map[string]string
 	ExeDir      string
 	LogDir      string
+
+	chatImage string // the chat pods' image
 
 	opts     Options
 	cleanups []func() error
@@ -114,12 +136,20 @@ func (c *Cluster) progress(format string, args ...any) {
 }
 
 // Start builds the project's images, starts the control plane with the StableRing CRD (unless
-// NoCRD) and runs the simulated node. Stop undoes everything, also after an error of Start.
+// NoCRD) and the node. Stop undoes everything, also after an error of Start.
 func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if opts.GatewayReplicas == 0 {
 		opts.GatewayReplicas = 2
 	}
-	c = &Cluster{opts: opts, Root: opts.ModuleRoot}
+	if opts.Node == "" {
+		kind, reason, err := DefaultNode()
+		if err != nil {
+			return nil, err
+		}
+		opts.Node = kind
+		opts.Log.Info("node chosen", "node", kind, "why", reason)
+	}
+	c = &Cluster{opts: opts, Root: opts.ModuleRoot, Node: opts.Node}
 	c.bg, c.cancelBg = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -132,14 +162,28 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 			return c, err
 		}
 	}
+	switch opts.Node {
+	case NodeReal:
+		return c, c.startReal(ctx)
+	case NodeSimulated:
+		return c, c.startSimulated(ctx)
+	default:
+		return c, fmt.Errorf("unknown node kind %q", opts.Node)
+	}
+}
+
+// startSimulated builds the image stand-ins, starts the control plane and runs the simulated
+// node.
+func (c *Cluster) startSimulated(ctx context.Context) (err error) {
+	opts := c.opts
 	if c.ExeDir, err = os.MkdirTemp("", "stablering-e2e-images-"); err != nil {
-		return c, err
+		return err
 	}
 	c.cleanups = append(c.cleanups, func() error { return os.RemoveAll(c.ExeDir) })
 	c.LogDir = opts.LogDir
 	if c.LogDir == "" {
 		if c.LogDir, err = os.MkdirTemp("", "stablering-e2e-logs-"); err != nil {
-			return c, err
+			return err
 		}
 		if !opts.KeepLogs {
 			dir := c.LogDir
@@ -149,7 +193,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 
 	c.progress("building the images %s", strings.Join(slices.Sorted(maps.Keys(images.Project)), ", "))
 	if c.Executables, err = images.Build(ctx, c.Root, c.ExeDir, images.Project); err != nil {
-		return c, err
+		return err
 	}
 
 	c.progress("starting the control plane (etcd, kube-apiserver, kube-controller-manager)")
@@ -159,20 +203,21 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	}
 	c.CP, err = controlplane.Start(ctx, controlplane.Options{CRDPaths: crds})
 	if err != nil {
-		return c, err
+		return err
 	}
 	cp := c.CP
+	c.Kubeconfig, c.BinDir, c.chatImage = cp.KubeconfigPath, cp.BinDir, ChatImage
 	c.cleanups = append(c.cleanups, cp.Stop)
 
 	scheme, err := controllers.Scheme()
 	if err != nil {
-		return c, err
+		return err
 	}
 	if c.Client, err = client.NewWithWatch(cp.Config, client.Options{Scheme: scheme}); err != nil {
-		return c, err
+		return err
 	}
 	if c.Kube, err = kubernetes.NewForConfig(cp.Config); err != nil {
-		return c, err
+		return err
 	}
 	c.Runtime, err = nodesim.NewProcessRuntime(nodesim.ProcessOptions{
 		Images:                   c.Executables,
@@ -182,7 +227,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		Log:                      opts.Log.WithName("processes"),
 	})
 	if err != nil {
-		return c, err
+		return err
 	}
 	c.Sim, err = nodesim.New(cp.Config, nodesim.Options{
 		MaxGrace:    30 * time.Second,
@@ -191,16 +236,16 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		Log:         opts.Log.WithName("nodesim"),
 	})
 	if err != nil {
-		return c, err
+		return err
 	}
 	simCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	c.stopSim, c.simDone = stop, make(chan error, 1)
 	go func() { c.simDone <- c.Sim.Run(simCtx) }()
-	return c, nil
+	return nil
 }
 
-// Stop stops every pod's processes, the simulated node and the control plane, and removes the
-// temporary files. It is safe to call more than once.
+// Stop stops every pod, the node and the control plane, and removes the temporary files. It is
+// safe to call more than once.
 func (c *Cluster) Stop() error {
 	var errs []error
 	c.cancelBg()
@@ -221,11 +266,30 @@ func (c *Cluster) Stop() error {
 	return errors.Join(errs...)
 }
 
-// Install applies the real RBAC (config/rbac, config/gateway/rbac.yaml) and runs the manager
-// (1 replica, leader election on) and gateway (Options.GatewayReplicas) Deployments of
-// config/manager and config/gateway, adapted to bind their pod IPs, and waits until they are
-// Ready.
+// Leftovers lists what the cluster left on the machine after Stop: processes of the project's
+// images on the simulated node; on the real node, anything of the run (see realnode).
+func (c *Cluster) Leftovers(ctx context.Context) []string {
+	if c.Real != nil {
+		return c.Real.Leftovers(ctx)
+	}
+	var out []string
+	if c.ExeDir != "" {
+		for _, pid := range ProcessesUnder(c.ExeDir) {
+			out = append(out, fmt.Sprintf("process %d of the project's images", pid))
+		}
+	}
+	return out
+}
+
+// Install runs the manager (1 replica, leader election on) and the gateway
+// (Options.GatewayReplicas) and waits until they are Ready: on the real node, the chart
+// installed with helm; on the simulated node, the real RBAC (config/rbac,
+// config/gateway/rbac.yaml) and the Deployments of config/manager and config/gateway, adapted to
+// bind their pod IPs.
 func (c *Cluster) Install(ctx context.Context) error {
+	if c.Node == NodeReal {
+		return c.installReal(ctx)
+	}
 	c.progress("installing RBAC, the manager and %d gateway replicas", c.opts.GatewayReplicas)
 	var objs []*unstructured.Unstructured
 	for _, f := range []string{
@@ -351,8 +415,14 @@ func (c *Cluster) GatewayPods(ctx context.Context) ([]corev1.Pod, error) {
 	return c.readyPods(ctx, SystemNamespace, map[string]string{"app.kubernetes.io/component": "gateway"})
 }
 
-// GatewayAddrs returns the ip:port of the Ready gateway pods' proxies, sorted by pod name.
+// GatewayAddrs returns the addresses clients dial to reach the gateways: on the real node, the
+// gateway Service's ClusterIP and port; on the simulated node, the ip:port of the Ready gateway
+// pods' proxies, sorted by pod name.
 func (c *Cluster) GatewayAddrs(ctx context.Context) ([]string, error) {
+	if c.Node == NodeReal {
+		addr, err := c.gatewayServiceAddr(ctx)
+		return []string{addr}, err
+	}
 	pods, err := c.GatewayPods(ctx)
 	if err != nil {
 		return nil, err
@@ -440,15 +510,33 @@ func findProcesses(match func(argv []string) bool) []int {
 	return pids
 }
 
-// KillPodProcess sends sig to the process of the pod's container running executable exe on the
-// pod's IP (found by its --listen argument) and returns its pid.
+// KillPodProcess sends sig to the process of the pod's (only) container and returns its pid. On
+// the simulated node it is the process running image's executable with the pod's IP and port in
+// its --listen argument.
 func (c *Cluster) KillPodProcess(pod *corev1.Pod, image string, port int, sig syscall.Signal) (int, error) {
+	if c.Real != nil {
+		pids, err := c.Real.KillContainer(pod, pod.Spec.Containers[0].Name, sig)
+		if len(pids) == 0 {
+			return 0, err
+		}
+		return pids[0], err
+	}
 	exe := c.Executables[image]
 	pids := ProcessesWithArg(exe, fmt.Sprintf("--listen=%s:%d", pod.Status.PodIP, port))
 	if len(pids) != 1 {
 		return 0, fmt.Errorf("found %d processes of %s for pod %s (%s), want 1", len(pids), image, pod.Name, pod.Status.PodIP)
 	}
 	return pids[0], syscall.Kill(pids[0], sig)
+}
+
+// SetProbesPassing makes the kubelet's probes of the pod's port fail (passing false) or pass
+// again: on the real node by dropping the node's packets to that port, on the simulated node by
+// the simulator's readiness switch. The pod's process and its traffic from other pods go on.
+func (c *Cluster) SetProbesPassing(ctx context.Context, pod *corev1.Pod, port int, passing bool) error {
+	if c.Real != nil {
+		return c.Real.BlockProbes(ctx, pod.Status.PodIP, port, !passing)
+	}
+	return c.Sim.SetReady(pod.Namespace, pod.Name, passing)
 }
 
 // poll calls cond every 200ms until it returns true, an error, or timeout or ctx ends.
