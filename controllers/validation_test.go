@@ -107,7 +107,25 @@ var _ = Describe("StableRing validation by the API server", func() {
 			"spec.rollout.progressDeadlineSeconds in body should be greater than or equal to 1"),
 		Entry("negative maxConnectsPerSecond", validSpec+`rollout: {maxConnectsPerSecond: -5}`,
 			"spec.rollout.maxConnectsPerSecond in body should be greater than or equal to 0"),
+		Entry("negative resume maxBufferedBytes", validSpec+`connections: {resume: {maxBufferedBytes: -1}}`,
+			"connections.resume.maxBufferedBytes must be from 0 to 16777216 (16 MiB)"),
+		Entry("resume maxBufferedBytes over 16 MiB", validSpec+`connections: {resume: {maxBufferedBytes: 16777217}}`,
+			"connections.resume.maxBufferedBytes must be from 0 to 16777216 (16 MiB)"),
+		Entry("resume maxSeconds 0", validSpec+`connections: {resume: {maxSeconds: 0}}`,
+			"connections.resume.maxSeconds must be from 1 to 3600"),
+		Entry("resume maxSeconds over an hour", validSpec+`connections: {resume: {maxSeconds: 3601}}`,
+			"connections.resume.maxSeconds must be from 1 to 3600"),
 	)
+
+	It("fills in resume's bounds when resume is turned on", func(ctx SpecContext) {
+		Expect(create(ctx, validSpec+`connections: {resume: {}}`)).To(Succeed())
+		list := &v1alpha1.StableRingList{}
+		Expect(k8s.List(ctx, list, client.InNamespace(namespace))).To(Succeed())
+		Expect(list.Items).To(HaveLen(1))
+		Expect(list.Items[0].Spec.Connections).To(Equal(v1alpha1.ConnectionsSpec{
+			Resume: &v1alpha1.ResumeSpec{MaxBufferedBytes: 65536, MaxSeconds: 120},
+		}))
+	}, SpecTimeout(time.Minute))
 
 	It("accepts the sample and fills in the defaults", func(ctx SpecContext) {
 		data, err := os.ReadFile(filepath.Join("..", "config", "samples", "ring_v1alpha1_stablering.yaml"))

@@ -50,6 +50,11 @@ type StableRingSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Rollout RolloutSpec `json:"rollout,omitempty"`
+
+	// connections says what gateways do with the open WebSockets of a member that restarts as planned.
+	// +optional
+	// +kubebuilder:default={}
+	Connections ConnectionsSpec `json:"connections,omitempty"`
 }
 
 // Algorithm is a consistent-hashing algorithm.
@@ -206,6 +211,28 @@ type RolloutSpec struct {
 	// paused stops the rollout after the current batch.
 	// +optional
 	Paused bool `json:"paused,omitempty"`
+}
+
+// ConnectionsSpec says what gateways do with a member's open WebSockets when it restarts as planned (Draining, then Restarting). Without resume they are closed with 1012 and clients reconnect once.
+type ConnectionsSpec struct {
+	// resume, when set, keeps clients' WebSockets open through their member's planned restart: the gateway closes the member side at a message boundary, buffers the client's messages within the bounds below, and re-opens the WebSocket to the restarted pod with resume headers (StableRing-Resume and the message counts). A member that refuses, bounds exceeded, a member that goes Down and a gateway shutdown close the client as without resume. Absent, connections are not resumed.
+	// +optional
+	Resume *ResumeSpec `json:"resume,omitempty"`
+}
+
+// ResumeSpec bounds what a gateway keeps for each WebSocket it holds open while the member restarts.
+type ResumeSpec struct {
+	// maxBufferedBytes bounds the bytes of client frames a gateway buffers for one connection while its member restarts; a client that sends more is closed with 1012. The gateway's --resume-buffer-budget bounds the sum over all its connections.
+	// +optional
+	// +kubebuilder:default=65536
+	// +kubebuilder:validation:XValidation:rule="self >= 0 && self <= 16777216",message="connections.resume.maxBufferedBytes must be from 0 to 16777216 (16 MiB)"
+	MaxBufferedBytes int32 `json:"maxBufferedBytes,omitempty"`
+
+	// maxSeconds bounds how long a gateway holds a connection open without its member, from the close of the member side until the restarted member accepts the resume; past it the client is closed with 1012. It should cover the drain, the pod's termination and its start.
+	// +optional
+	// +kubebuilder:default=120
+	// +kubebuilder:validation:XValidation:rule="self >= 1 && self <= 3600",message="connections.resume.maxSeconds must be from 1 to 3600"
+	MaxSeconds int32 `json:"maxSeconds,omitempty"`
 }
 
 // MemberState is the routing state of a ring member.
