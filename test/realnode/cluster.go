@@ -14,6 +14,7 @@
 package realnode
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -59,6 +60,9 @@ type Options struct {
 	// Images are built for the host's platform and pushed to the run's registry, beside the
 	// pause image.
 	Images []images.Image
+	// LogDir receives the components' logs, one file each; "" is logs/ in the run directory,
+	// which Stop removes.
+	LogDir string
 	// Log receives a line for each step.
 	Log logr.Logger
 }
@@ -109,7 +113,10 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if c.Dir, err = os.MkdirTemp("", "stablering-realnode-"); err != nil {
 		return c, err
 	}
-	c.layout = layout{dir: c.Dir}
+	c.layout = layout{dir: c.Dir, logDir: cmp.Or(opts.LogDir, filepath.Join(c.Dir, "logs"))}
+	if err := os.MkdirAll(c.layout.logDir, 0o755); err != nil {
+		return c, err
+	}
 	if c.snap, err = takeSnapshot(ctx, c.Dir); err != nil {
 		return c, err
 	}

@@ -51,15 +51,16 @@ type ports struct {
 	kubelet, kubeletHealthz, proxyHealthz, proxyMetrics     int32
 }
 
-// layout is the run directory and the names of the files in it.
-type layout struct{ dir string }
+// layout is the run directory and the names of the files in it, and the directory of the
+// components' logs (by default logs/ in the run directory).
+type layout struct{ dir, logDir string }
 
 func (l layout) path(elem ...string) string {
 	return filepath.Join(append([]string{l.dir}, elem...)...)
 }
 func (l layout) pki(name, ext string) string   { return l.path("pki", name+ext) }
 func (l layout) kubeconfig(file string) string { return l.path(file + ".kubeconfig") }
-func (l layout) log(name string) string        { return l.path("logs", name+".log") }
+func (l layout) log(name string) string        { return filepath.Join(l.logDir, name+".log") }
 func (l layout) containerdSocket() string      { return l.path("containerd", "containerd.sock") }
 func (l layout) apiServer(n network, p ports) string {
 	return fmt.Sprintf("https://%s:%d", n.NodeIP, p.apiServer)

@@ -162,6 +162,16 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 			return c, err
 		}
 	}
+	c.LogDir = opts.LogDir
+	if c.LogDir == "" {
+		if c.LogDir, err = os.MkdirTemp("", "stablering-e2e-logs-"); err != nil {
+			return c, err
+		}
+		if !opts.KeepLogs {
+			dir := c.LogDir
+			c.cleanups = append(c.cleanups, func() error { return os.RemoveAll(dir) })
+		}
+	}
 	switch opts.Node {
 	case NodeReal:
 		return c, c.startReal(ctx)
@@ -180,16 +190,6 @@ func (c *Cluster) startSimulated(ctx context.Context) (err error) {
 		return err
 	}
 	c.cleanups = append(c.cleanups, func() error { return os.RemoveAll(c.ExeDir) })
-	c.LogDir = opts.LogDir
-	if c.LogDir == "" {
-		if c.LogDir, err = os.MkdirTemp("", "stablering-e2e-logs-"); err != nil {
-			return err
-		}
-		if !opts.KeepLogs {
-			dir := c.LogDir
-			c.cleanups = append(c.cleanups, func() error { return os.RemoveAll(dir) })
-		}
-	}
 
 	c.progress("building the images %s", strings.Join(slices.Sorted(maps.Keys(images.Project)), ", "))
 	if c.Executables, err = images.Build(ctx, c.Root, c.ExeDir, images.Project); err != nil {

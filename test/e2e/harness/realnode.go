@@ -93,6 +93,7 @@ func (c *Cluster) startReal(ctx context.Context) error {
 		BinDir:     binDir,
 		Registry:   regBinary,
 		Images:     images.OCIImages,
+		LogDir:     c.LogDir,
 		Log:        c.opts.Log.WithName("realnode"),
 	})
 	if err != nil {
