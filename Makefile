@@ -116,6 +116,10 @@ bench: ## Benchmark the gateway against nginx and HAProxy and regenerate docs/be
 localcluster: envtest ## Run a local cluster (control plane, simulated node) until Ctrl-C; see "Try it locally" in docs/user-guide.md.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) run ./test/cmd/localcluster
 
+.PHONY: realcluster
+realcluster: envtest registry realnode-packages ## Run a real single-node cluster (kubelet, containerd, kube-proxy) with the project's images in a local registry until Ctrl-C; needs root.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" STABLERING_REGISTRY="$(REGISTRY_BINARY)" $(GO) run ./test/cmd/localcluster --node=real
+
 .PHONY: demo
 demo: envtest registry realnode-packages helm ## A paced rollout of the chat example under load, StableRing side by side with IP-keyed hashing, on a real node where it can run (~3 min).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" STABLERING_REGISTRY="$(REGISTRY_BINARY)" HELM="$(HELM)" $(GO) run ./test/cmd/demo

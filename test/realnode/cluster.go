@@ -79,8 +79,9 @@ type Cluster struct {
 	Images map[string]string
 	// Dir is the run directory: configuration, PKI, state and logs (logs/).
 	Dir string
-	// NodeIP is the node's address on the pods' bridge.
-	NodeIP string
+	// NodeIP is the node's address on the pods' bridge, Bridge the bridge's name and PodSubnet
+	// the pods' addresses.
+	NodeIP, Bridge, PodSubnet string
 
 	opts     Options
 	layout   layout
@@ -98,7 +99,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if err := Available(opts.BinDir); err != nil {
 		return nil, err
 	}
-	c = &Cluster{opts: opts, net: defaultNetwork, NodeIP: defaultNetwork.NodeIP.String(), procs: map[string]*childproc.Process{}}
+	c = &Cluster{opts: opts, net: defaultNetwork, NodeIP: defaultNetwork.NodeIP.String(), Bridge: defaultNetwork.Bridge, PodSubnet: defaultNetwork.PodSubnet.String(), procs: map[string]*childproc.Process{}}
 	if c.lock, err = lockMachine(ctx); err != nil {
 		return nil, err
 	}

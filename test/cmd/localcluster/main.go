@@ -1,6 +1,13 @@
-// Command localcluster runs a local Kubernetes control plane (etcd, kube-apiserver and a
-// kube-controller-manager with the workload and namespace controllers) and a simulated node for
-// manual testing, until it receives SIGINT or SIGTERM. Pods get loopback IPs (127.1.0.0/16, or the
+// Command localcluster runs a local Kubernetes cluster for manual testing, until it receives
+// SIGINT or SIGTERM.
+//
+// With --node=real it is a real single-node cluster (package realnode): kubelet, containerd,
+// kube-proxy, kube-scheduler and every controller, with the project's images (manager, gateway,
+// chat) built for this machine and pushed to a local registry; it needs root and the packages of
+// hack/realnode-packages.sh, and leaves nothing behind when it stops.
+//
+// By default (--node=simulated) it is a control plane (etcd, kube-apiserver and a
+// kube-controller-manager with the workload and namespace controllers) and a simulated node. Pods get loopback IPs (127.1.0.0/16, or the
 // next free 127.N.0.0/16). Pods of the project's images (stablering/chat, stablering/manager and
 // stablering/gateway, and the Helm chart's ghcr.io/stablering/manager and gateway, any tag) run as
 // local processes built from this module, with the RBAC permissions of their service accounts and
@@ -50,6 +57,7 @@ type config struct {
 	runImages     bool
 	logDir        string
 	verbosity     int
+	node          string
 }
 
 func main() {
@@ -70,6 +78,7 @@ func parseFlags() config {
 	flag.BoolVar(&cfg.runImages, "run-images", true, "build the project's images and run their pods as local processes")
 	flag.StringVar(&cfg.logDir, "log-dir", filepath.Join(".localcluster", "logs"), "where the processes' output goes, one <namespace>_<pod>_<container>.log each")
 	flag.IntVar(&cfg.verbosity, "v", 0, "log verbosity")
+	flag.StringVar(&cfg.node, "node", "simulated", "simulated, or real: a kubelet with containerd (root, hack/realnode-packages.sh)")
 	flag.Parse()
 	return cfg
 }
@@ -82,6 +91,13 @@ func run(cfg config) (err error) {
 
 	if err := checkNotRunning(ctx, cfg.kubeconfigOut); err != nil {
 		return err
+	}
+	switch cfg.node {
+	case "real":
+		return runReal(ctx, cfg, log)
+	case "simulated":
+	default:
+		return fmt.Errorf("--node=%q: want simulated or real", cfg.node)
 	}
 	exeDir, err := os.MkdirTemp("", "localcluster-images-")
 	if err != nil {
