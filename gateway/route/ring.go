@@ -36,12 +36,32 @@ type Ring struct {
 	DrainFor time.Duration
 	// MaxConnectsPerSecond is the admission rate per member; 0 is unlimited.
 	MaxConnectsPerSecond int32
+	// Resume bounds the WebSockets held open through a planned restart
+	// (spec.connections.resume); nil when resume is off.
+	Resume *Resume
 	// Err says why the ring cannot route; nil when it can.
 	Err error
 
-	cfg     balancer.Config
-	hash    balancer.Ring
-	members []Member // ascending by ordinal
+	cfg             balancer.Config
+	hash            balancer.Ring
+	members         []Member // ascending by ordinal
+	resourceVersion string   // of the StableRing the ring was built from
+}
+
+// Resume is spec.connections.resume as the gateway applies it.
+type Resume struct {
+	// MaxBytes bounds the client's bytes held for one connection.
+	MaxBytes int
+	// MaxHold bounds how long one connection is held.
+	MaxHold time.Duration
+}
+
+// newResume is spec's resume, nil when off.
+func newResume(spec *v1alpha1.ResumeSpec) *Resume {
+	if spec == nil {
+		return nil
+	}
+	return &Resume{MaxBytes: int(max(spec.MaxBufferedBytes, 0)), MaxHold: seconds(spec.MaxSeconds)}
 }
 
 // Member is one member of a ring.
@@ -68,6 +88,16 @@ type Member struct {
 // Joined reports whether the member is on the hash ring (every state but Pending).
 func (m *Member) Joined() bool { return m.State.Joined() }
 
+// reuseOrNewRing returns a copy of prev, which shares its members and hash ring, when sr is the
+// object prev was built from (same namespace, name and resourceVersion), else a new ring.
+func reuseOrNewRing(sr *v1alpha1.StableRing, prev *Ring, now time.Time) *Ring {
+	if prev != nil && sr.ResourceVersion != "" && prev.resourceVersion == sr.ResourceVersion {
+		r := *prev // Index is set by Build; the old table keeps its own
+		return &r
+	}
+	return newRing(sr, prev, now)
+}
+
 // newRing builds the routing view of sr; prev is the same ring in the previous table, or nil.
 func newRing(sr *v1alpha1.StableRing, prev *Ring, now time.Time) *Ring {
 	r := &Ring{
@@ -80,7 +110,9 @@ func newRing(sr *v1alpha1.StableRing, prev *Ring, now time.Time) *Ring {
 		HoldFor:              seconds(sr.Spec.Unavailable.HoldSeconds),
 		DrainFor:             seconds(sr.Spec.Rollout.DrainSeconds),
 		MaxConnectsPerSecond: max(sr.Spec.Rollout.MaxConnectsPerSecond, 0),
+		Resume:               newResume(sr.Spec.Connections.Resume),
 		cfg:                  hashConfig(sr),
+		resourceVersion:      sr.ResourceVersion,
 	}
 	var errs []error
 	switch r.Policy {

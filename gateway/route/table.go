@@ -31,7 +31,9 @@ type Table struct {
 }
 
 // Build makes a table from StableRings. prev (nil for none) is the table being replaced: a
-// ring whose hashing inputs did not change keeps its hash ring, and a member that reports no
+// StableRing at the resourceVersion prev was built from keeps its ring as it was (a change of
+// one ring costs in proportion to that ring, not to the table), a ring whose hashing inputs did
+// not change keeps its hash ring, and a member that reports no
 // lastTransitionTime keeps the time the gateway first saw it in its state; now is used for
 // members seen in a new state for the first time. A ring that cannot route (an invalid key,
 // prefix or hash) is kept in the table with Err set, so its requests get a precise 503 instead
@@ -43,7 +45,7 @@ func Build(rings []v1alpha1.StableRing, prev *Table, now time.Time) *Table {
 		suffix: map[string][]*Ring{},
 	}
 	for i := range rings {
-		r := newRing(&rings[i], prev.Ring(ringID(&rings[i])), now)
+		r := reuseOrNewRing(&rings[i], prev.Ring(ringID(&rings[i])), now)
 		if _, dup := t.byID[r.ID]; dup {
 			continue
 		}
