@@ -46,6 +46,8 @@ type StableRingReconciler struct {
 	// Clock tells the time that drains, pauses and progress deadlines are measured on and status
 	// times are written with; nil is the real clock.
 	Clock clock.PassiveClock
+
+	writes statusWrites
 }
 
 // Reconcile brings one StableRing's status up to date and takes the rollout's next step. Status
@@ -54,6 +56,9 @@ type StableRingReconciler struct {
 func (r *StableRingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	sr := &v1alpha1.StableRing{}
 	if err := r.Client.Get(ctx, req.NamespacedName, sr); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.writes.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	sts, err := r.statefulSet(ctx, sr)
@@ -69,6 +74,9 @@ func (r *StableRingReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, err
 	}
 	res := ring.Compute(ring.Input{Ring: sr, StatefulSet: sts, Pods: pods, Owner: owner, Now: r.now()})
+	if wait := r.writes.hold(req.NamespacedName, sr.Status, res); wait > 0 {
+		return ctrl.Result{RequeueAfter: wait}, nil // events and deletions come with the write
+	}
 	if err := r.writeStatus(ctx, sr, res.Status); err != nil {
 		return writeFailed(ctx, "status", err)
 	}

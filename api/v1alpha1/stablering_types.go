@@ -235,6 +235,11 @@ type ResumeSpec struct {
 	MaxSeconds int32 `json:"maxSeconds,omitempty"`
 }
 
+// MaxMembers is the most members a ring holds (the MaxItems of status.members). At 2,000
+// members the status object is about 0.6 MB with its managed fields (docs/scale.md measures it),
+// well under etcd's 1.5 MiB limit on one object.
+const MaxMembers int32 = 2000
+
 // MemberState is the routing state of a ring member.
 // +kubebuilder:validation:Enum=Pending;Serving;Draining;Restarting;Down
 type MemberState string
@@ -327,6 +332,7 @@ type RolloutStatus struct {
 	Batch int32 `json:"batch"`
 	// batchMembers are the ordinals of the current batch, highest first.
 	// +optional
+	// +kubebuilder:validation:MaxItems=2000
 	// +listType=atomic
 	BatchMembers []int32 `json:"batchMembers,omitempty"`
 	// step is where the current batch is: Draining, Restarting or Settling.
@@ -340,6 +346,7 @@ type RolloutStatus struct {
 	StepStartTime *metav1.Time `json:"stepStartTime,omitempty"`
 	// deletedPods are the pods deleted for the current batch.
 	// +optional
+	// +kubebuilder:validation:MaxItems=2000
 	// +listType=atomic
 	DeletedPods []DeletedPod `json:"deletedPods,omitempty"`
 }
@@ -349,7 +356,7 @@ type StableRingStatus struct {
 	// observedGeneration is the spec generation this status was computed from.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// replicas is the StatefulSet's desired replica count. The counts are always written, so that kubectl get shows 0 rather than nothing.
+	// replicas is the StatefulSet's desired replica count, at most 2000 (MaxMembers). The counts are always written, so that kubectl get shows 0 rather than nothing.
 	// +optional
 	Replicas int32 `json:"replicas"`
 	// readyMembers counts members that are Serving.
@@ -367,8 +374,9 @@ type StableRingStatus struct {
 	// ringVersion fingerprints everything a gateway routes by (hash, ordinalsStart, members, states and addresses). It changes exactly when routing could change.
 	// +optional
 	RingVersion string `json:"ringVersion,omitempty"`
-	// members are the ring's ordinals from ordinalsStart to ordinalsStart+replicas-1.
+	// members are the ring's ordinals from ordinalsStart to ordinalsStart+replicas-1, at most 2000 (MaxMembers): a StatefulSet with more replicas has the first 2000 in the ring and is Degraded (TooManyMembers).
 	// +optional
+	// +kubebuilder:validation:MaxItems=2000
 	// +listType=map
 	// +listMapKey=ordinal
 	Members []Member `json:"members,omitempty"`

@@ -137,14 +137,20 @@ func statefulSetNotFound(ring *v1alpha1.StableRing, members []v1alpha1.Member) E
 		ring.Spec.StatefulSetName, ring.Namespace, effect)
 }
 
-// shape returns the StatefulSet's first ordinal and replica count.
+// shape returns the StatefulSet's first ordinal and replica count, at most v1alpha1.MaxMembers:
+// the ring has the first MaxMembers ordinals, and the condition Degraded says so (see
+// desiredReplicas).
 func shape(sts *appsv1.StatefulSet) (start, replicas int32) {
-	replicas = 1
-	if sts.Spec.Replicas != nil {
-		replicas = *sts.Spec.Replicas
-	}
 	if sts.Spec.Ordinals != nil {
 		start = sts.Spec.Ordinals.Start
 	}
-	return start, replicas
+	return start, min(desiredReplicas(sts), v1alpha1.MaxMembers)
+}
+
+// desiredReplicas is the StatefulSet's replica count.
+func desiredReplicas(sts *appsv1.StatefulSet) int32 {
+	if sts.Spec.Replicas != nil {
+		return *sts.Spec.Replicas
+	}
+	return 1
 }

@@ -59,6 +59,9 @@ const (
 	// ReasonUnknownRolloutPhase (Progressing=Unknown): status.rollout.phase is not one this
 	// controller knows (another version wrote it), and it has not planned the rollout anew yet.
 	ReasonUnknownRolloutPhase = "UnknownRolloutPhase"
+	// ReasonTooManyMembers (Degraded=True): the StatefulSet has more replicas than a ring can
+	// hold (v1alpha1.MaxMembers); the ring has the first MaxMembers ordinals.
+	ReasonTooManyMembers = "TooManyMembers"
 	// ReasonAsExpected (Degraded=False): nothing is wrong.
 	ReasonAsExpected = "AsExpected"
 )
@@ -306,6 +309,11 @@ func (in conditionInput) degraded() metav1.Condition {
 	}
 	if size := in.orderedBatchSize(); size > 1 {
 		add(ReasonOrderedReadyPodManagement, "%s.", in.orderedReadyMessage(size))
+	}
+	if in.sts != nil && desiredReplicas(in.sts) > v1alpha1.MaxMembers {
+		add(ReasonTooManyMembers, "StatefulSet %s has %d replicas, more than the %d members a StableRing holds; the ring has the first %d ordinals, "+
+			"and the pods of the others get no connections and are not replaced by rollouts. Split the rooms over several StatefulSets.",
+			in.sts.Name, desiredReplicas(in.sts), v1alpha1.MaxMembers, v1alpha1.MaxMembers)
 	}
 	if len(problems) == 0 {
 		return condition(v1alpha1.ConditionDegraded, metav1.ConditionFalse, ReasonAsExpected, "the ring is resolved and no rollout is stalled")

@@ -1,0 +1,136 @@
+package controllers_test
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/stablering/stablering/controllers"
+)
+
+var _ = Describe("Scale", func() {
+	var namespace string
+
+	BeforeEach(func(ctx SpecContext) {
+		namespace = newNamespace(ctx)
+	})
+
+	It("caches only StatefulSet pods, reduced to what rings read, and still resolves the ring", func(ctx SpecContext) {
+		reader := startManagerWithCache(ctx, namespace)
+		bare := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "unrelated", Namespace: namespace, Labels: map[string]string{"app": "other"}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "x", Image: "example.com/x:v1"}}},
+		}
+		Expect(k8s.Create(ctx, bare)).To(Succeed())
+		createStatefulSet(ctx, namespace, 2, appsv1.OnDeleteStatefulSetStrategyType, func(sts *appsv1.StatefulSet) {
+			sts.Spec.Template.Annotations = map[string]string{"note": strings.Repeat("x", 4096)}
+		})
+		createRing(ctx, namespace)
+		sr := waitReady(ctx, namespace, 2)
+		Expect(sr.Status.Members[0].Address).To(HaveSuffix(":8080"), "the named port resolves from the slimmed pod")
+
+		By("the unrelated pod is not in the cache")
+		err := reader.Get(ctx, client.ObjectKeyFromObject(bare), &corev1.Pod{})
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "got %v", err)
+
+		By("the StatefulSet's pods are, with only what a ring reads")
+		pods := &corev1.PodList{}
+		Expect(reader.List(ctx, pods, client.InNamespace(namespace))).To(Succeed())
+		Expect(pods.Items).To(HaveLen(2))
+		for _, pod := range pods.Items {
+			Expect(pod.Annotations).To(BeEmpty())
+			Expect(pod.ManagedFields).To(BeEmpty())
+			Expect(pod.Labels).To(HaveKey(appsv1.ControllerRevisionHashLabelKey))
+			Expect(pod.Labels).To(HaveKey(appsv1.PodIndexLabel))
+			Expect(pod.Labels).NotTo(HaveKey("app"))
+			Expect(pod.OwnerReferences).To(HaveLen(1))
+			Expect(pod.Spec.Containers).To(Equal([]corev1.Container{{
+				Name: "chat", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+			}}))
+			Expect(pod.Spec.NodeName).To(BeEmpty())
+			Expect(pod.Status.PodIP).NotTo(BeEmpty())
+			Expect(pod.Status.Conditions).To(Equal([]corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}))
+			Expect(pod.Status.ContainerStatuses).To(BeEmpty())
+		}
+
+		By("the cached StatefulSet has no pod template")
+		sts := &appsv1.StatefulSet{}
+		Expect(reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, sts)).To(Succeed())
+		Expect(sts.Spec.Template.Annotations).To(BeEmpty())
+		Expect(sts.Spec.Template.Spec.Containers).To(BeEmpty())
+		Expect(sts.Spec.Replicas).To(Equal(ptr.To[int32](2)))
+		Expect(sts.Status.UpdateRevision).NotTo(BeEmpty())
+
+		By("a readiness change of a slimmed pod still reaches the ring")
+		runtime.setNeverReady(namespace+"/"+podName(1), true)
+		DeferCleanup(runtime.setNeverReady, namespace+"/"+podName(1), false)
+		Expect(k8s.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: podName(1)}})).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(getRing(ctx, g, namespace).Status.ReadyMembers).To(BeEquivalentTo(1))
+		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+	})
+
+	It("writes status a small constant number of times per batch, however large the batch", func(ctx SpecContext) {
+		startManager(cp.Config, namespace)
+		createStatefulSet(ctx, namespace, 12, appsv1.OnDeleteStatefulSetStrategyType)
+		createRing(ctx, namespace, withRollout(6, 1, 0, 60))
+		waitReady(ctx, namespace, 12)
+		events := recordTimeline(ctx, namespace)
+
+		updateStatefulSet(ctx, namespace, setEnv("VERSION", "2"))
+		after := waitReady(ctx, namespace, 12)
+		Expect(after.Status.Rollout.Batch).To(BeEquivalentTo(2))
+		writes := events.ringWrites()
+		GinkgoWriter.Printf("status writes for 2 batches of 6 pods: %d\n", writes)
+		Expect(writes).To(BeNumerically("<=", 2*maxWritesPerBatch+1), "two batches and the rollout's end")
+	})
+})
+
+// maxWritesPerBatch bounds the status writes of one rollout batch, whatever its size: Draining,
+// Restarting, Settling, and the members coming back to Serving one coalescing window at a time
+// (the simulated pods of a batch stop within a second and are ready a second later). Without
+// coalescing, each pod of a batch wrote about twice more.
+const maxWritesPerBatch = 6
+
+// startManagerWithCache runs a StableRing manager limited to namespace until the spec ends and
+// returns its cache, to look at what it holds.
+func startManagerWithCache(ctx SpecContext, namespace string) client.Reader {
+	GinkgoHelper()
+	runCtx, cancel := context.WithCancel(logf.IntoContext(context.Background(), GinkgoLogr))
+	mgr, err := controllers.NewManager(runCtx, cp.Config, controllers.ManagerOptions{
+		MetricsBindAddress:     "0",
+		HealthProbeBindAddress: "0",
+		Namespaces:             []string{namespace},
+		SkipNameValidation:     true,
+	})
+	Expect(err).NotTo(HaveOccurred())
+	done := make(chan error, 1)
+	go func() {
+		defer GinkgoRecover()
+		done <- mgr.Start(runCtx)
+	}()
+	DeferCleanup(func() {
+		cancel()
+		Expect(<-done).To(Succeed())
+	})
+	Expect(mgr.GetCache().WaitForCacheSync(ctx)).To(BeTrue())
+	return mgr.GetCache()
+}
+
+// ringWrites counts the StableRing's changes the timeline saw after its first sample (the state
+// when recording began).
+func (t *timeline) ringWrites() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return max(len(t.rings)-1, 0)
+}
