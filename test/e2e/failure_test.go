@@ -68,7 +68,7 @@ var _ = Describe("A pod killed outside a rollout", func() {
 		Expect(downAt.IsZero()).To(BeFalse(), "the Down member has a lastTransitionTime")
 
 		By("its process being killed: its connections drop and are held, then fail over")
-		_, err := cluster.KillPodProcess(&pod, harness.ChatImage, harness.ChatPort, syscall.SIGKILL)
+		_, err := cluster.KillPodProcess(&pod, syscall.SIGKILL)
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(func(g Gomega) {
 			placement, err := cluster.RoomPlacement(ctx, s.app)

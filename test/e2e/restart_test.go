@@ -120,7 +120,7 @@ var _ = Describe("A gateway replica", func() {
 	It("restarted reconnects only its own connections, once, to the same pods", func(ctx SpecContext) {
 		goes(ctx, "e2e-gateway", func(gw *corev1.Pod) {
 			By("restarting the first gateway's process (SIGTERM: graceful shutdown, then the kubelet restarts it in the same pod)")
-			_, err := cluster.KillPodProcess(gw, "stablering/gateway:dev", harness.GatewayPort, syscall.SIGTERM)
+			_, err := cluster.KillPodProcess(gw, syscall.SIGTERM)
 			Expect(err).NotTo(HaveOccurred())
 			Eventually(func(g Gomega) {
 				p := &corev1.Pod{}

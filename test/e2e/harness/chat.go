@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,46 +28,40 @@ type App struct {
 func (a App) Key() client.ObjectKey { return client.ObjectKey{Namespace: a.Namespace, Name: a.Name} }
 
 // Selector is the label selector of the app's pods.
-func (a App) Selector() map[string]string { return map[string]string{"app": a.Name} }
+func (a App) Selector() map[string]string {
+	return map[string]string{"app.kubernetes.io/name": a.Name}
+}
 
-// ChatStatefulSet is the chat example as a StatefulSet on OnDelete, so StableRing paces its
-// rollouts: its process binds the pod IP, is ready while /readyz answers 200, and spreads the
-// closes of its WebSockets over 1s on SIGTERM.
-func ChatStatefulSet(app App, replicas int32, image string) *appsv1.StatefulSet {
-	labels := app.Selector()
-	return &appsv1.StatefulSet{
-		ObjectMeta: metav1.ObjectMeta{Namespace: app.Namespace, Name: app.Name, Labels: labels},
-		Spec: appsv1.StatefulSetSpec{
-			Replicas:            &replicas,
-			ServiceName:         app.Name,
-			PodManagementPolicy: appsv1.ParallelPodManagement,
-			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType},
-			Selector:            &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					TerminationGracePeriodSeconds: ptrTo(int64(5)),
-					Containers: []corev1.Container{{
-						Name:  "chat",
-						Image: image,
-						Args:  []string{fmt.Sprintf("--listen=$(POD_IP):%d", ChatPort), "--shutdown-window=1s"},
-						Env: []corev1.EnvVar{
-							{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
-							{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
-							{Name: RolloutEnv, Value: "0"},
-						},
-						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: ChatPort}},
-						ReadinessProbe: &corev1.Probe{
-							ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromString("http")}},
-							PeriodSeconds:    1,
-							TimeoutSeconds:   3,
-							FailureThreshold: 3, // a busy machine must not make a pod flap
-						},
-					}},
-				},
-			},
-		},
+// chatStatefulSet is the chat StatefulSet users get (examples/chat/deploy/statefulset.yaml) as
+// app, with replicas pods of the node's chat image and the variable TriggerRollout changes. Its
+// probes wait up to 3 s for an answer and turn a pod unready after 3 failures, not 1 s and 2: a
+// 2-core machine under the suites' load must not make pods flap.
+func (c *Cluster) chatStatefulSet(app App, replicas int32) (*appsv1.StatefulSet, error) {
+	objs, err := readObjects(filepath.Join(c.Root, "examples", "chat", "deploy", "statefulset.yaml"))
+	if err != nil {
+		return nil, err
 	}
+	if len(objs) != 1 || objs[0].GetKind() != "StatefulSet" {
+		return nil, fmt.Errorf("examples/chat/deploy/statefulset.yaml: want one StatefulSet")
+	}
+	sts := &appsv1.StatefulSet{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(objs[0].Object, sts); err != nil {
+		return nil, err
+	}
+	labels := app.Selector()
+	sts.Namespace, sts.Name, sts.Labels = app.Namespace, app.Name, labels
+	sts.Spec.Replicas, sts.Spec.ServiceName = &replicas, app.Name
+	sts.Spec.Selector = &metav1.LabelSelector{MatchLabels: labels}
+	sts.Spec.Template.Labels = labels
+	ctr := &sts.Spec.Template.Spec.Containers[0]
+	ctr.Image = c.chatImage
+	ctr.Env = append(ctr.Env, corev1.EnvVar{Name: RolloutEnv, Value: "0"})
+	for _, p := range []*corev1.Probe{ctr.ReadinessProbe, ctr.LivenessProbe} {
+		if p != nil {
+			p.TimeoutSeconds, p.FailureThreshold = 3, 3
+		}
+	}
+	return sts, nil
 }
 
 // RingOptions are the StableRing settings the scenarios vary.
@@ -110,7 +106,11 @@ func (c *Cluster) DeployChat(ctx context.Context, app App, replicas int32, o Rin
 	if err := c.EnsureNamespace(ctx, app.Namespace); err != nil {
 		return err
 	}
-	if err := c.Client.Create(ctx, ChatStatefulSet(app, replicas, c.chatImage)); err != nil {
+	sts, err := c.chatStatefulSet(app, replicas)
+	if err != nil {
+		return err
+	}
+	if err := c.Client.Create(ctx, sts); err != nil {
 		return err
 	}
 	if err := c.Client.Create(ctx, StableRingFor(app, o)); err != nil {

@@ -484,16 +484,11 @@ func Ordinal(podName string) int32 {
 
 // ProcessesUnder returns the pids of the processes whose executable lies in dir (Linux /proc).
 func ProcessesUnder(dir string) []int {
-	return findProcesses(func(argv []string) bool { return strings.HasPrefix(argv[0], dir+string(filepath.Separator)) })
+	return findProcesses(func(_ int, argv []string) bool { return strings.HasPrefix(argv[0], dir+string(filepath.Separator)) })
 }
 
-// ProcessesWithArg returns the pids of the processes whose executable is exe and one of whose
-// arguments is arg.
-func ProcessesWithArg(exe, arg string) []int {
-	return findProcesses(func(argv []string) bool { return argv[0] == exe && slices.Contains(argv[1:], arg) })
-}
-
-func findProcesses(match func(argv []string) bool) []int {
+// findProcesses returns the pids of the processes for whose pid and command line match holds.
+func findProcesses(match func(pid int, argv []string) bool) []int {
 	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	var pids []int
 	for _, cmdline := range cmdlines {
@@ -502,18 +497,18 @@ func findProcesses(match func(argv []string) bool) []int {
 			continue
 		}
 		argv := strings.Split(strings.TrimSuffix(string(data), "\x00"), "\x00")
-		if match(argv) {
-			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(cmdline)))
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(cmdline)))
+		if match(pid, argv) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
 }
 
-// KillPodProcess sends sig to the process of the pod's (only) container and returns its pid. On
-// the simulated node it is the process running image's executable with the pod's IP and port in
-// its --listen argument.
-func (c *Cluster) KillPodProcess(pod *corev1.Pod, image string, port int, sig syscall.Signal) (int, error) {
+// KillPodProcess sends sig to the process of the pod's (only) container and returns its pid: on
+// the real node, found in the container's cgroup; on the simulated node, the process of one of
+// the project's images working in the pod's directory.
+func (c *Cluster) KillPodProcess(pod *corev1.Pod, sig syscall.Signal) (int, error) {
 	if c.Real != nil {
 		pids, err := c.Real.KillContainer(pod, pod.Spec.Containers[0].Name, sig)
 		if len(pids) == 0 {
@@ -521,10 +516,13 @@ func (c *Cluster) KillPodProcess(pod *corev1.Pod, image string, port int, sig sy
 		}
 		return pids[0], err
 	}
-	exe := c.Executables[image]
-	pids := ProcessesWithArg(exe, fmt.Sprintf("--listen=%s:%d", pod.Status.PodIP, port))
+	podDir := fmt.Sprintf("nodesim-%s_%s-", pod.Namespace, pod.Name) // see nodesim.ProcessRuntime
+	pids := findProcesses(func(pid int, argv []string) bool {
+		cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+		return err == nil && strings.HasPrefix(argv[0], c.ExeDir+string(filepath.Separator)) && strings.HasPrefix(filepath.Base(cwd), podDir)
+	})
 	if len(pids) != 1 {
-		return 0, fmt.Errorf("found %d processes of %s for pod %s (%s), want 1", len(pids), image, pod.Name, pod.Status.PodIP)
+		return 0, fmt.Errorf("found %d processes of the project's images for pod %s/%s, want 1", len(pids), pod.Namespace, pod.Name)
 	}
 	return pids[0], syscall.Kill(pids[0], sig)
 }
