@@ -38,6 +38,7 @@ import (
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
 	"github.com/stablering/stablering/gateway/bufpool"
 	"github.com/stablering/stablering/gateway/coarse"
+	"github.com/stablering/stablering/gateway/resume"
 	"github.com/stablering/stablering/gateway/route"
 	"github.com/stablering/stablering/gateway/splice"
 	"github.com/stablering/stablering/gateway/upstream"
@@ -64,6 +65,7 @@ type Gateway struct {
 	upstreamOpts upstream.Options // of every target
 	writers      sync.Pool        // of *responseWriter
 	readers      sync.Pool        // of *bufio.Reader, for upgrade handshakes
+	resumeBudget *resume.Budget   // shared by the resumable tunnels
 
 	snap     atomic.Pointer[snapshot]
 	ready    atomic.Bool // a first snapshot arrived
@@ -106,7 +108,9 @@ func New(opts Options) *Gateway {
 		Closed: func(ring, label, reason string) {
 			g.metrics.pacedCloses.WithLabelValues(ring, label, reason).Inc()
 		},
+		ResumeFailed: func(ring, reason string) { g.metrics.resumeFailed(ring, reason) },
 	})
+	g.resumeBudget = resume.NewBudget(int64(opts.ResumeBudget))
 	g.metrics = newMetrics(opts.Registry, g)
 	g.dialer.LocalError = func(errno string) { g.metrics.localErrors.WithLabelValues(errno).Inc() }
 	g.snap.Store(&snapshot{table: route.Build(nil, nil, time.Now())})

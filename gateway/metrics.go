@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/gateway/resume"
 	"github.com/stablering/stablering/gateway/route"
 )
 
@@ -25,6 +26,9 @@ type metrics struct {
 	localErrors *prometheus.CounterVec
 	handoffs    prometheus.Counter
 	routing     prometheus.Histogram
+	resumes     *prometheus.CounterVec   // ring, result
+	resumeFails *prometheus.CounterVec   // ring, reason
+	resumeHeld  *prometheus.HistogramVec // ring
 }
 
 func newMetrics(reg prometheus.Registerer, g *Gateway) *metrics {
@@ -63,10 +67,41 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) *metrics {
 			Help:    "Time to route a request: match the ring, read the key, decide the member.",
 			Buckets: []float64{1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 1e-4, 1e-3},
 		}),
+		resumes: counter("resumes_total",
+			"WebSockets held through their member's planned restart, by ring and result: resumed (spliced to "+
+				"the restarted member), refused (the member answered the resume with another status than 101) or "+
+				"failed (see resume_failures_total).",
+			"ring", "result"),
+		resumeFails: counter("resume_failures_total",
+			"Held WebSockets closed with 1012 or 1001 instead of resumed, by ring and reason: buffer, budget, "+
+				"timeout, mid-message, refused, mismatch, unreached, down, drain (resume turned off), shutdown.",
+			"ring", "reason"),
+		resumeHeld: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "resume_seconds",
+			Help:    "How long resumed WebSockets were held: from the detach of the member to the resume.",
+			Buckets: []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120},
+		}, []string{"ring"}),
 	}
 	reg.MustRegister(m.requests.vec, m.upgrades.vec, m.held.vec, m.rateLimited.vec, m.pacedCloses,
-		m.drains, m.swaps, m.localErrors, m.handoffs, m.routing, &stateCollector{g: g})
+		m.drains, m.swaps, m.localErrors, m.handoffs, m.routing, m.resumes, m.resumeFails, m.resumeHeld,
+		&stateCollector{g: g})
 	return m
+}
+
+// resumed counts a resume that held its client for held.
+func (m *metrics) resumed(ring string, held float64) {
+	m.resumes.WithLabelValues(ring, "resumed").Inc()
+	m.resumeHeld.WithLabelValues(ring).Observe(held)
+}
+
+// resumeFailed counts a held connection closed instead of resumed.
+func (m *metrics) resumeFailed(ring, reason string) {
+	result := "failed"
+	if reason == resume.ReasonRefused {
+		result = "refused"
+	}
+	m.resumes.WithLabelValues(ring, result).Inc()
+	m.resumeFails.WithLabelValues(ring, reason).Inc()
 }
 
 // countRequest counts a request that got code.

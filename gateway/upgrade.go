@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/stablering/stablering/gateway/resume"
 	"github.com/stablering/stablering/gateway/route"
 	"github.com/stablering/stablering/gateway/splice"
 	"github.com/stablering/stablering/gateway/tunnel"
@@ -38,7 +40,7 @@ func (g *Gateway) serveUpgrade(w http.ResponseWriter, r *http.Request, s *snapsh
 }
 
 // startTunnel registers and starts the tunnel of an upgrade that d routed to sl.
-func (g *Gateway) startTunnel(tun *tunnel.Tunnel, s *snapshot, d route.Decision, sl slot) {
+func (g *Gateway) startTunnel(tun spliced, s *snapshot, d route.Decision, sl slot) {
 	c := &splice.Conn{
 		Tunnel:  tun,
 		Ring:    d.Ring.ID,
@@ -54,7 +56,12 @@ func (g *Gateway) startTunnel(tun *tunnel.Tunnel, s *snapshot, d route.Decision,
 
 // openTunnel returns the status the client got and, for 101, the tunnel to run.
 func (g *Gateway) openTunnel(w http.ResponseWriter, r *http.Request, s *snapshot, d route.Decision,
-	sl slot) (int, *tunnel.Tunnel) {
+	sl slot) (int, spliced) {
+	offer := g.offerResume(r, d)
+	if offer != nil && resume.Forged(r.Header) {
+		dropBody(r)
+		return g.answerStatus(w, d, http.StatusBadRequest, "resume header fields are the gateway's"), nil
+	}
 	if !sl.member.bucket.Allow(time.Now()) {
 		dropBody(r)
 		return g.answer(w, rateLimited(d)), nil
@@ -65,7 +72,7 @@ func (g *Gateway) openTunnel(w http.ResponseWriter, r *http.Request, s *snapshot
 	}
 	br := g.newReader(backend)
 	defer g.putReader(br)
-	resp, err := g.handshake(backend, br, r)
+	resp, err := g.handshake(backend, br, r, offer)
 	switch {
 	case err != nil:
 		_ = backend.Close()
@@ -77,20 +84,40 @@ func (g *Gateway) openTunnel(w http.ResponseWriter, r *http.Request, s *snapshot
 		_ = backend.Close()
 		return g.answerStatus(w, d, http.StatusBadGateway, "switched to another protocol than requested"), nil
 	}
-	client, err := g.hijack(w, resp, br, backend, sl)
+	var hs resume.Handshake
+	var e *early
+	if offer != nil {
+		if hs = resume.NewHandshake(resp.Header); hs.Resumable() {
+			e = &early{}
+		}
+	}
+	client, err := g.hijack(w, resp, br, backend, sl, e)
 	if err != nil {
 		_ = backend.Close()
 		g.log.V(1).Info("upgrade failed after the member accepted it", "ring", d.Ring.ID,
 			"member", d.Member.Label, "error", err.Error())
 		return statusClientClosed, nil
 	}
+	if e != nil {
+		return http.StatusSwitchingProtocols, g.resumeTunnel(offer, hs, d, client, backend, *e)
+	}
 	opts := tunnel.Options{WebSocket: isWebSocket(r), Pool: g.pool, CloseGrace: g.opts.CloseGrace,
 		SendTimeout: g.opts.SendTimeout}
 	return http.StatusSwitchingProtocols, tunnel.New(client, backend, opts)
 }
 
-// handshake sends the upgrade request to the member and reads its answer.
-func (g *Gateway) handshake(backend net.Conn, br *bufio.Reader, r *http.Request) (*http.Response, error) {
+// offerResume returns the resume offer of a WebSocket handshake without a body on a ring with
+// resume on, nil for any other request.
+func (g *Gateway) offerResume(r *http.Request, d route.Decision) *resumeOffer {
+	if d.Ring.Resume == nil || !isWebSocket(r) || r.ContentLength != 0 {
+		return nil
+	}
+	return &resumeOffer{ring: d.Ring}
+}
+
+// handshake sends the upgrade request to the member and reads its answer. With a resume offer
+// the request says so to the member, and the offer keeps the head as sent.
+func (g *Gateway) handshake(backend net.Conn, br *bufio.Reader, r *http.Request, offer *resumeOffer) (*http.Response, error) {
 	_ = backend.SetDeadline(time.Now().Add(g.opts.UpgradeTimeout))
 	out := &http.Request{
 		Method:     r.Method,
@@ -108,7 +135,17 @@ func (g *Gateway) handshake(backend net.Conn, br *bufio.Reader, r *http.Request)
 	if out.Header["User-Agent"] == nil {
 		out.Header["User-Agent"] = []string{""} // no Go default
 	}
-	if err := out.Write(backend); err != nil {
+	if offer == nil {
+		if err := out.Write(backend); err != nil {
+			return nil, err
+		}
+		return http.ReadResponse(br, out)
+	}
+	out.Header.Set(resume.HeaderResumable, "1")
+	var head bytes.Buffer
+	_ = out.Write(&head)
+	offer.head = head.Bytes()
+	if _, err := backend.Write(offer.head); err != nil {
 		return nil, err
 	}
 	return http.ReadResponse(br, out)
@@ -139,9 +176,9 @@ func (g *Gateway) relay(w http.ResponseWriter, resp *http.Response, sl slot) int
 }
 
 // hijack takes over the client connection, writes the member's 101 answer and passes on the
-// bytes either side sent after its handshake.
+// bytes either side sent after its handshake, or keeps them in e when it is not nil.
 func (g *Gateway) hijack(w http.ResponseWriter, resp *http.Response, br *bufio.Reader, backend net.Conn,
-	sl slot) (net.Conn, error) {
+	sl slot, e *early) (net.Conn, error) {
 	client, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return nil, err
@@ -152,7 +189,12 @@ func (g *Gateway) hijack(w http.ResponseWriter, resp *http.Response, br *bufio.R
 	_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
 	_ = h.Write(brw)
 	_, _ = brw.WriteString("\r\n")
-	err = errors.Join(passBuffered(br, brw.Writer), brw.Flush(), passBuffered(brw.Reader, backend))
+	if e != nil {
+		e.member, e.client = buffered(br), buffered(brw.Reader)
+		err = brw.Flush()
+	} else {
+		err = errors.Join(passBuffered(br, brw.Writer), brw.Flush(), passBuffered(brw.Reader, backend))
+	}
 	if err != nil {
 		_ = client.Close()
 		return nil, err
@@ -171,6 +213,12 @@ func passBuffered(r *bufio.Reader, w io.Writer) error {
 	b, _ := r.Peek(n)
 	_, err := w.Write(b)
 	return err
+}
+
+// buffered is a copy of what r has buffered.
+func buffered(r *bufio.Reader) []byte {
+	b, _ := r.Peek(r.Buffered())
+	return bytes.Clone(b)
 }
 
 // newReader returns a pooled bufio.Reader on c.

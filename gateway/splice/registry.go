@@ -27,6 +27,7 @@ const (
 	closeDrain
 	closeReunion
 	closeShutdown
+	closeDown
 )
 
 // closeKinds are each kind's metrics label and WebSocket close code and reason.
@@ -38,6 +39,17 @@ var closeKinds = [...]struct {
 	closeDrain:    {"drain", wsframe.CloseServiceRestart, "member is restarting"},
 	closeReunion:  {"reunion", wsframe.CloseServiceRestart, "room moves back to its owner"},
 	closeShutdown: {"shutdown", wsframe.CloseGoingAway, "gateway is shutting down"},
+	closeDown:     {"down", wsframe.CloseServiceRestart, "member went down while restarting"},
+}
+
+// Resumable is a tunnel that can outlive its member's planned restart: Detach lets go of the
+// member and holds the client, Reattach splices the client to the member again, and Held says
+// whether the client waits for a member. The gateway's *resume.Tunnel is one.
+type Resumable interface {
+	Tunnel
+	Detach()
+	Reattach()
+	Held() bool
 }
 
 // Tunnel is what the registry does to a spliced connection: close it with a WebSocket close
@@ -72,6 +84,7 @@ type View struct {
 type ringConns struct {
 	all       map[*Conn]struct{}
 	misplaced map[*Conn]struct{} // those not on their key's owner
+	held      map[*Conn]struct{} // resumable ones detached from their member, maybe no longer
 }
 
 // Registry tracks spliced connections per ring, and schedules their closes: paced over the
@@ -98,6 +111,10 @@ type Options struct {
 	// Closed is called for each close the registry fires, with the connection's ring, member
 	// label and the reason: drain, reunion or shutdown.
 	Closed func(ring, label, reason string)
+	// ResumeFailed is called for each held connection the registry closes (its member is
+	// Down, the ring no longer resumes, the gateway shuts down), with the ring and the reason:
+	// the close's label.
+	ResumeFailed func(ring, reason string)
 	// Clock times the closes; nil is the real clock.
 	Clock clock.WithDelayedExecution
 }
@@ -118,7 +135,7 @@ func (r *Registry) Add(c *Conn, misplaced bool, decidedOn *route.Table) {
 	defer r.mu.Unlock()
 	rc := r.byRing[c.Ring]
 	if rc == nil {
-		rc = &ringConns{all: map[*Conn]struct{}{}, misplaced: map[*Conn]struct{}{}}
+		rc = &ringConns{all: map[*Conn]struct{}{}, misplaced: map[*Conn]struct{}{}, held: map[*Conn]struct{}{}}
 		r.byRing[c.Ring] = rc
 	}
 	rc.all[c] = struct{}{}
@@ -142,6 +159,7 @@ func (r *Registry) Remove(c *Conn) {
 	if rc := r.byRing[c.Ring]; rc != nil {
 		delete(rc.all, c)
 		delete(rc.misplaced, c)
+		delete(rc.held, c)
 		if len(rc.all) == 0 {
 			delete(r.byRing, c.Ring)
 		}
@@ -168,7 +186,8 @@ func (r *Registry) Reconcile(v View, rings []string, now time.Time) {
 }
 
 // Tick evaluates the connections that are not on their key's owner, whose owner may have
-// become usable again without a table change (a passive health mark expired, a hold ended).
+// become usable again without a table change (a passive health mark expired, a hold ended),
+// and those held through a restart, whose detach may have ended after the member came back.
 func (r *Registry) Tick(now time.Time) {
 	v := r.opts.Current()
 	r.mu.Lock()
@@ -177,8 +196,8 @@ func (r *Registry) Tick(now time.Time) {
 		return
 	}
 	for id, rc := range r.byRing {
-		if len(rc.misplaced) > 0 {
-			r.evaluate(v, id, keys(rc.misplaced), now)
+		if len(rc.misplaced) > 0 || len(rc.held) > 0 {
+			r.evaluate(v, id, append(keys(rc.misplaced), keys(rc.held)...), now)
 		}
 	}
 }
@@ -199,7 +218,7 @@ func (r *Registry) evaluate(v View, id string, conns []*Conn, now time.Time) {
 		return // a deleted ring routes nothing: its connections end by themselves
 	}
 	drains := map[int32][]*Conn{}
-	var reunite []*Conn
+	var reunite, downs []*Conn
 	for _, c := range conns {
 		want := r.desired(v, ring, c, now)
 		switch {
@@ -209,9 +228,14 @@ func (r *Registry) evaluate(v View, id string, conns []*Conn, now time.Time) {
 			// already scheduled
 		case want == closeDrain:
 			drains[c.Ordinal] = append(drains[c.Ordinal], c)
+		case want == closeDown:
+			downs = append(downs, c)
 		default:
 			reunite = append(reunite, c)
 		}
+	}
+	if len(downs) > 0 {
+		r.pace(downs, closeDown, now, now)
 	}
 	for ordinal, list := range drains {
 		m := ring.Member(ordinal)
@@ -243,6 +267,11 @@ func earliest(a, b time.Time) time.Time {
 //   - anything else keeps the connection, including a connection on a failover member while
 //     the owner is still unusable: a ring change never touches a room whose owner is unchanged.
 func (r *Registry) desired(v View, ring *route.Ring, c *Conn, now time.Time) closeKind {
+	if rt, ok := c.Tunnel.(Resumable); ok {
+		if kind, decided := r.resumeAction(ring, c, rt); decided {
+			return kind
+		}
+	}
 	if m := ring.Member(c.Ordinal); m != nil && m.State == v1alpha1.MemberDraining {
 		return closeDrain
 	}
@@ -256,6 +285,37 @@ func (r *Registry) desired(v View, ring *route.Ring, c *Conn, now time.Time) clo
 		return closeReunion
 	}
 	return keep
+}
+
+// resumeAction moves a resumable connection through its member's planned restart, and reports
+// whether it decided c's fate (else desired goes on as for any connection):
+//   - its member is Draining on a ring with resume on: detach it, and keep it;
+//   - it is held and its member is Serving: reattach it, and keep it;
+//   - it is held and its member is Restarting: keep it;
+//   - it is held and anything else happened (the member is Down or gone, resume was turned
+//     off): close it at once.
+func (r *Registry) resumeAction(ring *route.Ring, c *Conn, rt Resumable) (closeKind, bool) {
+	m := ring.Member(c.Ordinal)
+	rc := r.byRing[c.Ring]
+	if ring.Resume == nil || m == nil {
+		return closeDown, rt.Held()
+	}
+	switch {
+	case m.State == v1alpha1.MemberDraining:
+		r.cancel(c)
+		rt.Detach()
+		rc.held[c] = struct{}{}
+		return keep, true
+	case !rt.Held():
+		delete(rc.held, c)
+		return keep, false
+	case m.State == v1alpha1.MemberServing:
+		rt.Reattach()
+		return keep, true
+	case m.State == v1alpha1.MemberRestarting:
+		return keep, true
+	}
+	return closeDown, true
 }
 
 func (r *Registry) setMisplaced(rc *ringConns, c *Conn, misplaced bool) {
@@ -289,6 +349,9 @@ func (r *Registry) cancel(c *Conn) {
 func (r *Registry) fire(c *Conn, kind closeKind) {
 	k := closeKinds[kind]
 	r.opts.Closed(c.Ring, c.Label, k.label)
+	if rt, ok := c.Tunnel.(Resumable); ok && rt.Held() && r.opts.ResumeFailed != nil {
+		r.opts.ResumeFailed(c.Ring, k.label)
+	}
 	c.Tunnel.Close(k.code, k.reason)
 }
 

@@ -149,14 +149,19 @@ func (t *Tracker) headerLen() int {
 	if t.hdrLen < 2 {
 		return 2
 	}
+	return HeaderLen(t.hdr[1])
+}
+
+// HeaderLen is the length of a frame header whose second byte is b1.
+func HeaderLen(b1 byte) int {
 	n := 2
-	switch t.hdr[1] & 0x7F {
+	switch b1 & 0x7F {
 	case 126:
 		n += 2
 	case 127:
 		n += 8
 	}
-	if t.hdr[1]&0x80 != 0 {
+	if b1&0x80 != 0 {
 		n += 4
 	}
 	return n
@@ -166,18 +171,8 @@ func (t *Tracker) headerLen() int {
 func (t *Tracker) startPayload() {
 	fin := t.hdr[0]&0x80 != 0
 	op := Opcode(t.hdr[0] & 0x0F)
-	length := t.payloadLen()
-	switch {
-	case op > OpBinary && op < OpClose || op > OpPong:
-		t.err = ErrReservedOpcode
-	case length>>63 != 0:
-		t.err = ErrLengthTooLarge
-	case op.IsControl() && !fin:
-		t.err = ErrControlFragmented
-	case op.IsControl() && length > maxControlPayload:
-		t.err = ErrControlTooLong
-	}
-	if t.err != nil {
+	length := payloadLen(t.hdr[:])
+	if t.err = validate(fin, op, length); t.err != nil {
 		return
 	}
 	t.opcode = op
@@ -186,15 +181,88 @@ func (t *Tracker) startPayload() {
 	t.hdrLen = 0
 }
 
-// payloadLen decodes the payload length of the complete header.
-func (t *Tracker) payloadLen() uint64 {
-	switch l := t.hdr[1] & 0x7F; l {
+// validate says why a frame header with these fields is not valid framing, or nil.
+func validate(fin bool, op Opcode, length uint64) error {
+	switch {
+	case op > OpBinary && op < OpClose || op > OpPong:
+		return ErrReservedOpcode
+	case length>>63 != 0:
+		return ErrLengthTooLarge
+	case op.IsControl() && !fin:
+		return ErrControlFragmented
+	case op.IsControl() && length > maxControlPayload:
+		return ErrControlTooLong
+	}
+	return nil
+}
+
+// payloadLen decodes the payload length of the complete header h.
+func payloadLen(h []byte) uint64 {
+	switch l := h[1] & 0x7F; l {
 	case 126:
-		return uint64(binary.BigEndian.Uint16(t.hdr[2:4]))
+		return uint64(binary.BigEndian.Uint16(h[2:4]))
 	case 127:
-		return binary.BigEndian.Uint64(t.hdr[2:10])
+		return binary.BigEndian.Uint64(h[2:10])
 	default:
 		return uint64(l)
+	}
+}
+
+// Header is a frame header decoded whole, for a proxy that handles frames one at a time.
+type Header struct {
+	Fin    bool
+	Op     Opcode
+	Length uint64 // the payload's
+	Masked bool
+	Mask   [4]byte
+	Len    int // the header's own length in bytes
+}
+
+// IsData reports whether the frame carries message data (text, binary or a continuation).
+func (h *Header) IsData() bool { return !h.Op.IsControl() }
+
+// ParseHeader decodes the complete frame header at the start of p, which must hold at least
+// HeaderLen(p[1]) bytes, and validates it as a Tracker does.
+func ParseHeader(p []byte) (Header, error) {
+	h := Header{Fin: p[0]&0x80 != 0, Op: Opcode(p[0] & 0x0F), Length: payloadLen(p), Masked: p[1]&0x80 != 0,
+		Len: HeaderLen(p[1])}
+	if h.Masked {
+		copy(h.Mask[:], p[h.Len-4:h.Len])
+	}
+	return h, validate(h.Fin, h.Op, h.Length)
+}
+
+// AppendHeader appends the header of a frame with fin, op and a payload of length, masked with
+// mask when mask is not nil.
+func AppendHeader(b []byte, fin bool, op Opcode, length int, mask *[4]byte) []byte {
+	b0 := byte(op)
+	if fin {
+		b0 |= 0x80
+	}
+	var m byte
+	if mask != nil {
+		m = 0x80
+	}
+	switch {
+	case length < 126:
+		b = append(b, b0, m|byte(length))
+	case length <= 0xFFFF:
+		b = append(b, b0, m|126)
+		b = binary.BigEndian.AppendUint16(b, uint16(length))
+	default:
+		b = append(b, b0, m|127)
+		b = binary.BigEndian.AppendUint64(b, uint64(length))
+	}
+	if mask != nil {
+		b = append(b, mask[:]...)
+	}
+	return b
+}
+
+// Unmask applies mask to p in place, p starting at offset pos of the payload.
+func Unmask(p []byte, mask [4]byte, pos int) {
+	for i := range p {
+		p[i] ^= mask[(pos+i)&3]
 	}
 }
 
