@@ -110,6 +110,10 @@ bench-balancer: ## Measure the balancer and regenerate docs/balancer.md.
 bench: ## Benchmark the gateway against nginx and HAProxy and regenerate docs/benchmarks.md (QUICK=1: 2 minutes).
 	hack/bench.sh
 
+.PHONY: scale
+scale: envtest ## Measure what the manager and the gateways cost as rings, members and unrelated pods grow, and regenerate docs/scale.md (QUICK=1: a subset in a few minutes).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(GO) run ./test/scale/cmd/scalerun -report docs/scale.md $(if $(filter 1,$(QUICK)),-quick -command "make scale QUICK=1")
+
 ##@ Run
 
 .PHONY: localcluster

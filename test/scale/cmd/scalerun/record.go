@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/stablering/stablering/api/v1alpha1"
+)
+
+// ringWrite is a StableRing change as a watch showed it.
+type ringWrite struct {
+	at      time.Time
+	ring    string
+	version string
+	size    int             // bytes of the object as JSON, managed fields included
+	serving map[string]bool // pod names of Serving members
+}
+
+// recorder watches a namespace's StableRings and pods and polls the gateways' ring versions.
+type recorder struct {
+	mu       sync.Mutex
+	writes   []ringWrite
+	podReady map[string]struct {
+		at  time.Time
+		pod string
+	} // by pod UID: when it was first seen Ready
+	seen map[[3]string]time.Time // by gateway, ring, version: when first seen routing by it
+}
+
+// record starts recording until ctx ends; the returned function waits for it to stop.
+func record(ctx context.Context, c client.WithWatch, namespace string, gateways []*proc) (*recorder, error) {
+	rec := &recorder{podReady: map[string]struct {
+		at  time.Time
+		pod string
+	}{}, seen: map[[3]string]time.Time{}}
+	rings, err := c.Watch(ctx, &v1alpha1.StableRingList{}, client.InNamespace(namespace))
+	if err != nil {
+		return nil, err
+	}
+	pods, err := c.Watch(ctx, &corev1.PodList{}, client.InNamespace(namespace))
+	if err != nil {
+		rings.Stop()
+		return nil, err
+	}
+	go rec.consume(ctx, rings, rec.ring)
+	go rec.consume(ctx, pods, rec.pod)
+	for _, g := range gateways {
+		go rec.poll(ctx, g)
+	}
+	return rec, nil
+}
+
+func (rec *recorder) consume(ctx context.Context, w watch.Interface, f func(watch.Event, time.Time)) {
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-w.ResultChan():
+			if !ok {
+				return
+			}
+			at := time.Now()
+			rec.mu.Lock()
+			f(e, at)
+			rec.mu.Unlock()
+		}
+	}
+}
+
+func (rec *recorder) ring(e watch.Event, at time.Time) {
+	sr, ok := e.Object.(*v1alpha1.StableRing)
+	if !ok || e.Type != watch.Modified {
+		return
+	}
+	body, _ := json.Marshal(sr)
+	w := ringWrite{at: at, ring: sr.Namespace + "/" + sr.Name, version: sr.Status.RingVersion, size: len(body), serving: map[string]bool{}}
+	for _, m := range sr.Status.Members {
+		if m.State == v1alpha1.MemberServing {
+			w.serving[m.Pod] = true
+		}
+	}
+	rec.writes = append(rec.writes, w)
+}
+
+func (rec *recorder) pod(e watch.Event, at time.Time) {
+	pod, ok := e.Object.(*corev1.Pod)
+	if !ok || e.Type == watch.Deleted || pod.DeletionTimestamp != nil {
+		return
+	}
+	if _, done := rec.podReady[string(pod.UID)]; done {
+		return
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			rec.podReady[string(pod.UID)] = struct {
+				at  time.Time
+				pod string
+			}{at, pod.Name}
+		}
+	}
+}
+
+// gatewayPoll is how often each gateway's ring versions are read.
+const gatewayPoll = 20 * time.Millisecond
+
+func (rec *recorder) poll(ctx context.Context, g *proc) {
+	t := time.NewTicker(gatewayPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		text, err := g.scrape(ctx)
+		if err != nil {
+			continue
+		}
+		versions, err := ringVersions(text)
+		if err != nil {
+			continue
+		}
+		at := time.Now()
+		rec.mu.Lock()
+		for ring, v := range versions {
+			k := [3]string{g.name, ring, v}
+			if _, ok := rec.seen[k]; !ok {
+				rec.seen[k] = at
+			}
+		}
+		rec.mu.Unlock()
+	}
+}
+
+// readinessLatencies returns, for every pod that became Ready, the time until a status write
+// listed its member Serving.
+func (rec *recorder) readinessLatencies() []time.Duration {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var out []time.Duration
+	for _, r := range rec.podReady {
+		for _, w := range rec.writes {
+			if !w.at.Before(r.at) && w.serving[r.pod] {
+				out = append(out, w.at.Sub(r.at))
+				break
+			}
+		}
+	}
+	return out
+}
+
+// gatewayLatencies returns, for every ring version written, the time until the last of the
+// gateways routed by it, and how many versions a gateway never routed by (a newer one replaced
+// them first).
+func (rec *recorder) gatewayLatencies(gateways []*proc) (lat []time.Duration, skipped int) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, w := range rec.writes {
+		var slowest time.Duration
+		all := true
+		for _, g := range gateways {
+			at, ok := rec.seen[[3]string{g.name, w.ring, w.version}]
+			if !ok {
+				all = false
+				break
+			}
+			slowest = max(slowest, at.Sub(w.at))
+		}
+		if all {
+			lat = append(lat, max(slowest, 0))
+		} else {
+			skipped++
+		}
+	}
+	return lat, skipped
+}
+
+// writeStats returns the status writes, the bytes they carried and the largest object.
+func (rec *recorder) writeStats() (writes, bytes, largest int) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, w := range rec.writes {
+		bytes += w.size
+		largest = max(largest, w.size)
+	}
+	return len(rec.writes), bytes, largest
+}
+
+// percentile returns the p-th percentile (0-100) of ds by nearest rank; 0 when empty.
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(p/100*float64(len(s))+0.5) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
