@@ -49,6 +49,21 @@
 //	--listen ADDR           listen address; default $LISTEN_ADDR, else :8080
 //	--shutdown-window DUR   spread the WebSocket closes over this long on SIGTERM (default 2s)
 //	--log-level LEVEL       debug, info, warn or error (default info); logs are JSON on stderr
+//	--state-dir DIR         keep the rooms' counters and latest messages here across restarts
+//
+// # Resume
+//
+// Behind a ring with spec.connections.resume, the gateway keeps a client's WebSocket open while
+// its pod restarts. The chat takes part: it answers each handshake that says StableRing-Resumable
+// with a token holding the seq of the connection's welcome and its client id. When the
+// gateway resumes the connection on the restarted pod, the token and the count of messages the
+// client received give the last seq the client saw; the chat puts the connection back in its
+// room without a welcome and sends the messages it missed first, so the client sees every seq
+// once and in order. The missed messages come from the room's last 1024, which a pod passes to
+// its successor through --state-dir (a file written after the shutdown's closes, read and
+// removed at start; the directory must outlive the pod, e.g. a volume of the StatefulSet).
+// Without the messages, the chat refuses the resume (503) and the gateway closes the client
+// with 1012, which reconnects as without resume.
 //
 // # Deploying
 //
@@ -78,6 +93,7 @@ type config struct {
 	pod            string
 	shutdownWindow time.Duration
 	logLevel       slog.Level
+	stateDir       string
 }
 
 func main() {
@@ -126,6 +142,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.StringVar(&cfg.listen, "listen", listen, "listen `address` (default from $LISTEN_ADDR)")
 	fs.DurationVar(&cfg.shutdownWindow, "shutdown-window", 2*time.Second,
 		"on SIGTERM, spread the WebSocket closes over this `duration`")
+	fs.StringVar(&cfg.stateDir, "state-dir", "", "keep the rooms' counters and latest messages in this `directory` across restarts, so connections resumed by a gateway get what they missed (none: resumes are refused)")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -58,39 +59,81 @@ type hub struct {
 	// clock paces the drain; nil is the real clock.
 	clock clock.Clock
 
-	mu      sync.Mutex
-	rooms   map[string]*room
+	mu    sync.Mutex
+	rooms map[string]*room
+	// keep keeps rooms without members, for connections that resume (the hub has a state
+	// file to pass them on in).
+	keep    bool
 	closed  bool           // set by drain: joins fail from then on
 	members sync.WaitGroup // counts the members in all rooms
 }
 
-// room is one room's state: its members and its message counter.
+// room is one room's state: its members, its message counter and its latest messages.
 type room struct {
 	seq     uint64
 	members map[*member]struct{}
+	// history holds the room's latest messages, encoded, the last one numbered seq, for the
+	// resumed connections that missed them.
+	history [][]byte
 }
+
+// historyLength is how many messages a room keeps for resumed connections.
+const historyLength = 1024
+
+// errMissed is the answer to a resume whose missed messages the room no longer has.
+var errMissed = errors.New("the messages this connection missed are gone")
 
 func newHub(pod string) *hub {
 	return &hub{pod: pod, rooms: map[string]*room{}}
 }
 
 // join adds m to its room and queues its welcome, so the welcome precedes every broadcast m
-// receives. It fails once the hub is draining.
-func (h *hub) join(m *member) error {
+// receives, and returns the seq it welcomed m with. It fails once the hub is draining.
+func (h *hub) join(m *member) (uint64, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return 0, errShuttingDown
+	}
+	r := h.room(m.room)
+	r.members[m] = struct{}{}
+	h.members.Add(1)
+	m.send(encode(welcome{Type: "welcome", Room: m.room, Pod: h.pod, Client: m.id, Members: len(r.members), Seq: r.seq}))
+	return r.seq, nil
+}
+
+// rejoin adds m, a resumed connection whose client saw the room's messages up to seq, to its
+// room, and queues the messages it missed. It fails when the room no longer has them all.
+func (h *hub) rejoin(m *member, seq uint64) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return errShuttingDown
 	}
-	r := h.rooms[m.room]
-	if r == nil {
-		r = &room{members: map[*member]struct{}{}}
-		h.rooms[m.room] = r
+	r := h.room(m.room)
+	missed := r.seq - seq
+	if seq > r.seq || missed > uint64(len(r.history)) || missed > queueLength {
+		if len(r.members) == 0 && !h.keep {
+			delete(h.rooms, m.room)
+		}
+		return errMissed
 	}
 	r.members[m] = struct{}{}
 	h.members.Add(1)
-	m.send(encode(welcome{Type: "welcome", Room: m.room, Pod: h.pod, Client: m.id, Members: len(r.members), Seq: r.seq}))
+	for _, data := range r.history[uint64(len(r.history))-missed:] {
+		m.send(data)
+	}
 	return nil
+}
+
+// room returns the room of key, made if need be. Called with h.mu.
+func (h *hub) room(key string) *room {
+	r := h.rooms[key]
+	if r == nil {
+		r = &room{members: map[*member]struct{}{}}
+		h.rooms[key] = r
+	}
+	return r
 }
 
 // leave removes m from its room and forgets the room when it is empty.
@@ -102,7 +145,7 @@ func (h *hub) leave(m *member) {
 		return
 	}
 	delete(r.members, m)
-	if len(r.members) == 0 {
+	if len(r.members) == 0 && !h.keep {
 		delete(h.rooms, m.room)
 	}
 	h.members.Done()
@@ -118,6 +161,10 @@ func (h *hub) broadcast(from *member, text string) {
 	}
 	r.seq++
 	data := encode(message{Type: "message", Room: from.room, Pod: h.pod, Seq: r.seq, From: from.id, Text: text})
+	r.history = append(r.history, data)
+	if len(r.history) > historyLength {
+		r.history = slices.Clone(r.history[len(r.history)-historyLength:])
+	}
 	for m := range r.members {
 		m.send(data)
 	}
@@ -177,4 +224,44 @@ func (h *hub) drain(ctx context.Context, window time.Duration) (int, error) {
 func encode(v any) []byte {
 	data, _ := json.Marshal(v)
 	return data
+}
+
+// savedRoom is a room as a state file keeps it.
+type savedRoom struct {
+	Room    string            `json:"room"`
+	Seq     uint64            `json:"seq"`
+	History []json.RawMessage `json:"history"`
+}
+
+// save writes every room's counter and history to w.
+func (h *hub) save(w io.Writer) error {
+	h.mu.Lock()
+	rooms := make([]savedRoom, 0, len(h.rooms))
+	for key, r := range h.rooms {
+		saved := savedRoom{Room: key, Seq: r.seq}
+		for _, data := range r.history {
+			saved.History = append(saved.History, data)
+		}
+		rooms = append(rooms, saved)
+	}
+	h.mu.Unlock()
+	return json.NewEncoder(w).Encode(rooms)
+}
+
+// restore reads rooms that save wrote.
+func (h *hub) restore(rd io.Reader) error {
+	var rooms []savedRoom
+	if err := json.NewDecoder(rd).Decode(&rooms); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, saved := range rooms {
+		r := h.room(saved.Room)
+		r.seq = saved.Seq
+		for _, data := range saved.History {
+			r.history = append(r.history, data)
+		}
+	}
+	return nil
 }

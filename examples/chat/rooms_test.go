@@ -20,7 +20,7 @@ func TestDrainSpreadsOverTheWindow(t *testing.T) {
 	var members []*member
 	for _, room := range []string{"a", "a", "b", "c"} {
 		m := newMember(room+"-member", room)
-		if err := h.join(m); err != nil {
+		if _, err := h.join(m); err != nil {
 			t.Fatal(err)
 		}
 		members = append(members, m)
@@ -49,7 +49,7 @@ func TestDrainSpreadsOverTheWindow(t *testing.T) {
 	for stoppedCount(members) < 4 {
 		time.Sleep(time.Millisecond) // the last stop follows the last timer on the drain's goroutine
 	}
-	if err := h.join(newMember("late", "a")); err == nil {
+	if _, err := h.join(newMember("late", "a")); err == nil {
 		t.Error("a join during the drain succeeded")
 	}
 	for _, m := range members {

@@ -8,11 +8,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/stablering/stablering/gateway/resume"
 )
 
 const (
@@ -46,7 +51,54 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	return newServer(cfg.pod, log).serve(ctx, ln, cfg.shutdownWindow)
+	s := newServer(cfg.pod, log)
+	if cfg.stateDir == "" {
+		return s.serve(ctx, ln, cfg.shutdownWindow)
+	}
+	state := filepath.Join(cfg.stateDir, stateFile)
+	if err := s.restore(state); err != nil {
+		return err
+	}
+	if err := s.serve(ctx, ln, cfg.shutdownWindow); err != nil {
+		return err
+	}
+	return s.save(state)
+}
+
+// stateFile is the file in --state-dir that passes rooms from a pod to its successor.
+const stateFile = "rooms.json"
+
+// restore reads the rooms a predecessor saved in path, if any, and removes the file, so that
+// a pod that crashes later cannot pass on stale rooms. The hub keeps empty rooms from now on.
+func (s *server) restore(path string) error {
+	s.hub.keep = true
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer func() { _ = f.Close() }()
+	if err := s.hub.restore(f); err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	s.log.Info("restored rooms", "file", path, "rooms", len(s.hub.list()))
+	return os.Remove(path)
+}
+
+// save writes the rooms to path for the next pod, through a temporary file renamed into place.
+func (s *server) save(path string) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	err = errors.Join(s.hub.save(f), f.Close())
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	return err
 }
 
 // serve answers on ln until ctx is done. Then it stops being ready, closes every WebSocket
@@ -141,18 +193,17 @@ func (s *server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		refuse(w)
 		return
 	}
+	m, err := s.enter(w, r, room)
+	if err != nil {
+		refuse(w)
+		return
+	}
+	defer s.hub.leave(m)
 	conn, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		return // Accept has answered the request
 	}
 	conn.SetReadLimit(maxMessageBytes)
-
-	m := newMember("c"+strconv.FormatUint(s.clients.Add(1), 10), room)
-	if err := s.hub.join(m); err != nil {
-		_ = conn.Close(websocket.StatusGoingAway, "pod shutting down")
-		return
-	}
-	defer s.hub.leave(m)
 	s.log.Debug("joined", "room", room, "client", m.id)
 
 	ctx := r.Context()
@@ -165,6 +216,36 @@ func (s *server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 	_ = conn.CloseNow()
 	<-readerDone
 	s.log.Debug("left", "room", room, "client", m.id)
+}
+
+// enter joins the room, or rejoins it for a connection the gateway resumes, before the
+// handshake's answer: a resumable connection's token (in that answer) holds the seq of its
+// welcome and its client id, and a resume's count of messages the client received tells from
+// them the last seq it saw.
+func (s *server) enter(w http.ResponseWriter, r *http.Request, room string) (*member, error) {
+	if token := r.Header.Get(resume.HeaderResume); token != "" {
+		welcomed, id, ok := parseToken(token)
+		got, err := strconv.ParseUint(r.Header.Get(resume.HeaderMemberMessages), 10, 64)
+		if !ok || err != nil || got == 0 {
+			return nil, errMissed
+		}
+		m := newMember(id, room)
+		w.Header().Set(resume.HeaderToken, token)
+		return m, s.hub.rejoin(m, welcomed+got-1)
+	}
+	m := newMember("c"+strconv.FormatUint(s.clients.Add(1), 10), room)
+	seq, err := s.hub.join(m)
+	if err == nil && r.Header.Get(resume.HeaderResumable) != "" {
+		w.Header().Set(resume.HeaderToken, strconv.FormatUint(seq, 10)+"."+m.id)
+	}
+	return m, err
+}
+
+// parseToken reads a token of enter: the welcome's seq and the client id.
+func parseToken(token string) (uint64, string, bool) {
+	seq, id, ok := strings.Cut(token, ".")
+	n, err := strconv.ParseUint(seq, 10, 64)
+	return n, id, ok && err == nil && id != ""
 }
 
 // refuse answers a WebSocket request that arrives during shutdown.
