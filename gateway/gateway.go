@@ -110,7 +110,7 @@ func New(opts Options) *Gateway {
 		},
 		ResumeFailed: func(ring, reason string) { g.metrics.resumeFailed(ring, reason) },
 	})
-	g.resumeBudget = resume.NewBudget(int64(opts.ResumeBudget))
+	g.resumeBudget = resume.NewBudget(int64(opts.ResumeBufferBudget))
 	g.metrics = newMetrics(opts.Registry, g)
 	g.dialer.LocalError = func(errno string) { g.metrics.localErrors.WithLabelValues(errno).Inc() }
 	g.snap.Store(&snapshot{table: route.Build(nil, nil, time.Now())})

@@ -66,10 +66,10 @@ type Options struct {
 	// MaxRetryAfter caps the Retry-After of held requests (default 30s).
 	MaxRetryAfter time.Duration
 
-	// ResumeBudget bounds the bytes of client frames that all the WebSockets held through
+	// ResumeBufferBudget bounds the bytes of client frames that all the WebSockets held through
 	// their members' restarts (spec.connections.resume) buffer together (default 64 MiB); a
 	// connection whose frames do not fit is closed with 1012.
-	ResumeBudget int
+	ResumeBufferBudget int
 
 	// ShutdownDelay is how long the gateway keeps serving while not ready before it stops
 	// accepting, so load balancers can take it out (default 0).
@@ -107,7 +107,7 @@ func DefaultOptions() Options {
 		ReconcileInterval:     time.Second,
 		MaxRetryAfter:         30 * time.Second,
 		ShutdownWindow:        10 * time.Second,
-		ResumeBudget:          64 << 20,
+		ResumeBufferBudget:    64 << 20,
 	}
 }
 
@@ -132,7 +132,7 @@ func (o *Options) setDefaults() {
 	orDefault(&o.ReconcileInterval, d.ReconcileInterval)
 	orDefault(&o.MaxRetryAfter, d.MaxRetryAfter)
 	orDefault(&o.ShutdownWindow, d.ShutdownWindow)
-	orDefault(&o.ResumeBudget, d.ResumeBudget)
+	orDefault(&o.ResumeBufferBudget, d.ResumeBufferBudget)
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 	}

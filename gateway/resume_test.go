@@ -252,7 +252,7 @@ func TestResumeFails(t *testing.T) {
 			old := newResumeMember(t, false, tc.protocol)
 			sr := resumeRing(old.addr, cmp.Or(tc.maxBytes, 1<<16), cmp.Or(tc.hold, 30))
 			opts := testOptions(t)
-			opts.ResumeBudget = tc.budget
+			opts.ResumeBufferBudget = tc.budget
 			h := startGateway(t, opts)
 			h.g.Update([]v1alpha1.StableRing{sr})
 			var protocols []string

@@ -88,7 +88,7 @@ func registerFlags(fs *flag.FlagSet, f *flags) {
 	fs.DurationVar(&o.CloseGrace, "close-grace", d.CloseGrace, "wait for a frame boundary, then for the client's close answer, when closing a WebSocket")
 	fs.DurationVar(&o.ReunionWindow, "reunion-window", d.ReunionWindow, "spread the closes that move failed-over rooms back to their owner over this window")
 	fs.DurationVar(&o.MaxRetryAfter, "max-retry-after", d.MaxRetryAfter, "cap of the Retry-After of held requests")
-	fs.IntVar(&o.ResumeBudget, "resume-buffer-budget", d.ResumeBudget, "bytes of client frames that all WebSockets held through their members' restarts (spec.connections.resume) may buffer together")
+	fs.IntVar(&o.ResumeBufferBudget, "resume-buffer-budget", d.ResumeBufferBudget, "bytes of client frames that all WebSockets held through their members' restarts (spec.connections.resume) may buffer together")
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", defaultShutdownDelay, "keep serving this long after SIGTERM while not ready, so load balancers stop sending")
 	fs.DurationVar(&o.ShutdownWindow, "shutdown-window", d.ShutdownWindow, "spread the WebSocket closes (1001) of a shutdown over this window")
 

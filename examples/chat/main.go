@@ -60,8 +60,9 @@
 // client received give the last seq the client saw; the chat puts the connection back in its
 // room without a welcome and sends the messages it missed first, so the client sees every seq
 // once and in order. The missed messages come from the room's last 1024, which a pod passes to
-// its successor through --state-dir (a file written after the shutdown's closes, read and
-// removed at start; the directory must outlive the pod, e.g. a volume of the StatefulSet).
+// its successor through --state-dir (a file named after the pod, written after the shutdown's
+// closes, read and removed at start; the directory must outlive the pod: a volume of the
+// StatefulSet's, per pod or shared).
 // Without the messages, the chat refuses the resume (503) and the gateway closes the client
 // with 1012, which reconnects as without resume.
 //

@@ -55,7 +55,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if cfg.stateDir == "" {
 		return s.serve(ctx, ln, cfg.shutdownWindow)
 	}
-	state := filepath.Join(cfg.stateDir, stateFile)
+	state := filepath.Join(cfg.stateDir, cfg.pod+".json")
 	if err := s.restore(state); err != nil {
 		return err
 	}
@@ -64,9 +64,6 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	return s.save(state)
 }
-
-// stateFile is the file in --state-dir that passes rooms from a pod to its successor.
-const stateFile = "rooms.json"
 
 // restore reads the rooms a predecessor saved in path, if any, and removes the file, so that
 // a pod that crashes later cannot pass on stale rooms. The hub keeps empty rooms from now on.
