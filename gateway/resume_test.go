@@ -127,9 +127,16 @@ func metricsOf(t *testing.T, h *harness) string {
 // dialResumable opens a WebSocket to the ring through the gateway and reads the greeting.
 func dialResumable(t *testing.T, h *harness, protocols ...string) *wsClient {
 	t.Helper()
+	return dialResumableWith(t, h, nil, protocols...)
+}
+
+// dialResumableWith is dialResumable with header fields.
+func dialResumableWith(t *testing.T, h *harness, header http.Header, protocols ...string) *wsClient {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, resp, err := websocket.Dial(ctx, "ws://"+h.host+"/ws?room=r", &websocket.DialOptions{Subprotocols: protocols})
+	c, resp, err := websocket.Dial(ctx, "ws://"+h.host+"/ws?room=r",
+		&websocket.DialOptions{Subprotocols: protocols, HTTPHeader: header})
 	replyOf(resp)
 	if err != nil {
 		t.Fatal(err)
@@ -147,13 +154,21 @@ func dialResumable(t *testing.T, h *harness, protocols ...string) *wsClient {
 // TestResume takes a WebSocket through its member's planned restart: the client is never
 // closed, its pings are answered and its message is held while the member restarts, the
 // restarted member gets the resume headers with the token and the counts, then the held
-// message, and the connection goes on.
+// message, and the connection goes on. Both servers: a handshake head over 4 KiB goes to
+// net/http's.
 func TestResume(t *testing.T) {
+	t.Run("own path", func(t *testing.T) { testResume(t, nil) })
+	t.Run("net/http", func(t *testing.T) {
+		testResume(t, http.Header{"X-Large": {strings.Repeat("x", 5<<10)}})
+	})
+}
+
+func testResume(t *testing.T, header http.Header) {
 	old := newResumeMember(t, false, "")
 	sr := resumeRing(old.addr, 1<<16, 30)
 	h := startGateway(t, testOptions(t))
 	h.g.Update([]v1alpha1.StableRing{sr})
-	c := dialResumable(t, h)
+	c := dialResumableWith(t, h, header)
 	if err := c.echo("a"); err != nil {
 		t.Fatal(err)
 	}
@@ -190,13 +205,17 @@ func TestResume(t *testing.T) {
 		t.Fatalf("%d resume handshakes, want 1", len(hs))
 	}
 	want := map[string]string{resume.HeaderResume: "token-1", resume.HeaderClientMessages: "1",
-		resume.HeaderMemberMessages: "2", resume.HeaderResumable: ""}
+		resume.HeaderMemberMessages: "2", resume.HeaderResumable: "", "X-Large": header.Get("X-Large")}
 	for k, v := range want {
 		if got := hs[0].Get(k); got != v {
 			t.Errorf("resume header %s = %q, want %q", k, got, v)
 		}
 	}
 	m := metricsOf(t, h)
+	handedOff := !strings.Contains(m, "stablering_gateway_handoffs_total 0")
+	if handedOff != (header != nil) {
+		t.Errorf("handed off to net/http: %v, want %v", handedOff, header != nil)
+	}
 	for _, line := range []string{`stablering_gateway_resumes_total{result="resumed",ring="default/chat"} 1`,
 		`stablering_gateway_resume_seconds_count{ring="default/chat"} 1`} {
 		if !strings.Contains(m, line) {
