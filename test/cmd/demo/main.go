@@ -3,7 +3,9 @@
 // replicas, OnDelete) behind a StableRing (batchSize 2), puts load on it through the gateways and,
 // in the same run, through an IP-keyed router (a consistent-hash ring of pod addresses, as
 // ingress-nginx's upstream-hash-by), triggers a rollout, shows its progress the way
-// `kubectl get sr -w` would, and ends with both load generators' summaries side by side.
+// `kubectl get sr -w` would, and ends with both load generators' summaries side by side. On a
+// real node a third column shows StableRing with resume (spec.connections.resume): a second
+// chat StatefulSet behind a ring with resume on, under the same load and the same rollout.
 // Everything it starts stops when it ends or on Ctrl-C.
 //
 //	make demo                  # builds the control plane binaries first if needed
@@ -48,6 +50,7 @@ type config struct {
 	settle       time.Duration
 	out          string
 	verbose      bool
+	resume       bool
 }
 
 func main() {
@@ -61,6 +64,7 @@ func main() {
 	flag.DurationVar(&cfg.settle, "settle", 8*time.Second, "load after the rollout completes")
 	flag.StringVar(&cfg.out, "out", filepath.Join(".localcluster", "demo-summary.json"), "where to write the summaries as JSON")
 	flag.BoolVar(&cfg.verbose, "v", false, "log the harness, the simulated node and the processes")
+	flag.BoolVar(&cfg.resume, "resume", true, "on a real node, also roll out a second chat behind a ring with resume on (a third column)")
 	flag.Parse()
 
 	os.Exit(runMain(cfg))
@@ -139,6 +143,14 @@ consistent-hash ring (pod addresses, failover on loss, as ingress-nginx upstream
 	if err != nil {
 		return err
 	}
+	var resumed *resumeRun
+	if cfg.resume && c.Real != nil {
+		if resumed, err = deployResume(ctx, c, cfg, ring, addrs); err != nil {
+			return err
+		}
+		defer resumed.removeState()
+		out.line("and the same chat behind a ring with resume on, in namespace %s for Host %s", resumeApp.Namespace, resumeHost)
+	}
 	baseline, err := c.StartBaseline(ctx, app)
 	if err != nil {
 		return err
@@ -158,12 +170,13 @@ consistent-hash ring (pod addresses, failover on loss, as ingress-nginx upstream
 		cfg.connections, cfg.rooms, cfg.connections, cfg.rooms)
 	srLoad := harness.StartLoad(ctx, harness.LoadConfig(harness.GatewayURLs(addrs), cfg.connections, cfg.rooms))
 	ipLoad := harness.StartLoad(ctx, harness.LoadConfig([]string{baseline.URL("ip-")}, cfg.connections, cfg.rooms))
+	resumed.startLoad(ctx, cfg)
 	stopped := false
 	stopLoads := func() (*loadgen.Summary, *loadgen.Summary, error) {
 		stopped = true
 		a, errA := srLoad.Stop()
 		b, errB := ipLoad.Stop()
-		return a, b, errors.Join(errA, errB)
+		return a, b, errors.Join(errA, errB, resumed.stopLoad())
 	}
 	defer func() {
 		if !stopped {
@@ -185,7 +198,13 @@ consistent-hash ring (pod addresses, failover on loss, as ingress-nginx upstream
 	if err := c.TriggerRollout(ctx, app, "1"); err != nil {
 		return err
 	}
+	if err := resumed.rollout(ctx, c); err != nil {
+		return err
+	}
 	if err := c.WaitRolloutComplete(ctx, app, int32(cfg.replicas), 5*time.Minute); err != nil {
+		return err
+	}
+	if err := resumed.waitRollout(ctx, c, cfg); err != nil {
 		return err
 	}
 	rolloutEnd = rec.Since()
@@ -196,7 +215,7 @@ consistent-hash ring (pod addresses, failover on loss, as ingress-nginx upstream
 	}
 	// Connections still waiting out a Retry-After or a backoff come back before the books close.
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
-		if srLoad.Latest().Live == cfg.connections && ipLoad.Latest().Live == cfg.connections {
+		if srLoad.Latest().Live == cfg.connections && ipLoad.Latest().Live == cfg.connections && resumed.live(cfg) {
 			break
 		}
 		if !sleep(ctx, 500*time.Millisecond) {
@@ -209,8 +228,8 @@ consistent-hash ring (pod addresses, failover on loss, as ingress-nginx upstream
 		return err
 	}
 	fmt.Println()
-	writeTable(os.Stdout, sr, ip, maxDown, cfg.replicas, (rolloutEnd - rolloutStart).Seconds())
-	if err := writeJSON(cfg.out, sr, ip, rec, maxDown, (rolloutEnd - rolloutStart).Seconds()); err != nil {
+	writeTable(os.Stdout, sr, ip, resumed.summary(), maxDown, cfg.replicas, (rolloutEnd - rolloutStart).Seconds())
+	if err := writeJSON(cfg.out, sr, ip, resumed.summary(), rec, maxDown, (rolloutEnd - rolloutStart).Seconds()); err != nil {
 		return err
 	}
 	abs, _ := filepath.Abs(cfg.out)
@@ -243,16 +262,25 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// Rows returns the side-by-side rows of the final table.
-func rows(sr, ip *loadgen.Summary, maxDown, replicas int, rolloutSeconds float64) [][3]string {
-	col := func(f func(s *loadgen.Summary) string) [3]string { return [3]string{"", f(sr), f(ip)} }
-	row := func(name string, f func(s *loadgen.Summary) string) [3]string {
-		r := col(f)
-		r[0] = name
+// rows returns the side-by-side rows of the final table: StableRing, IP-keyed hashing and, when
+// rs is not nil, StableRing with resume.
+func rows(sr, ip, rs *loadgen.Summary, maxDown, replicas int, rolloutSeconds float64) [][]string {
+	row := func(name string, f func(s *loadgen.Summary) string) []string {
+		r := []string{name, f(sr), f(ip)}
+		if rs != nil {
+			r = append(r, f(rs))
+		}
 		return r
 	}
-	same := func(name, v string) [3]string { return [3]string{name, v, v + " (same rollout)"} }
-	return [][3]string{
+	same := func(name, v string) []string {
+		return row(name, func(s *loadgen.Summary) string {
+			if s == sr {
+				return v
+			}
+			return v + " (same rollout)"
+		})
+	}
+	return [][]string{
 		row("connections / rooms", func(s *loadgen.Summary) string { return fmt.Sprintf("%d / %d", s.Connections, s.Rooms) }),
 		row("reconnects per connection", func(s *loadgen.Summary) string {
 			return fmt.Sprintf("mean %.2f, max %d", s.Reconnects.Mean, s.Reconnects.Max)
@@ -278,25 +306,32 @@ func rows(sr, ip *loadgen.Summary, maxDown, replicas int, rolloutSeconds float64
 	}
 }
 
-func writeTable(w io.Writer, sr, ip *loadgen.Summary, maxDown, replicas int, rolloutSeconds float64) {
+func writeTable(w io.Writer, sr, ip, rs *loadgen.Summary, maxDown, replicas int, rolloutSeconds float64) {
 	fmt.Fprintln(w, "Summary of the rollout under load:")
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.Debug)
-	fmt.Fprintln(tw, " metric\t StableRing\t IP-keyed hashing")
-	fmt.Fprintln(tw, " ------\t ----------\t ----------------")
-	for _, r := range rows(sr, ip, maxDown, replicas, rolloutSeconds) {
-		fmt.Fprintf(tw, " %s\t %s\t %s\n", r[0], r[1], r[2])
+	header := []string{"metric", "StableRing", "IP-keyed hashing"}
+	if rs != nil {
+		header = append(header, "StableRing with resume")
+	}
+	rule := make([]string, len(header))
+	for i, h := range header {
+		rule[i] = strings.Repeat("-", len(h))
+	}
+	for _, r := range append([][]string{header, rule}, rows(sr, ip, rs, maxDown, replicas, rolloutSeconds)...) {
+		fmt.Fprintf(tw, " %s\n", strings.Join(r, "\t "))
 	}
 	_ = tw.Flush()
 }
 
-func writeJSON(path string, sr, ip *loadgen.Summary, rec *harness.Recorder, maxDown int, rolloutSeconds float64) error {
+func writeJSON(path string, sr, ip, rs *loadgen.Summary, rec *harness.Recorder, maxDown int, rolloutSeconds float64) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
 	data, err := json.MarshalIndent(map[string]any{
 		"stableRing":        sr,
 		"ipKeyed":           ip,
+		"stableRingResume":  rs,
 		"maxPodsDownAtOnce": maxDown,
 		"rolloutSeconds":    rolloutSeconds,
 		"ringTimeline":      strings.Split(strings.TrimSpace(rec.Timeline()), "\n"),
@@ -317,4 +352,75 @@ func nodeDescription(c *harness.Cluster) string {
 	default:
 		return string(c.Node)
 	}
+}
+
+// resumeApp and resumeHost are the third column's chat and the Host its load is routed by.
+var (
+	resumeApp  = harness.App{Namespace: "resume", Name: "chat"}
+	resumeHost = "resume.demo.test"
+)
+
+// resumeRun is the third column: a second chat behind a ring with resume on, its pods keeping
+// their rooms in a directory of the node. A nil *resumeRun does nothing.
+type resumeRun struct {
+	addrs       []string
+	removeState func()
+	load        *harness.Load
+	sum         *loadgen.Summary
+}
+
+// deployResume deploys the third column's chat with ring's settings plus resume.
+func deployResume(ctx context.Context, c *harness.Cluster, cfg config, ring harness.RingOptions, addrs []string) (*resumeRun, error) {
+	dir, remove, err := harness.ChatStateDir()
+	if err != nil {
+		return nil, err
+	}
+	ring.Hosts, ring.Resume, ring.StateDir = []string{resumeHost}, harness.ResumeOptions(), dir
+	if err := c.DeployChat(ctx, resumeApp, int32(cfg.replicas), ring); err != nil {
+		remove()
+		return nil, err
+	}
+	return &resumeRun{addrs: addrs, removeState: remove}, nil
+}
+
+func (r *resumeRun) startLoad(ctx context.Context, cfg config) {
+	if r == nil {
+		return
+	}
+	lc := harness.LoadConfig(harness.GatewayURLs(r.addrs), cfg.connections, cfg.rooms)
+	lc.Host = resumeHost
+	r.load = harness.StartLoad(ctx, lc)
+}
+
+func (r *resumeRun) stopLoad() (err error) {
+	if r == nil || r.load == nil {
+		return nil
+	}
+	r.sum, err = r.load.Stop()
+	return err
+}
+
+func (r *resumeRun) rollout(ctx context.Context, c *harness.Cluster) error {
+	if r == nil {
+		return nil
+	}
+	return c.TriggerRollout(ctx, resumeApp, "1")
+}
+
+func (r *resumeRun) waitRollout(ctx context.Context, c *harness.Cluster, cfg config) error {
+	if r == nil {
+		return nil
+	}
+	return c.WaitRolloutComplete(ctx, resumeApp, int32(cfg.replicas), 5*time.Minute)
+}
+
+func (r *resumeRun) live(cfg config) bool {
+	return r == nil || r.load.Latest().Live == cfg.connections
+}
+
+func (r *resumeRun) summary() *loadgen.Summary {
+	if r == nil {
+		return nil
+	}
+	return r.sum
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -36,7 +37,7 @@ func (a App) Selector() map[string]string {
 // app, with replicas pods of the node's chat image and the variable TriggerRollout changes. Its
 // probes wait up to 3 s for an answer and turn a pod unready after 3 failures, not 1 s and 2: a
 // 2-core machine under the suites' load must not make pods flap.
-func (c *Cluster) chatStatefulSet(app App, replicas int32) (*appsv1.StatefulSet, error) {
+func (c *Cluster) chatStatefulSet(app App, replicas int32, o RingOptions) (*appsv1.StatefulSet, error) {
 	objs, err := readObjects(filepath.Join(c.Root, "examples", "chat", "deploy", "statefulset.yaml"))
 	if err != nil {
 		return nil, err
@@ -61,8 +62,36 @@ func (c *Cluster) chatStatefulSet(app App, replicas int32) (*appsv1.StatefulSet,
 			p.TimeoutSeconds, p.FailureThreshold = 3, 3
 		}
 	}
+	if o.StateDir != "" {
+		const mount = "/var/lib/chat"
+		ctr.Args = append(ctr.Args, "--state-dir="+mount)
+		ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: "state", MountPath: mount})
+		dir := corev1.HostPathDirectory
+		sts.Spec.Template.Spec.Volumes = append(sts.Spec.Template.Spec.Volumes, corev1.Volume{Name: "state",
+			VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: o.StateDir, Type: &dir}}})
+	}
 	return sts, nil
 }
+
+// ChatStateDir makes a directory of this machine, where the chat pods of a real node can keep
+// their rooms across restarts (RingOptions.StateDir), and returns it with the function that
+// removes it.
+func ChatStateDir() (string, func(), error) {
+	dir, err := os.MkdirTemp("", "stablering-chat-state-")
+	if err != nil {
+		return "", nil, err
+	}
+	remove := func() { _ = os.RemoveAll(dir) }
+	if err := os.Chmod(dir, 0o777); err != nil { // the chat runs as a user of its own
+		remove()
+		return "", nil, err
+	}
+	return dir, remove, nil
+}
+
+// ResumeOptions are the resume settings of the scenarios and the demo: resume on, with the
+// bounds the API server defaults.
+func ResumeOptions() *v1alpha1.ResumeSpec { return &v1alpha1.ResumeSpec{} }
 
 // RingOptions are the StableRing settings the scenarios vary.
 type RingOptions struct {
@@ -73,6 +102,11 @@ type RingOptions struct {
 	MaxConnectsPerSecond int32
 	// Hosts restricts the ring to these Host headers; empty routes any host.
 	Hosts []string
+	// Resume turns on spec.connections.resume.
+	Resume *v1alpha1.ResumeSpec
+	// StateDir is a directory of the node, writable by the chat's user, where the chat pods
+	// keep their rooms across restarts (--state-dir), for resumed connections; empty for none.
+	StateDir string
 }
 
 // StableRingFor returns the StableRing of app: rooms from the "room" query parameter, port
@@ -95,6 +129,7 @@ func StableRingFor(app App, o RingOptions) *v1alpha1.StableRing {
 				ProgressDeadlineSeconds: 300,
 				MaxConnectsPerSecond:    o.MaxConnectsPerSecond,
 			},
+			Connections: v1alpha1.ConnectionsSpec{Resume: o.Resume},
 		},
 	}
 }
@@ -106,7 +141,7 @@ func (c *Cluster) DeployChat(ctx context.Context, app App, replicas int32, o Rin
 	if err := c.EnsureNamespace(ctx, app.Namespace); err != nil {
 		return err
 	}
-	sts, err := c.chatStatefulSet(app, replicas)
+	sts, err := c.chatStatefulSet(app, replicas, o)
 	if err != nil {
 		return err
 	}
