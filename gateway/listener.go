@@ -19,9 +19,10 @@ const fallbackMaxConnections = 10000
 // opens two connections.
 var tcpKeepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: -1, Count: -1}
 
-// Listen listens on address for the gateway's clients, with its TCP keep-alive.
+// Listen listens on address for the gateway's clients, with its TCP keep-alive (see
+// listenConfig).
 func Listen(ctx context.Context, address string) (net.Listener, error) {
-	lc := net.ListenConfig{KeepAliveConfig: tcpKeepAlive}
+	lc := listenConfig()
 	return lc.Listen(ctx, "tcp", address)
 }
 
