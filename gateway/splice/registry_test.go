@@ -80,15 +80,18 @@ type fixture struct {
 	view   splice.View
 	closes chan closeCall
 	fired  chan string // the reasons passed to Options.Closed
+	failed chan string // the reasons passed to Options.ResumeFailed
 }
 
 func newFixture(table *route.Table) *fixture {
-	f := &fixture{clk: clocktesting.NewFakeClock(t0), view: splice.View{Table: table}, closes: make(chan closeCall, 100), fired: make(chan string, 100)}
+	f := &fixture{clk: clocktesting.NewFakeClock(t0), view: splice.View{Table: table}, closes: make(chan closeCall, 100),
+		fired: make(chan string, 100), failed: make(chan string, 100)}
 	f.reg = splice.NewRegistry(splice.Options{
 		Current:       func() splice.View { return f.view },
 		Log:           logr.Discard(),
 		ReunionWindow: time.Second,
 		Closed:        func(_, _, reason string) { f.fired <- reason },
+		ResumeFailed:  func(_, reason string) { f.failed <- reason },
 		Clock:         f.clk,
 	})
 	return f
