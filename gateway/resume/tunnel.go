@@ -29,6 +29,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -50,7 +51,9 @@ const (
 // Refused is Redial's error for a member that answered with another status than 101.
 type Refused struct{ Status int }
 
-func (e *Refused) Error() string { return "member refused the resume: status " + itoa(e.Status) }
+func (e *Refused) Error() string {
+	return "member refused the resume: status " + strconv.Itoa(e.Status)
+}
 
 // ErrMismatch is Redial's error for a 101 that negotiated otherwise than the original.
 var ErrMismatch = errors.New("member's answer to the resume negotiated another protocol or extensions")
@@ -102,7 +105,7 @@ type Tunnel struct {
 
 	mu        sync.Mutex
 	member    net.Conn      // nil while detached
-	state     state         //
+	state     state         // where the tunnel is in a planned restart
 	upOpen    bool          // a message from the client has begun and not ended
 	downOpen  bool          // a message from the member has begun and not ended
 	upCut     bool          // the client's frames are held, no longer sent to the member
@@ -261,22 +264,13 @@ func (t *Tunnel) resume(c Counts, deadline time.Time) {
 // fail closes the client with 1012 after a failed resume, if the tunnel is in one of states.
 func (t *Tunnel) fail(reason string, states ...state) {
 	t.mu.Lock()
-	ok := !t.failed && !t.closing && !t.shutDown && contains(states, t.state)
+	ok := !t.failed && !t.closing && !t.shutDown && slices.Contains(states, t.state)
 	t.failed = t.failed || ok
 	t.mu.Unlock()
 	if ok {
 		t.opts.Failed(reason)
 		t.Close(wsframe.CloseServiceRestart, "member restarted; the connection could not be resumed")
 	}
-}
-
-func contains(states []state, s state) bool {
-	for _, x := range states {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Close closes the client with a Close frame of code and reason at a frame boundary, waits a
@@ -665,5 +659,3 @@ func maskedClose(code uint16, reason string) []byte {
 	wsframe.Unmask(f[start:], mask, 0)
 	return f
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
