@@ -272,12 +272,17 @@ func rows(sr, ip, rs *loadgen.Summary, maxDown, replicas int, rolloutSeconds flo
 		}
 		return r
 	}
+	// The IP-keyed load runs on StableRing's pods, so it shares their rollout; resume's chat is
+	// another StatefulSet rolled out at the same time, whose rollout is not recorded.
 	same := func(name, v string) []string {
 		return row(name, func(s *loadgen.Summary) string {
-			if s == sr {
+			switch s {
+			case sr:
 				return v
+			case ip:
+				return v + " (same rollout)"
 			}
-			return v + " (same rollout)"
+			return "(rolled out alongside)"
 		})
 	}
 	return [][]string{
