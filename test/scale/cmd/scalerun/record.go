@@ -25,21 +25,24 @@ type ringWrite struct {
 
 // recorder watches a namespace's StableRings and pods and polls the gateways' ring versions.
 type recorder struct {
-	mu       sync.Mutex
-	writes   []ringWrite
-	podReady map[string]struct {
-		at  time.Time
-		pod string
-	} // by pod UID: when it was first seen Ready
-	seen map[[3]string]time.Time // by gateway, ring, version: when first seen routing by it
+	mu     sync.Mutex
+	writes []ringWrite
+	// unready are the pods (by UID) seen not Ready and not Ready since: the pods whose readiness
+	// change the recorder can time. A pod already Ready when recording starts has no such change.
+	unready  map[string]bool
+	podReady []readiness
+	seen     map[[3]string]time.Time // by gateway, ring, version: when first seen routing by it
+}
+
+// readiness is a pod's change to Ready as a watch showed it.
+type readiness struct {
+	at  time.Time
+	pod string
 }
 
 // record starts recording until ctx ends; the returned function waits for it to stop.
 func record(ctx context.Context, c client.WithWatch, namespace string, gateways []*proc) (*recorder, error) {
-	rec := &recorder{podReady: map[string]struct {
-		at  time.Time
-		pod string
-	}{}, seen: map[[3]string]time.Time{}}
+	rec := &recorder{unready: map[string]bool{}, seen: map[[3]string]time.Time{}}
 	rings, err := c.Watch(ctx, &v1alpha1.StableRingList{}, client.InNamespace(namespace))
 	if err != nil {
 		return nil, err
@@ -92,19 +95,23 @@ func (rec *recorder) ring(e watch.Event, at time.Time) {
 
 func (rec *recorder) pod(e watch.Event, at time.Time) {
 	pod, ok := e.Object.(*corev1.Pod)
-	if !ok || e.Type == watch.Deleted || pod.DeletionTimestamp != nil {
+	if !ok {
 		return
 	}
-	if _, done := rec.podReady[string(pod.UID)]; done {
+	uid := string(pod.UID)
+	if e.Type == watch.Deleted || pod.DeletionTimestamp != nil {
+		delete(rec.unready, uid)
 		return
 	}
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-			rec.podReady[string(pod.UID)] = struct {
-				at  time.Time
-				pod string
-			}{at, pod.Name}
-		}
+	ready := slices.ContainsFunc(pod.Status.Conditions, func(c corev1.PodCondition) bool {
+		return c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue
+	})
+	switch {
+	case !ready:
+		rec.unready[uid] = true
+	case rec.unready[uid]:
+		delete(rec.unready, uid)
+		rec.podReady = append(rec.podReady, readiness{at, pod.Name})
 	}
 }
 
@@ -140,7 +147,7 @@ func (rec *recorder) poll(ctx context.Context, g *proc) {
 	}
 }
 
-// readinessLatencies returns, for every pod that became Ready, the time until a status write
+// readinessLatencies returns, for every pod seen becoming Ready, the time until a status write
 // listed its member Serving.
 func (rec *recorder) readinessLatencies() []time.Duration {
 	rec.mu.Lock()
