@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/stablering/stablering/api/v1alpha1"
 	"github.com/stablering/stablering/controllers"
 )
 
@@ -80,7 +81,7 @@ var _ = Describe("Scale", func() {
 		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
 	})
 
-	It("writes status a small constant number of times per batch, however large the batch", func(ctx SpecContext) {
+	It("writes status a small constant number of times per batch, however large the batch, and a pod's readiness within a second", func(ctx SpecContext) {
 		startManager(cp.Config, namespace)
 		createStatefulSet(ctx, namespace, 12, appsv1.OnDeleteStatefulSetStrategyType)
 		createRing(ctx, namespace, withRollout(6, 1, 0, 60))
@@ -93,8 +94,47 @@ var _ = Describe("Scale", func() {
 		writes := events.ringWrites()
 		GinkgoWriter.Printf("status writes for 2 batches of 6 pods: %d\n", writes)
 		Expect(writes).To(BeNumerically("<=", 2*maxWritesPerBatch+1), "two batches and the rollout's end")
+
+		By("every pod of a batch deleted once")
+		Expect(deletes.in(namespace)).To(HaveLen(12))
+		Expect(deletes.in(namespace)).To(HaveEach(1))
+
+		By("every new pod's member Serving within the coalescing window of its readiness")
+		readiness := events.becameReady()
+		Expect(readiness).To(HaveLen(12), "one readiness change per replacement pod")
+		for _, r := range readiness {
+			serving, ok := events.firstState(ordinalOf(r.name), v1alpha1.MemberServing, r.at)
+			Expect(ok).To(BeTrue(), "the member of %s never Serving after its pod was Ready", r.name)
+			Expect(serving.Sub(r.at)).To(BeNumerically("<", maxReadinessToStatus), "the member of %s", r.name)
+		}
 	})
 })
+
+// maxReadinessToStatus bounds the time from a pod's readiness to the status write listing its
+// member Serving: the coalescing window (one second), and a second for the reconcile, the write
+// and the watches on a busy machine.
+const maxReadinessToStatus = 2 * time.Second
+
+// becameReady returns the pods the timeline saw change to Ready (from not Ready, or created
+// not Ready), with when the test saw the change: one sample per pod UID.
+func (t *timeline) becameReady() []podSample {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	unready := map[string]bool{}
+	var out []podSample
+	for _, s := range t.pods {
+		switch {
+		case s.gone || s.deleting:
+			delete(unready, s.uid)
+		case !s.ready:
+			unready[s.uid] = true
+		case unready[s.uid]:
+			delete(unready, s.uid)
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 // maxWritesPerBatch bounds the status writes of one rollout batch, whatever its size: Draining,
 // Restarting, Settling, and the members coming back to Serving one coalescing window at a time

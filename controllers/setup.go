@@ -10,6 +10,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -28,6 +29,11 @@ const (
 
 // ControllerName names the controller in logs, metrics and events.
 const ControllerName = "stablering"
+
+// reconcileWorkers is how many StableRings are reconciled at once. A reconcile spends most of
+// its time waiting for the API server (a status write, a batch's deletions), so one ring's
+// rollout step does not hold up the status of the others.
+const reconcileWorkers = 4
 
 // SetupWithManager registers the field indexes and the controller with mgr. Watches are narrow:
 // a StatefulSet maps to the StableRings that name it, and a pod to the StableRings of the
@@ -50,6 +56,7 @@ func (r *StableRingReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Ma
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
+		WithOptions(controller.Options{MaxConcurrentReconciles: reconcileWorkers}).
 		For(&v1alpha1.StableRing{}).
 		// A StableRing that follows another's rollout takes it from the other's status, and one
 		// becomes the owner when the older one goes: any change to a StableRing reconciles the

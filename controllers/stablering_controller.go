@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -36,6 +37,9 @@ import (
 
 // conflictRetry is how soon a reconcile that lost an optimistic-locking race runs again.
 const conflictRetry = 200 * time.Millisecond
+
+// deleteConcurrency is how many of a batch's pods are deleted at once.
+const deleteConcurrency = 16
 
 // StableRingReconciler resolves StableRings and paces their rollouts.
 type StableRingReconciler struct {
@@ -163,17 +167,27 @@ func (r *StableRingReconciler) emit(sr *v1alpha1.StableRing, evs []ring.Event) {
 }
 
 // deletePods deletes pods on the condition that they are still exactly what the decision saw:
-// same UID (not a replacement) and same resourceVersion (not already being deleted).
+// same UID (not a replacement) and same resourceVersion (not already being deleted). The pods of
+// a batch are deleted concurrently, at most deleteConcurrency at once, so a batch of a large ring
+// takes a few round trips to the API server instead of one per pod.
 func (r *StableRingReconciler) deletePods(ctx context.Context, namespace string, refs []ring.PodRef) error {
+	var g errgroup.Group // no shared context: one failure does not cancel the others
+	g.SetLimit(deleteConcurrency)
 	for _, ref := range refs {
-		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: ref.Name}}
-		err := r.Client.Delete(ctx, pod, client.Preconditions{UID: &ref.UID, ResourceVersion: &ref.ResourceVersion})
-		switch {
-		case err == nil:
-			log.FromContext(ctx).Info("deleted pod for the rollout", "pod", ref.Name, "uid", ref.UID)
-		case !apierrors.IsNotFound(err):
-			return fmt.Errorf("deleting pod %s: %w", ref.Name, err)
-		}
+		g.Go(func() error { return r.deletePod(ctx, namespace, ref) })
+	}
+	return g.Wait() // the first failure; the pods still live are deleted again next time
+}
+
+// deletePod deletes one pod on deletePods' conditions; a pod already gone is no error.
+func (r *StableRingReconciler) deletePod(ctx context.Context, namespace string, ref ring.PodRef) error {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: ref.Name}}
+	err := r.Client.Delete(ctx, pod, client.Preconditions{UID: &ref.UID, ResourceVersion: &ref.ResourceVersion})
+	switch {
+	case err == nil:
+		log.FromContext(ctx).Info("deleted pod for the rollout", "pod", ref.Name, "uid", ref.UID)
+	case !apierrors.IsNotFound(err):
+		return fmt.Errorf("deleting pod %s: %w", ref.Name, err)
 	}
 	return nil
 }
