@@ -89,9 +89,9 @@ func run(ctx context.Context, reportPath, command string, quick bool) (err error
 		return err
 	}
 	env := &harness{c: c, kubeconfig: cp.KubeconfigPath, bin: bin, work: work}
-	res := &results{start: time.Now(), quick: quick, command: command}
+	res := &results{start: time.Now(), quick: quick, command: command, planned: grid(quick)}
 	unrelated := 0
-	for _, pt := range grid(quick) {
+	for _, pt := range res.planned {
 		if err := ensureUnrelatedPods(ctx, c, unrelated, pt.unrelated); err != nil {
 			return fmt.Errorf("creating unrelated pods: %w", err)
 		}
@@ -102,7 +102,11 @@ func run(ctx context.Context, reportPath, command string, quick bool) (err error
 			return fmt.Errorf("point n=%d r=%d p=%d: %w", pt.members, pt.rings, pt.unrelated, err)
 		}
 		res.points = append(res.points, m)
+		// Written after every point, so a run stopped early still reports what it measured.
+		res.end = time.Now()
+		if err := res.write(reportPath); err != nil {
+			return err
+		}
 	}
-	res.end = time.Now()
-	return res.write(reportPath)
+	return nil
 }

@@ -20,6 +20,7 @@ type results struct {
 	start, end time.Time
 	quick      bool
 	command    string
+	planned    []gridPoint // the grid, in the order it is measured
 	points     []measurement
 }
 
@@ -41,6 +42,10 @@ func (res *results) write(path string) error {
 	p("template and measures the rollout (batches of 10%%, drained 1s) until every ring is Complete. N is members per")
 	p("ring, R rings, P unrelated pods (pods of other workloads, which the manager must ignore).")
 	p("")
+	if missing := res.planned[len(res.points):]; len(missing) > 0 {
+		p("The run stopped before these points of its grid, which the tables therefore leave out: %s.", pointList(missing))
+		p("")
+	}
 	p("## Manager")
 	p("")
 	p("| N | R | P | RSS steady (MiB) | RSS peak in rollout (MiB) | CPU steady (cores) | CPU in rollout (cores) | reconcile p50 | reconcile p99 | rollout |")
@@ -131,6 +136,15 @@ func (res *results) charts() []namedChart {
 				{"status→gateways p99", along(byN, n, func(m measurement) float64 { return msf(m.gatewayP99) })},
 			}}},
 	}
+}
+
+// pointList names grid points as N/R/P triples.
+func pointList(pts []gridPoint) string {
+	names := make([]string, len(pts))
+	for i, pt := range pts {
+		names[i] = fmt.Sprintf("N=%d R=%d P=%d", pt.members, pt.rings, pt.unrelated)
+	}
+	return strings.Join(names, ", ")
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", msf(d)) }
