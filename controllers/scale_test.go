@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -79,6 +80,29 @@ var _ = Describe("Scale", func() {
 		Eventually(func(g Gomega) {
 			g.Expect(getRing(ctx, g, namespace).Status.ReadyMembers).To(BeEquivalentTo(1))
 		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+	})
+
+	It("does not see a pod without the controller-revision-hash label: its member is Down until the pod is recreated", func(ctx SpecContext) {
+		startManager(cp.Config, namespace)
+		createStatefulSet(ctx, namespace, 2, appsv1.OnDeleteStatefulSetStrategyType)
+		createRing(ctx, namespace)
+		waitReady(ctx, namespace, 2)
+
+		By("removing the label from a Ready pod")
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: podName(1)}}
+		unlabel := client.RawPatch(types.JSONPatchType, []byte(`[{"op":"remove","path":"/metadata/labels/controller-revision-hash"}]`))
+		Expect(k8s.Patch(ctx, pod, unlabel)).To(Succeed())
+		Eventually(func(g Gomega) {
+			sr := getRing(ctx, g, namespace)
+			g.Expect(memberStates(sr)).To(Equal(map[int32]v1alpha1.MemberState{0: v1alpha1.MemberServing, 1: v1alpha1.MemberDown}))
+			g.Expect(sr).To(haveCondition(v1alpha1.ConditionDegraded, metav1.ConditionTrue, "MembersDown"))
+		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(pod), pod)).To(Succeed())
+		Expect(isReady(pod)).To(BeTrue(), "the pod itself stays Ready")
+
+		By("deleting it: the StatefulSet recreates it with the label")
+		Expect(k8s.Delete(ctx, pod)).To(Succeed())
+		waitReady(ctx, namespace, 2)
 	})
 
 	It("writes status a small constant number of times per batch, however large the batch, and a pod's readiness within a second", func(ctx SpecContext) {
