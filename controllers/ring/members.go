@@ -20,8 +20,10 @@ func resolveMembers(obs []observed, prev []v1alpha1.Member, rollout *v1alpha1.Ro
 	}
 	deleted := deletedUIDs(rollout)
 	members := make([]v1alpha1.Member, 0, len(obs))
+	observedOrdinals := make(map[int32]bool, len(obs))
 	var joined, down, left []int32
 	for _, o := range obs {
+		observedOrdinals[o.ordinal] = true
 		old, had := before[o.ordinal]
 		joinedBefore := had && old.State.Joined()
 		m := v1alpha1.Member{
@@ -44,7 +46,7 @@ func resolveMembers(obs []observed, prev []v1alpha1.Member, rollout *v1alpha1.Ro
 		}
 	}
 	for _, old := range prev {
-		if old.State.Joined() && !slices.ContainsFunc(obs, func(o observed) bool { return o.ordinal == old.Ordinal }) {
+		if old.State.Joined() && !observedOrdinals[old.Ordinal] {
 			left = append(left, old.Ordinal)
 		}
 	}
