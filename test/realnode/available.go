@@ -1,24 +1,20 @@
 package realnode
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
-	"time"
-
-	"github.com/stablering/stablering/test/internal/cachedir"
 )
 
 // cniBinDir is where Debian's containernetworking-plugins package puts the CNI plugins.
 const cniBinDir = "/usr/lib/cni"
 
-// RequireEnv set to 1 makes Skip fail instead of skipping when the node cannot run here (as
-// `make test` does).
+// RequireEnv set to 1 makes the tests that need a real node fail where it cannot run, instead
+// of skipping, and the e2e harness insist on it instead of falling back to the simulated node
+// (`make test` sets it).
 const RequireEnv = "STABLERING_REQUIRE_REALNODE"
 
 // packages are the Debian packages the node needs, by a file each installs.
@@ -56,33 +52,4 @@ func Available(binDir string) error {
 		}
 	}
 	return nil
-}
-
-// lockMachine takes the machine-wide lock of real-node runs, waiting while another run holds
-// it, until ctx ends.
-func lockMachine(ctx context.Context) (*os.File, error) {
-	dir := cachedir.Dir()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(filepath.Join(dir, "realnode.lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return f, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("waiting for another real-node run to end: %w", ctx.Err())
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
 }

@@ -20,11 +20,9 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path"
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -37,7 +35,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/stablering/stablering/test/images"
-	"github.com/stablering/stablering/test/internal/cachedir"
 	"github.com/stablering/stablering/test/internal/childproc"
 	"github.com/stablering/stablering/test/registry"
 )
@@ -500,14 +497,4 @@ func freePorts() (ports, error) {
 		*port = int32(n)
 	}
 	return p, nil
-}
-
-// statePath is the file that describes the run holding the machine.
-func statePath() string { return filepath.Join(cachedir.Dir(), "realnode.state.json") }
-
-// imageName is the name of an image reference of the project's layout, e.g. "gateway" for
-// "stablering/gateway:realnode".
-func imageName(ref string) string {
-	name, _, _ := strings.Cut(path.Base(ref), ":")
-	return name
 }

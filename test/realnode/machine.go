@@ -10,12 +10,15 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/stablering/stablering/test/internal/cachedir"
 )
 
 // What a run changes on the machine outside its run directory, and how it is undone. Start
@@ -384,4 +387,43 @@ func run(ctx context.Context, name string, args ...string) (string, error) {
 		return string(out), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return string(out), nil
+}
+
+// statePath is the file that describes the run holding the machine.
+func statePath() string { return filepath.Join(cachedir.Dir(), "realnode.state.json") }
+
+// imageName is the name of an image reference of the project's layout, e.g. "gateway" for
+// "stablering/gateway:realnode".
+func imageName(ref string) string {
+	name, _, _ := strings.Cut(path.Base(ref), ":")
+	return name
+}
+
+// lockMachine takes the machine-wide lock of real-node runs, waiting while another run holds
+// it, until ctx ends.
+func lockMachine(ctx context.Context) (*os.File, error) {
+	dir := cachedir.Dir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "realnode.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("waiting for another real-node run to end: %w", ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
