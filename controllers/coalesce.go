@@ -16,33 +16,51 @@ import (
 // their members reach Serving in one write per window instead of one write per pod event.
 const statusCoalesceWindow = time.Second
 
-// statusWrites remembers when each StableRing's status was last written, on the real clock
-// (coalescing spares the API server; it is not part of the ring's timing), and decides which
-// writes wait. The zero value is ready to use.
+// statusWrites remembers each StableRing's last successful status write: when (on the real
+// clock: coalescing spares the API server, it is not part of the ring's timing), and the
+// resourceVersion it replaced. It decides which writes wait, and tells a cache that has not yet
+// seen the last write. The zero value is ready to use.
 type statusWrites struct {
 	mu   sync.Mutex
-	last map[types.NamespacedName]time.Time
+	last map[types.NamespacedName]statusWrite
 }
 
-// hold returns how long the write of res over prev must wait, or 0 to write now; a write now
-// is recorded as done. A write that deletes pods never waits.
+type statusWrite struct {
+	at time.Time
+	// replaced is the resourceVersion the write replaced: a cache that still shows it has not
+	// seen the write yet.
+	replaced string
+}
+
+// hold returns how long the write of res over prev must wait, or 0 to write now. A write that
+// deletes pods never waits.
 func (w *statusWrites) hold(key types.NamespacedName, prev v1alpha1.StableRingStatus, res ring.Result) time.Duration {
-	if equality.Semantic.DeepEqual(prev, res.Status) {
+	if len(res.Delete) > 0 || equality.Semantic.DeepEqual(prev, res.Status) || !ring.Deferrable(prev, res.Status) {
 		return 0
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	now := time.Now()
-	if len(res.Delete) == 0 && ring.Deferrable(prev, res.Status) {
-		if wait := w.last[key].Add(statusCoalesceWindow).Sub(now); wait > 0 {
-			return wait
-		}
-	}
+	return max(time.Until(w.last[key].at.Add(statusCoalesceWindow)), 0)
+}
+
+// wrote records a successful status write that replaced resourceVersion replaced.
+func (w *statusWrites) wrote(key types.NamespacedName, replaced string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.last == nil {
-		w.last = map[types.NamespacedName]time.Time{}
+		w.last = map[types.NamespacedName]statusWrite{}
 	}
-	w.last[key] = now
-	return 0
+	w.last[key] = statusWrite{at: time.Now(), replaced: replaced}
+}
+
+// behind reports whether a StableRing read at resourceVersion is the one the last status write
+// replaced: the cache has not seen that write yet, and the write's own watch event reconciles
+// the StableRing again once it has. Deciding from it would only lose the write's conflict.
+func (w *statusWrites) behind(key types.NamespacedName, resourceVersion string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	last, ok := w.last[key]
+	return ok && last.replaced == resourceVersion
 }
 
 // forget drops what is remembered of a StableRing that is gone.

@@ -65,6 +65,9 @@ func (r *StableRingReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if r.writes.behind(req.NamespacedName, sr.ResourceVersion) {
+		return ctrl.Result{}, nil // the last status write's event brings the StableRing back
+	}
 	sts, err := r.statefulSet(ctx, sr)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -147,16 +150,19 @@ func (r *StableRingReconciler) pods(ctx context.Context, sts *appsv1.StatefulSet
 	return pods, nil
 }
 
-// writeStatus persists status if it differs from the StableRing's. The update carries the
-// StableRing's resourceVersion, so a decision taken from a stale cache is rejected, not written.
+// writeStatus persists status if it differs from the StableRing's, and records the write. The
+// update carries the StableRing's resourceVersion, so a decision taken from a stale cache is
+// rejected, not written.
 func (r *StableRingReconciler) writeStatus(ctx context.Context, sr *v1alpha1.StableRing, status v1alpha1.StableRingStatus) error {
 	if equality.Semantic.DeepEqual(sr.Status, status) {
 		return nil
 	}
+	replaced := sr.ResourceVersion
 	sr.Status = status
 	if err := r.Client.Status().Update(ctx, sr); err != nil {
 		return fmt.Errorf("updating the status of StableRing %s: %w", sr.Name, err)
 	}
+	r.writes.wrote(client.ObjectKeyFromObject(sr), replaced)
 	return nil
 }
 
