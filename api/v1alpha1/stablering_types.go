@@ -377,8 +377,7 @@ type StableRingStatus struct {
 	// members are the ring's ordinals from ordinalsStart to ordinalsStart+replicas-1, at most 2000 (MaxMembers): a StatefulSet with more replicas has the first 2000 in the ring and is Degraded (TooManyMembers).
 	// +optional
 	// +kubebuilder:validation:MaxItems=2000
-	// +listType=map
-	// +listMapKey=ordinal
+	// +listType=atomic
 	Members []Member `json:"members,omitempty"`
 	// rollout is the progress of the current rollout.
 	// +optional
