@@ -236,8 +236,9 @@ type ResumeSpec struct {
 }
 
 // MaxMembers is the most members a ring holds (the MaxItems of status.members). At 2,000
-// members the status object is about 0.6 MB with its managed fields (docs/scale.md measures it),
-// well under etcd's 1.5 MiB limit on one object.
+// members the StableRing is at most about 585 KiB (long names, IPv6 addresses and a batch of
+// every member; see TestStatusSizeAtMaxMembers in controllers/ring), under half of etcd's
+// 1.5 MiB limit on one object; docs/scale.md measures it at 1,000.
 const MaxMembers int32 = 2000
 
 // MemberState is the routing state of a ring member.
