@@ -3,10 +3,15 @@ package realnode
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+
+	"github.com/stablering/stablering/test/controlplane"
+	"github.com/stablering/stablering/test/registry"
 )
 
 // cniBinDir is where Debian's containernetworking-plugins package puts the CNI plugins.
@@ -38,8 +43,8 @@ func Available(binDir string) error {
 		return errors.New("the real node needs root (network namespaces, cgroups, mounts)")
 	}
 	var missing []string
-	for pkg, file := range packages {
-		if _, err := os.Stat(file); err != nil {
+	for _, pkg := range slices.Sorted(maps.Keys(packages)) {
+		if _, err := os.Stat(packages[pkg]); err != nil {
 			missing = append(missing, pkg)
 		}
 	}
@@ -52,4 +57,32 @@ func Available(binDir string) error {
 		}
 	}
 	return nil
+}
+
+// Binaries returns the directory of the Kubernetes binaries (binDir, or "" for the cache of
+// hack/controlplane-binaries.sh, see controlplane.BinDir) and the registry server's binary, once
+// Available has found that the node can run here; the error says what is missing.
+func Binaries(binDir string) (dir, registryBinary string, err error) {
+	if binDir == "" {
+		if binDir, err = controlplane.BinDir(); err != nil {
+			return "", "", err
+		}
+	}
+	if err := Available(binDir); err != nil {
+		return "", "", err
+	}
+	if registryBinary, err = registry.Binary(); err != nil {
+		return "", "", err
+	}
+	return binDir, registryBinary, nil
+}
+
+// SkipReason returns why a test that needs the real node should be skipped here: what Binaries
+// finds missing, unless RequireEnv is 1. It returns "" when the test should run (and fail on
+// whatever is missing).
+func SkipReason() string {
+	if _, _, err := Binaries(""); err != nil && os.Getenv(RequireEnv) != "1" {
+		return fmt.Sprintf("%v (set %s=1 to fail instead of skipping)", err, RequireEnv)
+	}
+	return ""
 }

@@ -12,9 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/stablering/stablering/test/controlplane"
 	"github.com/stablering/stablering/test/images"
-	"github.com/stablering/stablering/test/registry"
 )
 
 // TestStartUndoesADeadRun kills a run with a pod running, as if the process that started it had
@@ -72,24 +70,20 @@ func TestStartUndoesADeadRun(t *testing.T) {
 	g.Expect(os.IsNotExist(err)).To(BeTrue(), "no state file once the run stopped")
 }
 
-// testOptions returns the Options of a run with no image besides the pause image, or skips the
-// test when the node cannot run here and RequireEnv is not 1.
-func testOptions(t *testing.T) Options {
+// testOptions returns the Options of a run with imgs besides the pause image, or skips the
+// test when the node cannot run here (see SkipReason).
+func testOptions(t *testing.T, imgs ...images.Image) Options {
 	t.Helper()
-	binDir, _ := controlplane.BinDir()
-	regBinary, err := registry.Binary()
-	if err == nil {
-		err = Available(binDir)
+	if reason := SkipReason(); reason != "" {
+		t.Skip(reason)
 	}
+	binDir, regBinary, err := Binaries("")
 	if err != nil {
-		if os.Getenv(RequireEnv) != "1" {
-			t.Skipf("%v (set %s=1 to fail instead)", err, RequireEnv)
-		}
 		t.Fatal(err)
 	}
 	root, err := images.ModuleRoot(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Options{ModuleRoot: root, BinDir: binDir, Registry: regBinary, Log: testr.New(t)}
+	return Options{ModuleRoot: root, BinDir: binDir, Registry: regBinary, Images: imgs, Log: testr.New(t)}
 }

@@ -112,19 +112,15 @@ func (s snapshot) Leftovers(ctx context.Context) []string {
 	if err != nil {
 		out = append(out, "nft: "+err.Error())
 	}
-	for _, t := range tables {
-		if !slices.Contains(s.Tables, t) {
-			out = append(out, "nftables table "+t)
-		}
+	for _, t := range added(tables, s.Tables) {
+		out = append(out, "nftables table "+t)
 	}
 	chains, err := iptablesChains(ctx)
 	if err != nil {
 		out = append(out, "iptables: "+err.Error())
 	}
-	for _, c := range chains {
-		if !slices.Contains(s.Chains, c) {
-			out = append(out, "chain "+c)
-		}
+	for _, c := range added(chains, s.Chains) {
+		out = append(out, "chain "+c)
 	}
 	for _, p := range fixedPaths {
 		if _, err := os.Lstat(p); err == nil && !slices.Contains(s.Paths, p) {
@@ -149,11 +145,9 @@ func (s snapshot) teardown(ctx context.Context) error {
 	errs = append(errs, s.removeChains(ctx))
 	tables, err := nftTables(ctx)
 	errs = append(errs, err)
-	for _, t := range tables {
-		if !slices.Contains(s.Tables, t) {
-			_, err := run(ctx, "nft", "delete", "table", strings.Fields(t)[0], strings.Fields(t)[1])
-			errs = append(errs, err)
-		}
+	for _, t := range added(tables, s.Tables) {
+		_, err := run(ctx, "nft", "delete", "table", strings.Fields(t)[0], strings.Fields(t)[1])
+		errs = append(errs, err)
 	}
 	if _, err := os.Stat("/sys/class/net/" + defaultNetwork.Bridge); err == nil {
 		_, err := run(ctx, "ip", "link", "delete", defaultNetwork.Bridge)
@@ -166,6 +160,11 @@ func (s snapshot) teardown(ctx context.Context) error {
 	}
 	errs = append(errs, removeAllUnmounting(s.RunDir))
 	return errors.Join(errs...)
+}
+
+// added returns the elements of now that before lacks: what the run made.
+func added(now, before []string) []string {
+	return slices.DeleteFunc(slices.Clone(now), func(e string) bool { return slices.Contains(before, e) })
 }
 
 // processes are the pids that belong to the run: in its cgroups, or naming its run directory
@@ -344,14 +343,9 @@ func (s snapshot) removeChains(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var added []string
-	for _, c := range chains {
-		if !slices.Contains(s.Chains, c) {
-			added = append(added, c)
-		}
-	}
+	newChains := added(chains, s.Chains)
 	var errs []error
-	for _, c := range added {
+	for _, c := range newChains {
 		f := strings.Fields(c)
 		tool, table, chain := f[0], f[1], f[2]
 		rules, err := run(ctx, tool, "-t", table, "-S")
@@ -369,7 +363,7 @@ func (s snapshot) removeChains(ctx context.Context) error {
 		_, err = run(ctx, tool, "-t", table, "-F", chain)
 		errs = append(errs, err)
 	}
-	for _, c := range added {
+	for _, c := range newChains {
 		f := strings.Fields(c)
 		_, err := run(ctx, f[0], "-t", f[1], "-X", f[2])
 		errs = append(errs, err)

@@ -5,48 +5,18 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
+	"slices"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr/testr"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/stablering/stablering/test/controlplane"
 	"github.com/stablering/stablering/test/images"
 	"github.com/stablering/stablering/test/realnode"
-	"github.com/stablering/stablering/test/registry"
 )
-
-// options returns the Options of a run with the chat image, or skips the test when the node
-// cannot run here and realnode.RequireEnv is not 1.
-func options(t *testing.T) realnode.Options {
-	t.Helper()
-	binDir, _ := controlplane.BinDir()
-	regBinary, regErr := registry.Binary()
-	err := realnode.Available(binDir)
-	if err == nil {
-		err = regErr
-	}
-	if err != nil {
-		if os.Getenv(realnode.RequireEnv) != "1" {
-			t.Skipf("%v (set %s=1 to fail instead)", err, realnode.RequireEnv)
-		}
-		t.Fatal(err)
-	}
-	root, err := images.ModuleRoot(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	chat := images.OCIImages[2]
-	if chat.Name != "chat" {
-		t.Fatalf("images.OCIImages[2] is %s, want chat", chat.Name)
-	}
-	return realnode.Options{ModuleRoot: root, BinDir: binDir, Registry: regBinary, Images: []images.Image{chat}, Log: testr.New(t)}
-}
 
 // TestRealNode starts the node, runs the chat example in a pod from the run's registry, reaches
 // it by its pod IP and through a Service's ClusterIP (kube-proxy), deletes it, and checks that
@@ -55,7 +25,7 @@ func TestRealNode(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
 	start := time.Now()
-	c, err := realnode.Start(ctx, options(t))
+	c, err := realnode.Start(ctx, realnode.TestOptions(t, chatImage(t)))
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Logf("node Ready in %s", time.Since(start).Round(time.Millisecond))
 	stopped := false
@@ -143,3 +113,12 @@ func get(ctx context.Context, url string) (string, error) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// chatImage is the chat example's image.
+func chatImage(t *testing.T) images.Image {
+	i := slices.IndexFunc(images.OCIImages, func(img images.Image) bool { return img.Name == "chat" })
+	if i < 0 {
+		t.Fatal("no chat image in images.OCIImages")
+	}
+	return images.OCIImages[i]
+}

@@ -12,22 +12,14 @@ import (
 	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/stablering/stablering/test/controlplane"
 	"github.com/stablering/stablering/test/images"
 	"github.com/stablering/stablering/test/realnode"
-	"github.com/stablering/stablering/test/registry"
 )
 
 // runReal runs a real single-node cluster with the project's images in its registry until ctx
 // ends.
 func runReal(ctx context.Context, cfg config, log logr.Logger) (err error) {
-	binDir := cfg.binDir
-	if binDir == "" {
-		if binDir, err = controlplane.BinDir(); err != nil {
-			return err
-		}
-	}
-	regBinary, err := registry.Binary()
+	binDir, regBinary, err := realnode.Binaries(cfg.binDir)
 	if err != nil {
 		return err
 	}

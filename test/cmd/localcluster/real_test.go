@@ -10,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stablering/stablering/test/controlplane"
 	"github.com/stablering/stablering/test/realnode"
-	"github.com/stablering/stablering/test/registry"
 )
 
 // TestRealNodeCommand runs `localcluster --node=real` as the user guide says (the command, then
@@ -20,16 +18,8 @@ import (
 // Ctrl-C (SIGINT) and checks that it exits cleanly (it fails when anything is left behind) and
 // removes its kubeconfig and env files.
 func TestRealNodeCommand(t *testing.T) {
-	binDir, _ := controlplane.BinDir()
-	err := realnode.Available(binDir)
-	if err == nil {
-		_, err = registry.Binary()
-	}
-	if err != nil {
-		if os.Getenv(realnode.RequireEnv) != "1" {
-			t.Skipf("%v (set %s=1 to fail instead)", err, realnode.RequireEnv)
-		}
-		t.Fatal(err)
+	if reason := realnode.SkipReason(); reason != "" {
+		t.Skip(reason)
 	}
 	dir := t.TempDir()
 	exe := filepath.Join(dir, "localcluster")

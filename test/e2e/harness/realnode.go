@@ -15,10 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/stablering/stablering/controllers"
-	"github.com/stablering/stablering/test/controlplane"
 	"github.com/stablering/stablering/test/images"
 	"github.com/stablering/stablering/test/realnode"
-	"github.com/stablering/stablering/test/registry"
 )
 
 // NodeKind is which node runs the pods.
@@ -50,40 +48,17 @@ func DefaultNode() (kind NodeKind, reason string, err error) {
 	if os.Getenv(realnode.RequireEnv) == "1" {
 		return NodeReal, realnode.RequireEnv + "=1", nil
 	}
-	if why := realNodeMissing(); why != "" {
-		return NodeSimulated, "no real node here: " + why, nil
+	_, _, missing := realnode.Binaries("")
+	if missing == nil {
+		return NodeReal, "a real node can run here", nil
 	}
-	return NodeReal, "a real node can run here", nil
-}
-
-// realNodeMissing says what the real node lacks here, or "" when it can run.
-func realNodeMissing() string {
-	if err := realNodeAvailable(); err != nil {
-		return err.Error()
-	}
-	return ""
-}
-
-func realNodeAvailable() error {
-	binDir, err := controlplane.BinDir()
-	if err != nil {
-		return err
-	}
-	if err := realnode.Available(binDir); err != nil {
-		return err
-	}
-	_, err = registry.Binary()
-	return err
+	return NodeSimulated, "no real node here: " + missing.Error(), nil
 }
 
 // startReal starts the real node with the manager, gateway and chat images, and installs the
 // CRD unless NoCRD.
 func (c *Cluster) startReal(ctx context.Context) error {
-	binDir, err := controlplane.BinDir()
-	if err != nil {
-		return err
-	}
-	regBinary, err := registry.Binary()
+	binDir, regBinary, err := realnode.Binaries("")
 	if err != nil {
 		return err
 	}

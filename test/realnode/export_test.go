@@ -1,0 +1,4 @@
+package realnode
+
+// TestOptions is testOptions for the package's external tests.
+var TestOptions = testOptions
