@@ -62,6 +62,12 @@ func (p *Process) Pid() int { return p.cmd.Process.Pid }
 // Done is closed once the process has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }
 
+// Err is the process's exit error (nil for status 0), once Done is closed.
+func (p *Process) Err() error {
+	<-p.done
+	return p.err
+}
+
 // WaitHealthy polls url until it answers 200, the process exits, ctx ends or timeout passes.
 // An https url's certificate is not checked: health endpoints carry no secrets.
 func (p *Process) WaitHealthy(ctx context.Context, url string, timeout time.Duration) error {

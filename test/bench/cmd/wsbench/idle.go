@@ -16,6 +16,7 @@ import (
 
 	"github.com/stablering/stablering/test/bench"
 	"github.com/stablering/stablering/test/bench/internal/wsclient"
+	"github.com/stablering/stablering/test/internal/procstat"
 )
 
 // defaultPerProcess is how many connections a holding process takes: its open-files limit,
@@ -185,28 +186,15 @@ func echoAll(conns []*wsclient.Conn, o *options) int {
 	return int(echoed.Load())
 }
 
-// rss sums VmRSS of pids, in bytes.
+// rss sums the resident memory of pids, in bytes.
 func rss(pids []int) (int64, error) {
 	var total int64
 	for _, pid := range pids {
-		data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+		n, err := procstat.RSS(pid)
 		if err != nil {
 			return 0, err
 		}
-		found := false
-		for line := range strings.SplitSeq(string(data), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-				kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-				if err != nil {
-					return 0, fmt.Errorf("VmRSS of %d: %w", pid, err)
-				}
-				total += kb << 10
-				found = true
-			}
-		}
-		if !found {
-			return 0, fmt.Errorf("no VmRSS for pid %d", pid)
-		}
+		total += n
 	}
 	return total, nil
 }

@@ -1,31 +1,26 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
-)
 
-// clockTicks is the kernel's USER_HZ, the unit of /proc/<pid>/stat's CPU times.
-const clockTicks = 100
+	"github.com/stablering/stablering/test/internal/childproc"
+	"github.com/stablering/stablering/test/internal/procstat"
+)
 
 // proc is a manager or gateway process the harness started.
 type proc struct {
+	*childproc.Process
 	name  string
-	cmd   *exec.Cmd
 	admin string // host:port of its metrics endpoint
-	done  chan struct{}
 }
 
 // build compiles the manager and the gateway into dir.
@@ -37,59 +32,33 @@ func build(ctx context.Context, dir string) error {
 
 // freeAddr returns a loopback address with a port free right now.
 func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().String(), nil
+	port, err := childproc.FreePort()
+	return "127.0.0.1:" + port, err
 }
 
 // start runs binary with args and KUBECONFIG=kubeconfig, logging to work/name.log, and waits
 // until its metrics answer on admin.
 func start(ctx context.Context, name, binary, kubeconfig, work, admin string, args ...string) (*proc, error) {
-	logFile, err := os.Create(filepath.Join(work, name+".log"))
+	log := filepath.Join(work, name+".log")
+	cp, err := childproc.StartEnv(binary, args, []string{"KUBECONFIG=" + kubeconfig}, log)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return nil, errors.Join(err, logFile.Close())
+	p := &proc{Process: cp, name: name, admin: admin}
+	if err := cp.WaitHealthy(ctx, "http://"+admin+"/metrics", time.Minute); err != nil {
+		return nil, errors.Join(fmt.Errorf("%s: %w; see %s", name, err, log), p.stop())
 	}
-	p := &proc{name: name, cmd: cmd, admin: admin, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); _ = logFile.Close(); close(p.done) }()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if _, err := p.scrape(ctx); err == nil {
-			return p, nil
-		}
-		select {
-		case <-p.done:
-			return nil, fmt.Errorf("%s exited; see %s", name, logFile.Name())
-		case <-ctx.Done():
-			return nil, errors.Join(ctx.Err(), p.stop())
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return nil, errors.Join(fmt.Errorf("%s did not serve metrics on %s", name, admin), p.stop())
-		}
-	}
+	return p, nil
 }
 
-// stop interrupts the process and waits for it, killing it after 10s; it returns the process's
-// exit error when it was not interrupted cleanly.
+// stop stops the process (SIGTERM, SIGKILL after childproc.StopTimeout) and returns an error
+// when it had to be killed or did not exit cleanly.
 func (p *proc) stop() error {
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
+	if err := p.Stop(); err != nil {
+		return fmt.Errorf("%s: %w", p.name, err)
 	}
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		return fmt.Errorf("%s exited with status %d", p.name, code)
+	if err := p.Err(); err != nil {
+		return fmt.Errorf("%s exited: %w", p.name, err)
 	}
 	return nil
 }
@@ -122,35 +91,10 @@ type usage struct {
 // measure reads the process's usage from /proc.
 func (p *proc) measure() (usage, error) {
 	u := usage{at: time.Now()}
-	pid := strconv.Itoa(p.cmd.Process.Pid)
-	status, err := os.Open(filepath.Join("/proc", pid, "status"))
-	if err != nil {
-		return u, err
-	}
-	defer func() { _ = status.Close() }()
-	sc := bufio.NewScanner(status)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				return u, err
-			}
-			u.rss = kb << 10
-		}
-	}
-	stat, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
-	if err != nil {
-		return u, err
-	}
-	// Fields after the command's closing parenthesis: state is field 3, utime 14, stime 15.
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return u, err
-	}
-	u.cpu = time.Duration(utime+stime) * time.Second / clockTicks
-	return u, nil
+	var err1, err2 error
+	u.rss, err1 = procstat.RSS(p.Pid())
+	u.cpu, err2 = procstat.CPU(p.Pid())
+	return u, errors.Join(err1, err2)
 }
 
 // sampler records the peak RSS of processes until stopped.
