@@ -170,6 +170,20 @@ func added(now, before []string) []string {
 // processes are the pids that belong to the run: in its cgroups, or naming its run directory
 // (containerd's shims, which leave the process tree of whoever started containerd).
 func (s snapshot) processes() []int {
+	pids := cgroupProcesses()
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	self := os.Getpid()
+	for _, p := range procs {
+		pid, _ := strconv.Atoi(filepath.Base(p))
+		if pid != self && !slices.Contains(pids, pid) && strings.Contains(cmdline(pid), s.RunDir+"/") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// cgroupProcesses are the pids in the cgroups under cgroupRoot.
+func cgroupProcesses() []int {
 	var pids []int
 	for _, cg := range cgroupDirs() {
 		data, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
@@ -177,14 +191,6 @@ func (s snapshot) processes() []int {
 			if pid, err := strconv.Atoi(f); err == nil && !slices.Contains(pids, pid) {
 				pids = append(pids, pid)
 			}
-		}
-	}
-	procs, _ := filepath.Glob("/proc/[0-9]*")
-	self := os.Getpid()
-	for _, p := range procs {
-		pid, _ := strconv.Atoi(filepath.Base(p))
-		if pid != self && !slices.Contains(pids, pid) && strings.Contains(cmdline(pid), s.RunDir+"/") {
-			pids = append(pids, pid)
 		}
 	}
 	return pids
@@ -248,8 +254,9 @@ func removeAllUnmounting(path string) error {
 	return os.RemoveAll(path)
 }
 
-// cgroupHierarchies are the directories under which the kubelet makes cgroupRoot: every cgroup
-// v1 hierarchy, or the cgroup v2 root.
+// cgroupHierarchies are the directories under which the kubelet and runc make cgroupRoot: every
+// cgroup v1 hierarchy and, on a hybrid system, the unified (v2) one beside them; or the cgroup
+// v2 root.
 func cgroupHierarchies() []string {
 	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
 		return []string{"/sys/fs/cgroup"}
@@ -257,7 +264,7 @@ func cgroupHierarchies() []string {
 	dirs, _ := filepath.Glob("/sys/fs/cgroup/*")
 	return slices.DeleteFunc(dirs, func(d string) bool {
 		fi, err := os.Lstat(d)
-		return err != nil || !fi.IsDir() || filepath.Base(d) == "unified"
+		return err != nil || !fi.IsDir()
 	})
 }
 
@@ -285,15 +292,30 @@ func makeCgroups() error {
 	return nil
 }
 
-// removeCgroups removes the cgroups under cgroupRoot, deepest first. Their processes must be gone.
+// cgroupRemoveTimeout bounds how long removeCgroups waits for the cgroups to empty.
+const cgroupRemoveTimeout = 10 * time.Second
+
+// removeCgroups removes the cgroups under cgroupRoot, deepest first. A killed process stays in
+// its cgroup until its new parent has reaped it (the shim that started it is killed too), and
+// the cgroup cannot be removed until then: it tries again every 100 ms, killing whatever is
+// still in them, until all are gone or cgroupRemoveTimeout has passed.
 func removeCgroups() error {
-	var errs []error
-	for _, cg := range slices.Backward(cgroupDirs()) {
-		if err := syscall.Rmdir(cg); err != nil && !errors.Is(err, syscall.ENOENT) {
-			errs = append(errs, fmt.Errorf("removing cgroup %s: %w", cg, err))
+	deadline := time.Now().Add(cgroupRemoveTimeout)
+	for {
+		var errs []error
+		for _, cg := range slices.Backward(cgroupDirs()) {
+			if err := syscall.Rmdir(cg); err != nil && !errors.Is(err, syscall.ENOENT) {
+				errs = append(errs, fmt.Errorf("removing cgroup %s: %w", cg, err))
+			}
 		}
+		if len(errs) == 0 || time.Now().After(deadline) {
+			return errors.Join(errs...)
+		}
+		for _, pid := range cgroupProcesses() {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return errors.Join(errs...)
 }
 
 // nftTables lists the nftables tables as "family name".
