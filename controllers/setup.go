@@ -31,15 +31,19 @@ const (
 const ControllerName = "stablering"
 
 // reconcileWorkers is how many StableRings are reconciled at once. A reconcile spends most of
-// its time waiting for the API server (a status write, a batch's deletions), so one ring's
-// rollout step does not hold up the status of the others.
+// its time waiting for the API server's answer to a status write, so one ring's rollout step does
+// not hold up the status of the others.
 const reconcileWorkers = 4
 
-// SetupWithManager registers the field indexes and the controller with mgr. Watches are narrow:
-// a StatefulSet maps to the StableRings that name it, and a pod to the StableRings of the
-// StatefulSet that controls it, through indexes; pod and StatefulSet updates that cannot change a
-// ring are dropped.
+// SetupWithManager registers the field indexes, the pod deleter and the controller with mgr.
+// Watches are narrow: a StatefulSet maps to the StableRings that name it, and a pod to the
+// StableRings of the StatefulSet that controls it, through indexes; pod and StatefulSet updates
+// that cannot change a ring are dropped.
 func (r *StableRingReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	r.deleter = newPodDeleter(mgr.GetClient(), mgr.GetLogger().WithName("pod-deleter"))
+	if err := mgr.Add(r.deleter); err != nil {
+		return err
+	}
 	indexer := mgr.GetFieldIndexer()
 	if err := indexer.IndexField(ctx, &v1alpha1.StableRing{}, StatefulSetNameField, func(o client.Object) []string {
 		return []string{o.(*v1alpha1.StableRing).Spec.StatefulSetName}
@@ -66,6 +70,8 @@ func (r *StableRingReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Ma
 			builder.WithPredicates(predicate.Funcs{UpdateFunc: statefulSetChanged})).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.ringsOfPod),
 			builder.WithPredicates(predicate.Funcs{UpdateFunc: podChanged})).
+		// The deleter hands back the StableRings whose pods changed before it could delete them.
+		WatchesRawSource(r.deleter.source()).
 		Complete(r)
 }
 

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -27,7 +26,7 @@ import (
 )
 
 // The manager's permissions, least privilege: reads come from the informer cache (list and
-// watch, no get); status is written with update; pods are only deleted. `make manifests`
+// watch, no get); status is written with update; pods are only deleted (by the podDeleter). `make manifests`
 // generates config/rbac/role.yaml from these markers.
 // +kubebuilder:rbac:groups=ring.stablering.io,resources=stablerings,verbs=list;watch
 // +kubebuilder:rbac:groups=ring.stablering.io,resources=stablerings/status,verbs=update
@@ -37,9 +36,6 @@ import (
 
 // conflictRetry is how soon a reconcile that lost an optimistic-locking race runs again.
 const conflictRetry = 200 * time.Millisecond
-
-// deleteConcurrency is how many of a batch's pods are deleted at once.
-const deleteConcurrency = 16
 
 // StableRingReconciler resolves StableRings and paces their rollouts.
 type StableRingReconciler struct {
@@ -52,11 +48,14 @@ type StableRingReconciler struct {
 	Clock clock.PassiveClock
 
 	writes statusWrites
+	// deleter deletes the pods that Reconcile hands over; SetupWithManager sets it.
+	deleter *podDeleter
 }
 
 // Reconcile brings one StableRing's status up to date and takes the rollout's next step. Status
 // is persisted, with optimistic locking, before any pod is deleted: a restarted controller finds
-// all progress in status and never deletes a pod twice.
+// all progress in status and never deletes a pod twice. The pods to delete are then handed to the
+// deleter, and the reconcile returns without waiting for their deletion.
 func (r *StableRingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	sr := &v1alpha1.StableRing{}
 	if err := r.Client.Get(ctx, req.NamespacedName, sr); err != nil {
@@ -85,12 +84,10 @@ func (r *StableRingReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{RequeueAfter: wait}, nil // events and deletions come with the write
 	}
 	if err := r.writeStatus(ctx, sr, res.Status); err != nil {
-		return writeFailed(ctx, "status", err)
+		return statusWriteFailed(ctx, err)
 	}
 	r.emit(sr, res.Events)
-	if err := r.deletePods(ctx, sr.Namespace, res.Delete); err != nil {
-		return writeFailed(ctx, "pod deletion", err)
-	}
+	r.deleter.add(req.NamespacedName, res.Delete)
 	return ctrl.Result{RequeueAfter: res.RequeueAfter}, nil
 }
 
@@ -172,41 +169,15 @@ func (r *StableRingReconciler) emit(sr *v1alpha1.StableRing, evs []ring.Event) {
 	}
 }
 
-// deletePods deletes pods on the condition that they are still exactly what the decision saw:
-// same UID (not a replacement) and same resourceVersion (not already being deleted). The pods of
-// a batch are deleted concurrently, at most deleteConcurrency at once, so a batch of a large ring
-// takes a few round trips to the API server instead of one per pod.
-func (r *StableRingReconciler) deletePods(ctx context.Context, namespace string, refs []ring.PodRef) error {
-	var g errgroup.Group // no shared context: one failure does not cancel the others
-	g.SetLimit(deleteConcurrency)
-	for _, ref := range refs {
-		g.Go(func() error { return r.deletePod(ctx, namespace, ref) })
-	}
-	return g.Wait() // the first failure; the pods still live are deleted again next time
-}
-
-// deletePod deletes one pod on deletePods' conditions; a pod already gone is no error.
-func (r *StableRingReconciler) deletePod(ctx context.Context, namespace string, ref ring.PodRef) error {
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: ref.Name}}
-	err := r.Client.Delete(ctx, pod, client.Preconditions{UID: &ref.UID, ResourceVersion: &ref.ResourceVersion})
-	switch {
-	case err == nil:
-		log.FromContext(ctx).Info("deleted pod for the rollout", "pod", ref.Name, "uid", ref.UID)
-	case !apierrors.IsNotFound(err):
-		return fmt.Errorf("deleting pod %s: %w", ref.Name, err)
-	}
-	return nil
-}
-
-// writeFailed decides what a failed write means: a conflict is retried soon from a fresher
-// cache, a write to an object that is gone needs nothing more, and any other error is retried
-// with the workqueue's backoff.
-func writeFailed(ctx context.Context, what string, err error) (ctrl.Result, error) {
+// statusWriteFailed decides what a failed status write means: a conflict is retried soon from a
+// fresher cache, a write to a StableRing that is gone needs nothing more, and any other error is
+// retried with the workqueue's backoff.
+func statusWriteFailed(ctx context.Context, err error) (ctrl.Result, error) {
 	switch {
 	case apierrors.IsNotFound(err):
 		return ctrl.Result{}, nil
 	case apierrors.IsConflict(err):
-		log.FromContext(ctx).V(1).Info("conflict; retrying from a fresher cache", "step", what, "error", err.Error())
+		log.FromContext(ctx).V(1).Info("status conflict; retrying from a fresher cache", "error", err.Error())
 		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	default:
 		return ctrl.Result{}, err

@@ -41,7 +41,8 @@ var (
 	// sim plays the node; runtime decides which simulated pods are ready.
 	sim     *nodesim.Simulator
 	runtime = &testRuntime{}
-	// deletes counts the pod deletions the managers started by startManager made.
+	// deletes counts the pod deletions the managers started by startManager made, and can hold
+	// them.
 	deletes = &deleteCounter{}
 )
 
@@ -144,42 +145,94 @@ func (r *testRuntime) setNeverReady(key string, never bool) {
 	r.neverReady[key] = never
 }
 
-// deleteCounter counts successful pod DELETE requests by namespace/name.
+// deleteCounter counts the answers to pod DELETE requests by namespace/name and status code, and
+// holds the requests for the pods a spec names until it lets them go.
 type deleteCounter struct {
 	mu    sync.Mutex
-	count map[string]int
+	count map[string]map[int]int
+	held  map[string]chan struct{}
 }
 
 func (d *deleteCounter) wrap(rt http.RoundTripper) http.RoundTripper {
 	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
-		resp, err := rt.RoundTrip(req)
-		if err == nil && req.Method == http.MethodDelete && resp.StatusCode == http.StatusOK {
-			// /api/v1/namespaces/<ns>/pods/<name>
-			parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
-			if len(parts) == 6 && parts[0] == "api" && parts[4] == "pods" {
-				d.mu.Lock()
-				if d.count == nil {
-					d.count = map[string]int{}
-				}
-				d.count[parts[3]+"/"+parts[5]]++
-				d.mu.Unlock()
+		// /api/v1/namespaces/<ns>/pods/<name>
+		parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
+		if req.Method != http.MethodDelete || len(parts) != 6 || parts[0] != "api" || parts[4] != "pods" {
+			return rt.RoundTrip(req)
+		}
+		key := parts[3] + "/" + parts[5]
+		if gate := d.gate(key); gate != nil {
+			select {
+			case <-gate:
+			case <-req.Context().Done():
+				return nil, req.Context().Err()
 			}
+		}
+		resp, err := rt.RoundTrip(req)
+		if err == nil {
+			d.mu.Lock()
+			if d.count == nil {
+				d.count = map[string]map[int]int{}
+			}
+			if d.count[key] == nil {
+				d.count[key] = map[int]int{}
+			}
+			d.count[key][resp.StatusCode]++
+			d.mu.Unlock()
 		}
 		return resp, err
 	})
 }
 
-// in returns the deletions counted in namespace, by pod name.
+// in returns the successful deletions counted in namespace, by pod name.
 func (d *deleteCounter) in(namespace string) map[string]int {
+	return d.answered(namespace, http.StatusOK)
+}
+
+// answered returns the DELETE requests counted in namespace that the API server answered with
+// code, by pod name.
+func (d *deleteCounter) answered(namespace string, code int) map[string]int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := map[string]int{}
-	for key, n := range d.count {
-		if ns, name, _ := strings.Cut(key, "/"); ns == namespace {
-			out[name] = n
+	for key, codes := range d.count {
+		if ns, name, _ := strings.Cut(key, "/"); ns == namespace && codes[code] > 0 {
+			out[name] = codes[code]
 		}
 	}
 	return out
+}
+
+// hold keeps DELETE requests for pod namespace/name from reaching the API server until the
+// returned function lets them (and any later ones) go; the spec's cleanup lets them go too.
+func (d *deleteCounter) hold(namespace, name string) (release func()) {
+	GinkgoHelper()
+	key := namespace + "/" + name
+	gate := make(chan struct{})
+	d.mu.Lock()
+	if d.held == nil {
+		d.held = map[string]chan struct{}{}
+	}
+	d.held[key] = gate
+	d.mu.Unlock()
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			d.mu.Lock()
+			delete(d.held, key)
+			d.mu.Unlock()
+			close(gate)
+		})
+	}
+	DeferCleanup(release)
+	return release
+}
+
+// gate returns the channel that held DELETE requests for key wait on, or nil.
+func (d *deleteCounter) gate(key string) chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.held[key]
 }
 
 type roundTripperFunc func(*http.Request) (*http.Response, error)
