@@ -82,3 +82,21 @@ func BenchmarkBuild(b *testing.B) {
 		}
 	}
 }
+
+func TestRingStates(t *testing.T) {
+	rings := ringsAt(1, 4)
+	prev := Build(rings, nil, now)
+	if got := prev.Rings()[0].States(); len(got) != 1 || got[v1alpha1.MemberServing] != 4 {
+		t.Errorf("4 Serving members counted %v", got)
+	}
+	next := Build(changeOne(rings), prev, now)
+	if got := next.Rings()[0].States(); len(got) != 2 || got[v1alpha1.MemberServing] != 3 || got[v1alpha1.MemberDraining] != 1 {
+		t.Errorf("3 Serving and 1 Draining counted %v", got)
+	}
+	if got := prev.Rings()[0].States(); got[v1alpha1.MemberServing] != 4 {
+		t.Errorf("the old table's counts changed to %v", got)
+	}
+	if got := (*Ring)(nil).States(); got != nil {
+		t.Errorf("a missing ring counted %v", got)
+	}
+}

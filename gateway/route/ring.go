@@ -44,8 +44,9 @@ type Ring struct {
 
 	cfg             balancer.Config
 	hash            balancer.Ring
-	members         []Member // ascending by ordinal
-	resourceVersion string   // of the StableRing the ring was built from
+	members         []Member                     // ascending by ordinal
+	states          map[v1alpha1.MemberState]int // members by state
+	resourceVersion string                       // of the StableRing the ring was built from
 }
 
 // Resume is spec.connections.resume as the gateway applies it.
@@ -136,6 +137,10 @@ func newRing(sr *v1alpha1.StableRing, prev *Ring, now time.Time) *Ring {
 		errs = append(errs, err)
 	}
 	r.Err = errors.Join(errs...)
+	r.states = map[v1alpha1.MemberState]int{}
+	for _, m := range r.members {
+		r.states[m.State]++
+	}
 	return r
 }
 
@@ -202,6 +207,15 @@ func (r *Ring) Members() []Member {
 		return nil
 	}
 	return r.members
+}
+
+// States returns how many members are in each state, counted once when the ring was built (a
+// gateway's metrics read them on every scrape). The map must not be modified.
+func (r *Ring) States() map[v1alpha1.MemberState]int {
+	if r == nil {
+		return nil
+	}
+	return r.states
 }
 
 // Member returns the member with ordinal o, or nil.
