@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
 )
@@ -90,10 +91,13 @@ func (s *Informer) newCache() (cache.Cache, error) {
 	return c, nil
 }
 
-// publishList publishes every StableRing in the cache.
+// publishList publishes every StableRing in the cache. The items share their members and
+// other contents with the cache, which never modifies an object it holds but replaces it: a
+// deep copy of every ring on every change cost in proportion to all rings' members (3 ms of CPU
+// a change at 100 rings of 1,000 members).
 func (s *Informer) publishList(ctx context.Context, c cache.Cache, publish Publish) {
 	var list v1alpha1.StableRingList
-	if err := c.List(ctx, &list); err != nil {
+	if err := c.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		s.Log.Error(err, "listing StableRings from the cache")
 		return
 	}

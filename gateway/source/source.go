@@ -10,7 +10,9 @@ import (
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
 )
 
-// Publish receives a snapshot of all StableRings. The slice belongs to the receiver.
+// Publish receives a snapshot of all StableRings. The slice belongs to the receiver; the
+// StableRings in it may share their contents with the source's, so the receiver must not
+// modify them.
 type Publish func(rings []v1alpha1.StableRing)
 
 // Source publishes StableRing snapshots until its context ends.
