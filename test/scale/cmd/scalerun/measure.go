@@ -50,21 +50,11 @@ func (h *harness) measure(ctx context.Context, pt gridPoint) (m measurement, err
 		return m, err
 	}
 	defer func() { err = errors.Join(err, manager.stop()) }()
-	var gateways []*proc
-	for i := range gatewayReplicas {
-		listen, err1 := freeAddr()
-		admin, err2 := freeAddr()
-		if err := errors.Join(err1, err2); err != nil {
-			return m, err
-		}
-		g, err := start(ctx, fmt.Sprintf("gateway-%d-%s", i, namespace), h.bin+"/gateway", h.kubeconfig, h.work, admin,
-			"--listen", listen, "--admin", admin, "--namespaces", namespace)
-		if err != nil {
-			return m, err
-		}
-		defer func() { err = errors.Join(err, g.stop()) }()
-		gateways = append(gateways, g)
+	gateways, err := h.startGateways(ctx, namespace)
+	if err != nil {
+		return m, err
 	}
+	defer func() { err = errors.Join(err, stopAll(gateways)) }()
 	timeout := 5*time.Minute + time.Duration(pt.rings*pt.members)*20*time.Millisecond
 	if _, err := waitRings(ctx, h.c, namespace, pt.rings, pt.members, timeout); err != nil {
 		return m, err
@@ -82,13 +72,11 @@ func (h *harness) measure(ctx context.Context, pt gridPoint) (m measurement, err
 		return m, err
 	}
 	m.managerRSS, m.managerCPUSteady = u1.rss, cores(u0, u1)
-	for _, g := range gateways {
-		u, err := g.measure()
-		if err != nil {
-			return m, err
-		}
-		m.gatewayRSS += u.rss / gatewayReplicas
+	gu, err := meanUsage(gateways)
+	if err != nil {
+		return m, err
 	}
+	m.gatewayRSS = gu.rss
 
 	// Rollout.
 	text, err := manager.scrape(ctx)
@@ -150,6 +138,25 @@ func (h *harness) measure(ctx context.Context, pt gridPoint) (m measurement, err
 	m.gatewayP50, m.gatewayP99 = percentile(lat, 50), percentile(lat, 99)
 	m.versions, m.versionsSkipped = len(lat)+skipped, skipped
 	return m, nil
+}
+
+// startGateways starts gatewayReplicas gateways routing by the StableRings of namespace.
+func (h *harness) startGateways(ctx context.Context, namespace string, args ...string) ([]*proc, error) {
+	var gateways []*proc
+	for i := range gatewayReplicas {
+		listen, err1 := freeAddr()
+		admin, err2 := freeAddr()
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, errors.Join(err, stopAll(gateways))
+		}
+		g, err := start(ctx, fmt.Sprintf("gateway-%d-%s", i, namespace), h.bin+"/gateway", h.kubeconfig, h.work, admin,
+			append([]string{"--listen", listen, "--admin", admin, "--namespaces", namespace}, args...)...)
+		if err != nil {
+			return nil, errors.Join(err, stopAll(gateways))
+		}
+		gateways = append(gateways, g)
+	}
+	return gateways, nil
 }
 
 // cores is the CPU used between two usages, in cores.

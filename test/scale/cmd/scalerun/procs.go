@@ -63,22 +63,52 @@ func (p *proc) stop() error {
 	return nil
 }
 
+// stopAll stops procs, the last started first.
+func stopAll(procs []*proc) error {
+	var errs []error
+	for i := len(procs) - 1; i >= 0; i-- {
+		errs = append(errs, procs[i].stop())
+	}
+	return errors.Join(errs...)
+}
+
 // scrape returns the process's Prometheus metrics text.
 func (p *proc) scrape(ctx context.Context) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.admin+"/metrics", nil)
+	body, err := p.get(ctx, "/metrics")
+	return string(body), err
+}
+
+// profileCPU fetches a CPU profile of the process over d (it must serve /debug/pprof/) into path,
+// in the background; the returned function waits for it.
+func (p *proc) profileCPU(ctx context.Context, d time.Duration, path string) (wait func() error) {
+	done := make(chan error, 1)
+	go func() {
+		body, err := p.get(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d.Seconds())))
+		if err == nil {
+			err = os.WriteFile(path, body, 0o644)
+		}
+		done <- err
+	}()
+	return func() error { return <-done }
+}
+
+// get returns the body of path on the process's admin port, an error unless 200 OK.
+func (p *proc) get(ctx context.Context, path string) ([]byte, error) {
+	url := "http://" + p.admin + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		return "", errors.Join(err, fmt.Errorf("%s: %s", p.admin, resp.Status))
+		return nil, errors.Join(err, fmt.Errorf("%s: %s", url, resp.Status))
 	}
-	return string(body), nil
+	return body, nil
 }
 
 // usage is a process's resident memory and CPU time at one instant.
@@ -95,6 +125,20 @@ func (p *proc) measure() (usage, error) {
 	u.rss, err1 = procstat.RSS(p.Pid())
 	u.cpu, err2 = procstat.CPU(p.Pid())
 	return u, errors.Join(err1, err2)
+}
+
+// meanUsage is the mean usage of procs, which must not be empty.
+func meanUsage(procs []*proc) (usage, error) {
+	mean := usage{at: time.Now()}
+	for _, p := range procs {
+		u, err := p.measure()
+		if err != nil {
+			return mean, err
+		}
+		mean.rss += u.rss / int64(len(procs))
+		mean.cpu += u.cpu / time.Duration(len(procs))
+	}
+	return mean, nil
 }
 
 // sampler records the peak RSS of processes until stopped.

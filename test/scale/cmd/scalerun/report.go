@@ -22,12 +22,16 @@ type results struct {
 	command    string
 	planned    []gridPoint // the grid, in the order it is measured
 	points     []measurement
+	// gatewaysPlanned are the gateways-only points, measured after the grid.
+	gatewaysPlanned []gatewayPoint
+	gateways        []gatewayMeasurement
 }
 
 const mib = 1 << 20
 
 // write writes the report to path and its charts beside it.
 func (res *results) write(path string) error {
+	res.end = time.Now()
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	p("# Scale: what the controller and the gateways cost")
@@ -44,6 +48,10 @@ func (res *results) write(path string) error {
 	p("")
 	if missing := res.planned[len(res.points):]; len(missing) > 0 {
 		p("The run stopped before these points of its grid, which the tables therefore leave out: %s.", pointList(missing))
+		p("")
+	}
+	if missing := res.gatewaysPlanned[len(res.gateways):]; len(missing) > 0 {
+		p("The run stopped before these gateways-only points, which \"Gateways at R x N\" therefore leaves out: %s.", gatewayPointList(missing))
 		p("")
 	}
 	p("## Manager")
@@ -83,6 +91,7 @@ func (res *results) write(path string) error {
 			ms(m.gatewayP50), ms(m.gatewayP99), m.versions, m.versionsSkipped, float64(m.gatewayRSS)/mib)
 	}
 	p("")
+	res.writeGateways(p)
 	p("## Growth")
 	p("")
 	charts := res.charts()
@@ -97,6 +106,35 @@ func (res *results) write(path string) error {
 	}
 	b.WriteString(analysis)
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// writeGateways writes the section of the gateways-only points.
+func (res *results) writeGateways(p func(format string, args ...any)) {
+	p("## Gateways at R x N")
+	p("")
+	p("Gateways alone, at sizes the node simulator cannot run. The harness creates R StableRings in a namespace the %d", gatewayReplicas)
+	p("gateways already watch and writes each one's status itself: what the manager's ring.Compute resolves for a")
+	p("StatefulSet of N Ready pods that exists only in the harness's memory (no pods, no manager). RSS is the mean of the")
+	p("gateways %s after they start, and %s after every gateway routes every ring. Then one member of one ring", gatewaySettle, gatewaySettle)
+	p("restarts (a new address, so a new ring version) every %s, %d times, the rings in turn; each status write seen", changeEvery, ringChanges)
+	p("on a watch is timed to the last gateway routing by its version, as in Propagation. CPU per change is a gateway's")
+	p("CPU during the changes divided by their number, its idle CPU included, which is measured over %s before them;", gatewayIdle)
+	p("the harness reads the gateways' metrics every %s throughout.", gatewayPoll)
+	p("")
+	p("| R | N | members | RSS without rings (MiB) | RSS with rings (MiB) | growth per member (bytes) | idle CPU (cores) | CPU per change (ms) | changes per second | status→all gateways p50 | p99 | versions (skipped) |")
+	p("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	for _, m := range res.gateways {
+		members := m.rings * m.members
+		p("| %d | %d | %d | %.1f | %.1f | %.0f | %.3f | %.1f | %.1f | %s | %s | %d (%d) |", m.rings, m.members, members,
+			float64(m.rssNone)/mib, float64(m.rssLoaded)/mib, float64(m.rssLoaded-m.rssNone)/float64(members),
+			m.idleCores, msf(m.cpuPerChange), float64(m.changes)/m.changing.Seconds(), ms(m.p50), ms(m.p99), m.changes, m.versionsSkipped)
+	}
+	p("")
+	if fit, ok := fitMemory(res.gateways); ok {
+		p("Fitted to these points by least squares, a gateway's memory grows by %.1f KiB per ring and %.0f bytes per", fit.perRing/1024, fit.perMember)
+		p("member.")
+		p("")
+	}
 }
 
 type namedChart struct {
@@ -144,6 +182,15 @@ func pointList(pts []gridPoint) string {
 	names := make([]string, len(pts))
 	for i, pt := range pts {
 		names[i] = fmt.Sprintf("N=%d R=%d P=%d", pt.members, pt.rings, pt.unrelated)
+	}
+	return strings.Join(names, ", ")
+}
+
+// gatewayPointList names gateways-only points as R/N pairs.
+func gatewayPointList(pts []gatewayPoint) string {
+	names := make([]string, len(pts))
+	for i, pt := range pts {
+		names[i] = fmt.Sprintf("R=%d N=%d", pt.rings, pt.members)
 	}
 	return strings.Join(names, ", ")
 }

@@ -92,6 +92,9 @@ func unrelatedPod(i int) *corev1.Pod {
 	}
 }
 
+// memberPort is the port of a ring's pods that its StableRing's spec.port names.
+var memberPort = corev1.ContainerPort{Name: "http", ContainerPort: 8080}
+
 // ringName is the name of the i-th StatefulSet and StableRing of a point.
 func ringName(i int) string { return "ring-" + strconv.Itoa(i) }
 
@@ -117,7 +120,7 @@ func createRings(ctx context.Context, c client.Client, namespace string, r, n in
 						TerminationGracePeriodSeconds: ptr.To[int64](0),
 						Containers: []corev1.Container{{
 							Name: "chat", Image: "example.com/chat:v1",
-							Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+							Ports: []corev1.ContainerPort{memberPort},
 							Env:   []corev1.EnvVar{{Name: "VERSION", Value: "1"}},
 						}},
 					},
@@ -127,19 +130,25 @@ func createRings(ctx context.Context, c client.Client, namespace string, r, n in
 		if err := c.Create(ctx, sts); err != nil {
 			return err
 		}
-		return c.Create(ctx, &v1alpha1.StableRing{
-			ObjectMeta: metav1.ObjectMeta{Name: ringName(i), Namespace: namespace},
-			Spec: v1alpha1.StableRingSpec{
-				StatefulSetName: ringName(i),
-				Port:            intstr.FromString("http"),
-				Key:             v1alpha1.KeySpec{Source: v1alpha1.KeySourceQuery, Name: "room"},
-				Route:           v1alpha1.RouteSpec{PathPrefix: "/" + namespace + "/" + ringName(i)},
-				Rollout: v1alpha1.RolloutSpec{
-					BatchSize: ptr.To(intstr.FromString("10%")), DrainSeconds: 1, ProgressDeadlineSeconds: 600,
-				},
-			},
-		})
+		return c.Create(ctx, stableRing(namespace, i))
 	})
+}
+
+// stableRing is the i-th StableRing of a namespace, naming the StatefulSet ringName(i) and its
+// memberPort.
+func stableRing(namespace string, i int) *v1alpha1.StableRing {
+	return &v1alpha1.StableRing{
+		ObjectMeta: metav1.ObjectMeta{Name: ringName(i), Namespace: namespace},
+		Spec: v1alpha1.StableRingSpec{
+			StatefulSetName: ringName(i),
+			Port:            intstr.FromString(memberPort.Name),
+			Key:             v1alpha1.KeySpec{Source: v1alpha1.KeySourceQuery, Name: "room"},
+			Route:           v1alpha1.RouteSpec{PathPrefix: "/" + namespace + "/" + ringName(i)},
+			Rollout: v1alpha1.RolloutSpec{
+				BatchSize: ptr.To(intstr.FromString("10%")), DrainSeconds: 1, ProgressDeadlineSeconds: 600,
+			},
+		},
+	}
 }
 
 // startRollout changes the pod template of every StatefulSet of namespace.

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+
+	"github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/controllers/ring"
+)
+
+func TestSyntheticRing(t *testing.T) {
+	sr := stableRing("ns", 0)
+	sr.Generation = 1 // as created
+	s := newSyntheticRing(sr, 3, &podIPs{})
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	first, err := s.status(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}
+	for i, m := range first.Members {
+		if m.State != v1alpha1.MemberServing || m.Address != want[i] || m.Pod != "ring-0-"+strconv.Itoa(i) {
+			t.Errorf("member %d is %s at %q (pod %s), want Serving at %s", m.Ordinal, m.State, m.Address, m.Pod, want[i])
+		}
+	}
+	if len(first.Members) != 3 || first.ReadyMembers != 3 || first.UpdatedMembers != 3 {
+		t.Errorf("%d members, %d ready, %d updated; want 3 of each", len(first.Members), first.ReadyMembers, first.UpdatedMembers)
+	}
+	if first.Rollout == nil || first.Rollout.Phase != v1alpha1.RolloutComplete {
+		t.Errorf("rollout %+v, want Complete", first.Rollout)
+	}
+	if !meta.IsStatusConditionTrue(first.Conditions, v1alpha1.ConditionReady) {
+		t.Errorf("conditions %+v, want Ready", first.Conditions)
+	}
+	if first.RingVersion == "" || first.RingVersion != ring.Version(&first) {
+		t.Errorf("ring version %q, want ring.Version's %q", first.RingVersion, ring.Version(&first))
+	}
+
+	// A restart, as the harness writes it: the status just written is the one before.
+	s.ring.Status = first
+	s.restart(1)
+	next, err := s.status(now.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.RingVersion == first.RingVersion {
+		t.Error("a member's new address kept the ring version")
+	}
+	for i, m := range next.Members {
+		wantAddress := first.Members[i].Address
+		if i == 1 {
+			wantAddress = "10.0.0.4:8080"
+		}
+		if m.State != v1alpha1.MemberServing || m.Address != wantAddress {
+			t.Errorf("after the restart member %d is %s at %q, want Serving at %s", m.Ordinal, m.State, m.Address, wantAddress)
+		}
+	}
+}
+
+func TestPodIPs(t *testing.T) {
+	ips := &podIPs{}
+	seen := map[string]bool{}
+	var last string
+	for range 1 << 16 {
+		last = ips.next()
+		if seen[last] {
+			t.Fatalf("%s handed out twice", last)
+		}
+		seen[last] = true
+	}
+	if last != "10.1.0.0" {
+		t.Errorf("the 65536th IP is %s, want 10.1.0.0", last)
+	}
+}
