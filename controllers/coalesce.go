@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -33,14 +34,31 @@ type statusWrite struct {
 }
 
 // hold returns how long the write of res over prev must wait, or 0 to write now. A write that
-// deletes pods never waits.
+// records a pod to delete never waits: a pod is deleted only once status has its UID.
 func (w *statusWrites) hold(key types.NamespacedName, prev v1alpha1.StableRingStatus, res ring.Result) time.Duration {
-	if len(res.Delete) > 0 || equality.Semantic.DeepEqual(prev, res.Status) || !ring.Deferrable(prev, res.Status) {
+	if !recorded(prev, res.Delete) || equality.Semantic.DeepEqual(prev, res.Status) || !ring.Deferrable(prev, res.Status) {
 		return 0
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return max(time.Until(w.last[key].at.Add(statusCoalesceWindow)), 0)
+}
+
+// recorded reports whether status records the UID of every pod of pods. Such pods may be deleted
+// without a write: a pod whose deletion is still pending is decided again by every reconcile of
+// its batch until the cache sees it go.
+func recorded(status v1alpha1.StableRingStatus, pods []ring.PodRef) bool {
+	if len(pods) == 0 {
+		return true
+	}
+	if status.Rollout == nil {
+		return false
+	}
+	uids := make(map[types.UID]bool, len(status.Rollout.DeletedPods))
+	for _, d := range status.Rollout.DeletedPods {
+		uids[types.UID(d.UID)] = true
+	}
+	return !slices.ContainsFunc(pods, func(p ring.PodRef) bool { return !uids[p.UID] })
 }
 
 // wrote records a successful status write that replaced resourceVersion replaced.

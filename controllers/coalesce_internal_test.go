@@ -27,8 +27,15 @@ func TestStatusWritesCoalesceFromTheLastSuccessfulWrite(t *testing.T) {
 	if wait := w.hold(key, prev, ring.Result{Status: next}); wait <= 0 || wait > statusCoalesceWindow {
 		t.Errorf("just after a write: waits %v, want (0, %v]", wait, statusCoalesceWindow)
 	}
-	if wait := w.hold(key, prev, ring.Result{Status: next, Delete: []ring.PodRef{{Name: "chat-0"}}}); wait != 0 {
-		t.Errorf("a write that deletes pods waits %v", wait)
+	if wait := w.hold(key, prev, ring.Result{Status: next, Delete: []ring.PodRef{{Name: "chat-0", UID: "u0"}}}); wait != 0 {
+		t.Errorf("a write that records a pod to delete waits %v", wait)
+	}
+	restarting := prev.DeepCopy()
+	restarting.Rollout = &v1alpha1.RolloutStatus{DeletedPods: []v1alpha1.DeletedPod{{Ordinal: 0, UID: "u0"}}}
+	again := ring.Result{Status: *next.DeepCopy(), Delete: []ring.PodRef{{Name: "chat-0", UID: "u0"}}}
+	again.Status.Rollout = restarting.Rollout.DeepCopy()
+	if wait := w.hold(key, *restarting, again); wait <= 0 {
+		t.Error("a write that deletes only pods status records already does not wait")
 	}
 	if wait := w.hold(key, prev, ring.Result{Status: prev}); wait != 0 {
 		t.Errorf("no change waits %v", wait)

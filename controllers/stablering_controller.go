@@ -81,7 +81,9 @@ func (r *StableRingReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	res := ring.Compute(ring.Input{Ring: sr, StatefulSet: sts, Pods: pods, Owner: owner, Now: r.now()})
 	if wait := r.writes.hold(req.NamespacedName, sr.Status, res); wait > 0 {
-		return ctrl.Result{RequeueAfter: wait}, nil // events and deletions come with the write
+		// Events come with the write; the pods to delete are in the status already written.
+		r.deleter.add(req.NamespacedName, res.Delete)
+		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	if err := r.writeStatus(ctx, sr, res.Status); err != nil {
 		return statusWriteFailed(ctx, err)
