@@ -100,3 +100,26 @@ func TestRingStates(t *testing.T) {
 		t.Errorf("a missing ring counted %v", got)
 	}
 }
+
+func TestRingReuses(t *testing.T) {
+	rings := ringsAt(2, 3)
+	prev := Build(rings, nil, now)
+	changed := changeOne(rings)
+	next := Build(changed, prev, now)
+	again := Build(changed, next, now)
+	if next.Rings()[0].Reuses(prev.Rings()[0]) {
+		t.Error("the changed ring reuses its old build")
+	}
+	if !again.Rings()[0].Reuses(next.Rings()[0]) {
+		t.Error("the changed ring, unchanged since, does not reuse its build")
+	}
+	if !next.Rings()[1].Reuses(prev.Rings()[1]) || !again.Rings()[1].Reuses(prev.Rings()[1]) {
+		t.Error("an unchanged ring does not reuse the build of the first table")
+	}
+	if Build(rings, nil, now).Rings()[1].Reuses(prev.Rings()[1]) {
+		t.Error("two builds of the same object without a previous table reuse each other")
+	}
+	if r := prev.Rings()[0]; r.Reuses(nil) || (*Ring)(nil).Reuses(r) {
+		t.Error("a missing ring is reused")
+	}
+}

@@ -47,6 +47,7 @@ type Ring struct {
 	members         []Member                     // ascending by ordinal
 	states          map[v1alpha1.MemberState]int // members by state
 	resourceVersion string                       // of the StableRing the ring was built from
+	origin          *Ring                        // the ring as newRing built it; Build's reused copies share it
 }
 
 // Resume is spec.connections.resume as the gateway applies it.
@@ -115,6 +116,7 @@ func newRing(sr *v1alpha1.StableRing, prev *Ring, now time.Time) *Ring {
 		cfg:                  hashConfig(sr),
 		resourceVersion:      sr.ResourceVersion,
 	}
+	r.origin = r
 	var errs []error
 	switch r.Policy {
 	case "":
@@ -198,6 +200,12 @@ func since(sm v1alpha1.Member, prev *Ring, now time.Time) time.Time {
 		return pm.Since
 	}
 	return now
+}
+
+// Reuses reports whether r is prev as Build reused it (the same StableRing object): the same
+// members, addresses, states and spec, only Index may differ. False when either is nil.
+func (r *Ring) Reuses(prev *Ring) bool {
+	return r != nil && prev != nil && r.origin == prev.origin
 }
 
 // Members returns the ring's members (every status member, joined or not), ascending by
