@@ -71,9 +71,8 @@ type Gateway struct {
 	ready    atomic.Bool // a first snapshot arrived
 	stopping atomic.Bool // shutting down
 
-	mu      sync.Mutex         // serializes Update; guards members and targets
-	members map[string]*member // by member ID, across ring versions
-	targets map[string]*target // by address, across ring versions
+	mu      sync.Mutex // serializes Update; guards the targets' reference counts
+	targets *targetSet // by address, across ring versions
 
 	conns   *splice.Registry
 	clients atomic.Pointer[limitListener] // the capped proxy listener, once serving
@@ -88,8 +87,7 @@ func New(opts Options) *Gateway {
 		log:          opts.Log,
 		memberHeader: textproto.CanonicalMIMEHeaderKey(opts.MemberHeader),
 		pool:         bufpool.New(copyBufferSize, keepBuffers),
-		members:      map[string]*member{},
-		targets:      map[string]*target{},
+		targets:      &targetSet{},
 	}
 	g.dialer = &upstream.Dialer{Dialer: net.Dialer{Timeout: opts.DialTimeout, KeepAliveConfig: tcpKeepAlive}}
 	g.upstreamOpts = upstream.Options{
@@ -113,7 +111,7 @@ func New(opts Options) *Gateway {
 	g.resumeBudget = resume.NewBudget(int64(opts.ResumeBufferBudget))
 	g.metrics = newMetrics(opts.Registry, g)
 	g.dialer.LocalError = func(errno string) { g.metrics.localErrors.WithLabelValues(errno).Inc() }
-	g.snap.Store(&snapshot{table: route.Build(nil, nil, time.Now())})
+	g.snap.Store(&snapshot{table: route.Build(nil, nil, time.Now()), targets: g.targets})
 	return g
 }
 

@@ -221,22 +221,23 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, r := range c.g.snap.Load().table.Rings() {
+	s := c.g.snap.Load()
+	for _, r := range s.table.Rings() {
 		ch <- prometheus.MustNewConstMetric(ringDesc, prometheus.GaugeValue, 1, r.ID, r.Version, string(r.Algorithm()))
 		for state, n := range r.States() {
 			ch <- prometheus.MustNewConstMetric(membersDesc, prometheus.GaugeValue, float64(n), r.ID, string(state))
 		}
 	}
 	// Only members with connections: at 100 rings of 1,000 members, a series for every member
-	// made each scrape 100,000 zeros (8.7 MB, hundreds of milliseconds under g.mu, which
-	// delays the next routing table).
-	c.g.mu.Lock()
-	for _, m := range c.g.members {
-		if n := m.active.Load(); n > 0 {
-			ch <- prometheus.MustNewConstMetric(activeDesc, prometheus.GaugeValue, float64(n), m.ring, m.label)
+	// made each scrape 100,000 zeros (8.7 MB, hundreds of milliseconds). The snapshot is
+	// immutable, so reading it holds up no routing table.
+	for _, row := range s.slots {
+		for _, sl := range row {
+			if n := sl.member.active.Load(); n > 0 {
+				ch <- prometheus.MustNewConstMetric(activeDesc, prometheus.GaugeValue, float64(n), sl.member.ring, sl.member.label)
+			}
 		}
 	}
-	c.g.mu.Unlock()
 	if l := c.g.clients.Load(); l != nil {
 		ch <- prometheus.MustNewConstMetric(clientsDesc, prometheus.GaugeValue, float64(l.open()))
 		ch <- prometheus.MustNewConstMetric(maxClientsDesc, prometheus.GaugeValue, float64(l.limit()))

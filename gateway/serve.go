@@ -149,17 +149,13 @@ func (w logWriter) Write(p []byte) (int, error) {
 
 // pruneIdle closes the pooled member connections idle longer than UpstreamIdleTimeout.
 func (g *Gateway) pruneIdle(now time.Time) {
-	for _, t := range g.snap.Load().targets {
-		t.PruneIdle(now)
-	}
+	g.targets.each(func(t *target) { t.PruneIdle(now) })
 }
 
 // closeUpstreams closes the idle member connections of every address.
 func (g *Gateway) closeUpstreams() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for _, t := range g.targets {
-		t.Close()
-	}
+	g.targets.each(func(t *target) { t.Close() })
 	g.fallback.CloseIdleConnections()
 }

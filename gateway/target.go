@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http/httputil"
+	"sync"
 
 	"github.com/stablering/stablering/gateway/upstream"
 )
@@ -10,7 +11,9 @@ import (
 // passive health) and the ReverseProxy that forwards through it.
 type target struct {
 	*upstream.Upstream
-	proxy *httputil.ReverseProxy
+	proxy   *httputil.ReverseProxy
+	address string
+	refs    int // slots of the current rows that point to it; guarded by the gateway's mu
 }
 
 func (g *Gateway) newTarget(address string) *target {
@@ -28,5 +31,56 @@ func (g *Gateway) newTarget(address string) *target {
 		ErrorHandler: recordError,
 		ErrorLog:     g.errorLog("reverse proxy"),
 	}
-	return &target{Upstream: up, proxy: proxy}
+	return &target{Upstream: up, proxy: proxy, address: address}
+}
+
+// targetSet is the gateway's targets by address. A target is made when the first member at
+// its address enters a row of slots and closed when the last row that points to it goes, so
+// its pool and passive health last as long as some ring routes to the address. Lookups are
+// safe at any time (requests read passive health through them); acquire and release are
+// called with the gateway's mu held.
+type targetSet struct {
+	byAddress sync.Map // address -> *target
+}
+
+// get returns the target of address, or nil.
+func (ts *targetSet) get(address string) *target {
+	t, _ := ts.byAddress.Load(address)
+	tt, _ := t.(*target)
+	return tt
+}
+
+// acquire returns the target of address, made by newTarget if there is none, and counts one
+// more slot pointing to it.
+func (ts *targetSet) acquire(address string, newTarget func(string) *target) *target {
+	t := ts.get(address)
+	if t == nil {
+		t = newTarget(address)
+		ts.byAddress.Store(address, t)
+	}
+	t.refs++
+	return t
+}
+
+// releaseAll counts one slot fewer for each target of row, and forgets and closes those no
+// slot points to any more.
+func (ts *targetSet) releaseAll(row []slot) {
+	for _, sl := range row {
+		t := sl.target
+		if t == nil {
+			continue
+		}
+		if t.refs--; t.refs == 0 {
+			ts.byAddress.Delete(t.address)
+			t.Close()
+		}
+	}
+}
+
+// each calls f for every target.
+func (ts *targetSet) each(f func(*target)) {
+	ts.byAddress.Range(func(_, t any) bool {
+		f(t.(*target))
+		return true
+	})
 }
