@@ -25,6 +25,7 @@ package gateway
 
 import (
 	"bufio"
+	"log"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -63,6 +64,7 @@ type Gateway struct {
 	dialer       *upstream.Dialer
 	fallback     *http.Transport  // shared by the targets for what they do not exchange themselves
 	upstreamOpts upstream.Options // of every target
+	proxyLog     *log.Logger      // ErrorLog of every target's ReverseProxy
 	writers      sync.Pool        // of *responseWriter
 	readers      sync.Pool        // of *bufio.Reader, for upgrade handshakes
 	resumeBudget *resume.Budget   // shared by the resumable tunnels
@@ -97,6 +99,7 @@ func New(opts Options) *Gateway {
 		WriteTimeout: opts.SendTimeout,
 	}
 	g.fallback = upstream.NewFallback(g.dialer.Dial, g.upstreamOpts)
+	g.proxyLog = g.errorLog("reverse proxy")
 	g.writers.New = func() any { return new(responseWriter) }
 	g.readers.New = func() any { return bufio.NewReaderSize(nil, handshakeBufferSize) }
 	g.conns = splice.NewRegistry(splice.Options{

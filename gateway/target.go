@@ -29,7 +29,7 @@ func (g *Gateway) newTarget(address string) *target {
 		// unknown length) after every write by itself, and lets others fill the buffer.
 		BufferPool:   g.pool,
 		ErrorHandler: recordError,
-		ErrorLog:     g.errorLog("reverse proxy"),
+		ErrorLog:     g.proxyLog,
 	}
 	return &target{Upstream: up, proxy: proxy, address: address}
 }
