@@ -101,16 +101,16 @@ func (s *h1Server) forget(hc *h1Conn) {
 // request, and waits for them until limit; then it closes what is left.
 func (s *h1Server) shutdown(limit time.Duration) {
 	s.mu.Lock()
-	s.closing.Store(true)
-	conns := make([]*h1Conn, 0, len(s.conns))
-	for hc := range s.conns {
-		conns = append(conns, hc)
-	}
+	s.closing.Store(true) // track refuses new connections from now on
 	s.mu.Unlock()
 	_ = s.ln.Close()
-	for _, hc := range conns {
+	// Under mu: a connection that ends is forgotten before its state is released for reuse,
+	// so every one seen here is still the connection it was.
+	s.mu.Lock()
+	for hc := range s.conns {
 		hc.closeIfIdle()
 	}
+	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
