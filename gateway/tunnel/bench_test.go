@@ -17,6 +17,15 @@ import (
 // backend that echoes it, and reads the echo: one op is a message each way. cpu-ns/op is the
 // process's CPU time (user and system, the test's own ends included) per op.
 func BenchmarkEcho(b *testing.B) {
+	for _, m := range modes {
+		b.Run(m.name, func(b *testing.B) {
+			m.set(b)
+			benchmarkEcho(b)
+		})
+	}
+}
+
+func benchmarkEcho(b *testing.B) {
 	clientEnd, gwClient := loopback.Pair(b)
 	backendEnd, gwBackend := loopback.Pair(b)
 	opts := Options{WebSocket: true, Pool: bufpool.New(32<<10, 64), CloseGrace: time.Second,

@@ -5,6 +5,7 @@ package tunnel
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"net"
 	"runtime"
 	"sync"
@@ -42,11 +43,12 @@ func startParked(t *testing.T, opts Options) *started {
 	return s
 }
 
-// parked reports whether both directions are parked in a poller.
+// parked reports whether the tunnel runs on an event loop, or both directions are parked in a
+// poller.
 func (s *started) parked() bool {
 	s.tun.mu.Lock()
 	defer s.tun.mu.Unlock()
-	return s.tun.up.state == parked && s.tun.down.state == parked
+	return s.tun.rt != nil || s.tun.up.state == parked && s.tun.down.state == parked
 }
 
 func (s *started) waitParked(t *testing.T) {
@@ -78,7 +80,9 @@ func eventually(cond func() bool) bool {
 }
 
 // TestIdleTunnelsHoldNoGoroutine opens 200 idle tunnels: they park, and add no goroutine.
-func TestIdleTunnelsHoldNoGoroutine(t *testing.T) {
+func TestIdleTunnelsHoldNoGoroutine(t *testing.T) { eachMode(t, testIdleTunnelsHoldNoGoroutine) }
+
+func testIdleTunnelsHoldNoGoroutine(t *testing.T) {
 	startParked(t, Options{CloseGrace: grace}) // the pollers start on first use
 	before := runtime.NumGoroutine()
 	all := make([]*started, 200)
@@ -111,7 +115,9 @@ func TestIdleTunnelsHoldNoGoroutine(t *testing.T) {
 
 // TestDataAfterIdle sends data both ways after a long idle period, with a frame split across
 // parks, and the tunnel parks again after each.
-func TestDataAfterIdle(t *testing.T) {
+func TestDataAfterIdle(t *testing.T) { eachMode(t, testDataAfterIdle) }
+
+func testDataAfterIdle(t *testing.T) {
 	s := startParked(t, Options{CloseGrace: grace, SendTimeout: time.Second})
 	time.Sleep(1500 * time.Millisecond)
 	// Frames for more than the pool's buffers.
@@ -160,7 +166,9 @@ func TestDataAfterIdle(t *testing.T) {
 // TestCloseWhileParked closes a parked WebSocket: the client gets the Close frame at once,
 // and its answer reaches the backend; or, if it never answers, the tunnel ends within two
 // graces. done is called either way.
-func TestCloseWhileParked(t *testing.T) {
+func TestCloseWhileParked(t *testing.T) { eachMode(t, testCloseWhileParked) }
+
+func testCloseWhileParked(t *testing.T) {
 	closeFrame := wsframe.CloseFrame(wsframe.CloseGoingAway, "bye")
 	for _, answers := range []bool{true, false} {
 		s := startParked(t, Options{CloseGrace: grace})
@@ -189,7 +197,9 @@ func TestCloseWhileParked(t *testing.T) {
 
 // TestKillWhileParked kills a parked tunnel: both connections close, and done is called on a
 // goroutine of the tunnel, not inside Kill (whose caller may hold a lock that done takes).
-func TestKillWhileParked(t *testing.T) {
+func TestKillWhileParked(t *testing.T) { eachMode(t, testKillWhileParked) }
+
+func testKillWhileParked(t *testing.T) {
 	s := startParked(t, Options{CloseGrace: grace})
 	s.hold.Lock()
 	s.tun.Kill()
@@ -201,7 +211,9 @@ func TestKillWhileParked(t *testing.T) {
 }
 
 // TestPeerCloseWhileParked ends a parked tunnel when either peer closes its connection.
-func TestPeerCloseWhileParked(t *testing.T) {
+func TestPeerCloseWhileParked(t *testing.T) { eachMode(t, testPeerCloseWhileParked) }
+
+func testPeerCloseWhileParked(t *testing.T) {
 	for _, clientCloses := range []bool{true, false} {
 		s := startParked(t, Options{CloseGrace: grace})
 		closer, other := s.backend, s.client
@@ -211,5 +223,40 @@ func TestPeerCloseWhileParked(t *testing.T) {
 		_ = closer.Close()
 		expectEOF(t, other)
 		s.waitDone(t, time.Second)
+	}
+}
+
+// TestFloodDoesNotStarve floods one tunnel from its backend, with a client reading as fast as
+// it can, while another tunnel carries messages: each arrives within a fraction of a second.
+func TestFloodDoesNotStarve(t *testing.T) { eachMode(t, testFloodDoesNotStarve) }
+
+func testFloodDoesNotStarve(t *testing.T) {
+	flooded := startParked(t, Options{CloseGrace: grace})
+	quiet := startParked(t, Options{CloseGrace: grace})
+	stop := make(chan struct{})
+	defer close(stop)
+	data := bytes.Repeat(frame(wsframe.OpBinary, false, make([]byte, 100)), 1000)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := flooded.backend.Write(data); err != nil {
+				return
+			}
+		}
+	}()
+	go func() { _, _ = io.Copy(io.Discard, flooded.client) }()
+	time.Sleep(100 * time.Millisecond) // the flood is under way
+	msg := frame(wsframe.OpText, true, []byte("through"))
+	for range 20 {
+		start := time.Now()
+		_, _ = quiet.client.Write(msg)
+		readN(t, quiet.backend, len(msg))
+		if d := time.Since(start); d > 500*time.Millisecond {
+			t.Fatalf("a message took %v beside the flood", d)
+		}
 	}
 }

@@ -1,8 +1,10 @@
 package tunnel
 
 import (
+	"maps"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -110,7 +112,7 @@ func (p *poller) loop() {
 				return true
 			}
 			for _, ev := range p.events[:n] {
-				p.resume(uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32)
+				p.resume(eventKey(ev))
 			}
 			if n < len(p.events) {
 				return false // wait for more: Go's netpoller reports epfd readable
@@ -119,10 +121,7 @@ func (p *poller) loop() {
 	})
 	p.mu.Lock()
 	p.broken = true
-	all := make([]*direction, 0, len(p.parked))
-	for _, d := range p.parked {
-		all = append(all, d)
-	}
+	all := slices.Collect(maps.Values(p.parked))
 	p.mu.Unlock()
 	for _, d := range all {
 		d.resume()
@@ -158,9 +157,7 @@ func (p *poller) arm(d *direction, add bool) bool {
 	if broken {
 		return false
 	}
-	// The event carries the key: its low half in Fd, its high half in Pad.
-	ev := syscall.EpollEvent{Events: armEvents, Fd: int32(uint32(d.key)),
-		Pad: int32(uint32(d.key >> 32))}
+	ev := keyedEvent(armEvents, d.key)
 	op := syscall.EPOLL_CTL_MOD
 	if add {
 		op = syscall.EPOLL_CTL_ADD
@@ -179,4 +176,16 @@ func (p *poller) forget(d *direction) {
 	p.mu.Lock()
 	delete(p.parked, d.key)
 	p.mu.Unlock()
+}
+
+// keyedEvent is an epoll event for events that carries key instead of a descriptor: its low
+// half in Fd, its high half in Pad. Events carry keys so that an event about a descriptor
+// closed and reused meanwhile finds nothing.
+func keyedEvent(events uint32, key uint64) syscall.EpollEvent {
+	return syscall.EpollEvent{Events: events, Fd: int32(uint32(key)), Pad: int32(uint32(key >> 32))}
+}
+
+// eventKey returns the key of an event made by keyedEvent.
+func eventKey(ev syscall.EpollEvent) uint64 {
+	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 }

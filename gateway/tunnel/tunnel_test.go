@@ -75,7 +75,9 @@ func expectEOF(t *testing.T, c net.Conn) {
 	}
 }
 
-func TestCopiesBothWays(t *testing.T) {
+func TestCopiesBothWays(t *testing.T) { eachMode(t, testCopiesBothWays) }
+
+func testCopiesBothWays(t *testing.T) {
 	r := newRig(t, true)
 	big := bytes.Repeat([]byte("0123456789"), 1000) // larger than the pool's buffers
 	go func() { _, _ = r.client.Write(big) }()
@@ -94,7 +96,9 @@ func TestCopiesBothWays(t *testing.T) {
 // TestCloseAtFrameBoundary requests a close while the backend is in the middle of a frame:
 // the client gets the rest of that frame, then the Close frame, and its answering Close frame
 // reaches the backend before both connections close.
-func TestCloseAtFrameBoundary(t *testing.T) {
+func TestCloseAtFrameBoundary(t *testing.T) { eachMode(t, testCloseAtFrameBoundary) }
+
+func testCloseAtFrameBoundary(t *testing.T) {
 	r := newRig(t, true)
 	first := frame(wsframe.OpText, false, []byte("complete"))
 	second := frame(wsframe.OpText, false, []byte("split across writes"))
@@ -119,7 +123,9 @@ func TestCloseAtFrameBoundary(t *testing.T) {
 }
 
 // TestCloseIdle closes an idle WebSocket at once with a Close frame.
-func TestCloseIdle(t *testing.T) {
+func TestCloseIdle(t *testing.T) { eachMode(t, testCloseIdle) }
+
+func testCloseIdle(t *testing.T) {
 	r := newRig(t, true)
 	start := time.Now()
 	r.tun.Close(wsframe.CloseGoingAway, "bye")
@@ -137,7 +143,9 @@ func TestCloseIdle(t *testing.T) {
 
 // TestCloseStalledFrame gives up on a frame boundary after the grace: no Close frame, the
 // connections just close.
-func TestCloseStalledFrame(t *testing.T) {
+func TestCloseStalledFrame(t *testing.T) { eachMode(t, testCloseStalledFrame) }
+
+func testCloseStalledFrame(t *testing.T) {
 	r := newRig(t, true)
 	partial := frame(wsframe.OpBinary, false, make([]byte, 100))[:20]
 	_, _ = r.backend.Write(partial)
@@ -152,7 +160,9 @@ func TestCloseStalledFrame(t *testing.T) {
 }
 
 // TestCloseOtherProtocol closes a non-WebSocket tunnel without writing anything.
-func TestCloseOtherProtocol(t *testing.T) {
+func TestCloseOtherProtocol(t *testing.T) { eachMode(t, testCloseOtherProtocol) }
+
+func testCloseOtherProtocol(t *testing.T) {
 	r := newRig(t, false)
 	r.tun.Close(wsframe.CloseGoingAway, "bye")
 	expectEOF(t, r.client)
@@ -160,7 +170,9 @@ func TestCloseOtherProtocol(t *testing.T) {
 	<-r.done
 }
 
-func TestKill(t *testing.T) {
+func TestKill(t *testing.T) { eachMode(t, testKill) }
+
+func testKill(t *testing.T) {
 	r := newRig(t, true)
 	r.tun.Kill()
 	expectEOF(t, r.client)
@@ -220,7 +232,9 @@ func (ignoreDeadlines) SetWriteDeadline(time.Time) error { return nil }
 
 // TestCloseStalledPeer closes a tunnel while one side does not read and the other floods it:
 // both connections are closed within two graces, even when the deadlines do not work.
-func TestCloseStalledPeer(t *testing.T) {
+func TestCloseStalledPeer(t *testing.T) { eachMode(t, testCloseStalledPeer) }
+
+func testCloseStalledPeer(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
 		backendStalls bool
@@ -243,7 +257,9 @@ func TestCloseStalledPeer(t *testing.T) {
 
 // TestSendTimeout ends a tunnel whose client, or backend, stops reading while the other side
 // floods it.
-func TestSendTimeout(t *testing.T) {
+func TestSendTimeout(t *testing.T) { eachMode(t, testSendTimeout) }
+
+func testSendTimeout(t *testing.T) {
 	const timeout = 500 * time.Millisecond
 	for _, tc := range []struct {
 		name          string

@@ -1,0 +1,3 @@
+package tunnel
+
+var modes = []mode{{"raw", true}, {"goroutines", false}}

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package tunnel
+
+var modes = []mode{{"goroutines", false}}

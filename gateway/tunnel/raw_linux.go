@@ -1,0 +1,641 @@
+package tunnel
+
+import (
+	"encoding/binary"
+	"errors"
+	"maps"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/stablering/stablering/gateway/wsframe"
+)
+
+// A raw tunnel is a tunnel between two sockets that an event loop of the package runs on their
+// descriptors, as nginx's workers do: the loop blocks in epoll_wait on a thread of its own, and
+// for each readiness it reads the source once (again only while reads fill the buffer), tracks
+// the frames and writes to the other socket, with no goroutine to wake and no Go netpoller in
+// between. See the package documentation for why and what it costs.
+//
+// The loop owns the two descriptors: Start duplicates them and closes the net.Conns, which
+// takes the sockets out of Go's netpoller (otherwise every message would wake it as well).
+// Only the loop reads, writes and closes them, so a descriptor can never be reused under it.
+// Everything a tunnel does happens on its loop: Close and Kill are requests the loop takes
+// from its inbox, and done is called on a goroutine the loop starts.
+
+// rawEvents are the events a raw tunnel's sockets are registered for: readable, and the peer
+// shut down its side (EPOLLERR and EPOLLHUP are always reported); edge-triggered, so the loop
+// reads until a read does not fill its buffer. A socket that a write found full is registered
+// for writable too (EPOLLOUT, reported only after such a write), from then on: not at first,
+// as a new socket is writable and would wake the loop for nothing.
+const rawEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP |
+	syscall.EPOLLET&0xffffffff // EPOLLET is negative in package syscall
+
+// wakeKey is the event key of a loop's eventfd; tunnels' keys start above it.
+const wakeKey = 1
+
+// client and backend index a raw tunnel's sockets, and its directions by their source.
+const (
+	client  = 0
+	backend = 1
+)
+
+// closeStep is how far a requested close has come.
+type closeStep uint8
+
+const (
+	notClosing closeStep = iota
+	toBoundary           // the backend's frames are forwarded up to the next boundary
+	sending              // the Close frame is being written to the client
+	awaiting             // the Close frame is written; the client's answer is awaited
+)
+
+// rawLoop is one event loop and the raw tunnels it runs.
+type rawLoop struct {
+	epfd, wakefd int
+	events       [128]syscall.EpollEvent
+
+	mu      sync.Mutex
+	tunnels map[uint64]*rawTunnel // by key
+	last    uint64                // the last key given
+	inbox   []request             // Close and Kill requests, in order
+	broken  bool                  // epoll failed: the loop has stopped
+
+	// The loop's own: requests is the inbox swapped out, timed the tunnels with a deadline,
+	// again the directions that stopped reading at fairRun to let others go first.
+	requests []request
+	timed    map[*rawTunnel]struct{}
+	again    []direct
+}
+
+// direct is one direction of a raw tunnel: the one from socket i.
+type direct struct {
+	rt *rawTunnel
+	i  int
+}
+
+// fairRun is how many buffers the loop reads from one socket in a row before it serves the
+// others, so that a flood through one tunnel cannot hold up the rest.
+const fairRun = 16
+
+// request is Close (with its status code and reason) or Kill, for the loop to carry out.
+type request struct {
+	rt     *rawTunnel
+	kill   bool
+	code   uint16
+	reason string
+}
+
+// rawTunnel is a tunnel's state on its loop. All of it is the loop's.
+type rawTunnel struct {
+	t    *Tunnel
+	l    *rawLoop
+	key  uint64
+	fd   [2]int // client, backend
+	tr   [2]*wsframe.Tracker
+	done bool    // the tunnel has ended
+	out  [2]bool // fd[i] is registered for EPOLLOUT too
+
+	// pending[i] holds what was read from fd[i] and could not yet be written to the other
+	// socket, in a pool buffer; sendBy[i] is when that write must have completed, zero for
+	// never. A direction with something pending reads no more until it is written.
+	pending [2][]byte
+	sendBy  [2]time.Time
+	// answerPending says a Close frame from the client ends in pending[client].
+	answerPending bool
+
+	// A close: the step it has come to, the Close frame, the end of the grace to reach the
+	// client's Close frame written, and the end of the wait for its answer (then also of
+	// the whole close).
+	step      closeStep
+	frame     []byte
+	graceEnd  time.Time
+	answerEnd time.Time
+	answered  bool // the client has sent its Close frame, or ended
+}
+
+// rawLoops are the package's event loops, started on first use: one for every two of Go's
+// processors, as each blocks one in epoll_wait while it waits (Go's scheduler takes it back
+// when other goroutines need it), at most four.
+var rawLoops struct {
+	once sync.Once
+	all  []*rawLoop
+	next uint32
+	mu   sync.Mutex
+}
+
+// pickLoop returns a loop for a new raw tunnel, nil if none could be started.
+func pickLoop() *rawLoop {
+	rawLoops.once.Do(func() {
+		for range min(max(runtime.GOMAXPROCS(0)/2, 1), 4) {
+			l, err := newRawLoop()
+			if err != nil {
+				break
+			}
+			rawLoops.all = append(rawLoops.all, l)
+			go l.run()
+		}
+	})
+	if len(rawLoops.all) == 0 {
+		return nil
+	}
+	rawLoops.mu.Lock()
+	defer rawLoops.mu.Unlock()
+	rawLoops.next++
+	l := rawLoops.all[rawLoops.next%uint32(len(rawLoops.all))]
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.broken {
+		return nil
+	}
+	return l
+}
+
+func newRawLoop() (*rawLoop, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	wakefd, _, errno := syscall.Syscall(syscall.SYS_EVENTFD2, 0, syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
+	if errno != 0 {
+		_ = syscall.Close(epfd)
+		return nil, os.NewSyscallError("eventfd2", errno)
+	}
+	ev := keyedEvent(syscall.EPOLLIN, wakeKey)
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, int(wakefd), &ev); err != nil {
+		_ = syscall.Close(epfd)
+		_ = syscall.Close(int(wakefd))
+		return nil, os.NewSyscallError("epoll_ctl", err)
+	}
+	return &rawLoop{epfd: epfd, wakefd: int(wakefd), tunnels: map[uint64]*rawTunnel{},
+		timed: map[*rawTunnel]struct{}{}}, nil
+}
+
+// rawTunnels says tunnels between two sockets run as raw tunnels; the tests turn it off to run
+// them on goroutines, as tunnels with another connection (TLS) do.
+var rawTunnels = true
+
+// startRaw starts t as a raw tunnel, if both its connections are sockets and a loop runs, and
+// reports whether it did.
+func (t *Tunnel) startRaw() bool {
+	if !rawTunnels || t.up.src == nil || t.down.src == nil {
+		return false
+	}
+	l := pickLoop()
+	if l == nil {
+		return false
+	}
+	cfd, err := dupSocket(t.up.src)
+	if err != nil {
+		return false
+	}
+	bfd, err := dupSocket(t.down.src)
+	if err != nil {
+		_ = syscall.Close(cfd)
+		return false
+	}
+	rt := &rawTunnel{t: t, l: l, fd: [2]int{cfd, bfd}, tr: [2]*wsframe.Tracker{&t.up.tr, &t.down.tr}}
+	t.mu.Lock()
+	if t.closing != nil || t.shutDown {
+		// Closed or killed before Start: the goroutines carry that out, as they began it.
+		t.mu.Unlock()
+		_ = syscall.Close(cfd)
+		_ = syscall.Close(bfd)
+		return false
+	}
+	t.rt = rt // from now on Close and Kill are requests to the loop
+	// The net.Conns go: closing them takes the sockets out of Go's netpoller, and dropping
+	// them frees what they hold for the tunnel's life.
+	c, b := t.client, t.backend
+	t.client, t.backend = nil, nil
+	t.up.conn, t.up.src, t.down.conn, t.down.src = nil, nil, nil, nil
+	t.mu.Unlock()
+	_ = c.Close()
+	_ = b.Close()
+	l.adopt(rt)
+	return true
+}
+
+// dupSocket returns a new descriptor of rc's socket, close-on-exec.
+func dupSocket(rc syscall.RawConn) (int, error) {
+	fd, errno := -1, syscall.Errno(0)
+	err := rc.Control(func(s uintptr) {
+		var r uintptr
+		r, _, errno = syscall.Syscall(syscall.SYS_FCNTL, s, syscall.F_DUPFD_CLOEXEC, 0)
+		fd = int(r)
+	})
+	if err != nil {
+		return -1, err
+	}
+	if errno != 0 {
+		return -1, os.NewSyscallError("fcntl", errno)
+	}
+	return fd, nil
+}
+
+// adopt registers rt's sockets with l; the loop runs it from then on. Should the registration
+// fail, or the loop have stopped, the tunnel ends.
+func (l *rawLoop) adopt(rt *rawTunnel) {
+	l.mu.Lock()
+	if l.broken {
+		l.mu.Unlock()
+		rt.end()
+		return
+	}
+	l.last++
+	rt.key = wakeKey + l.last
+	l.tunnels[rt.key] = rt
+	l.mu.Unlock()
+	for i := range rt.fd {
+		if !rt.register(i, syscall.EPOLL_CTL_ADD, rawEvents) {
+			l.post(request{rt: rt, kill: true})
+			return
+		}
+	}
+}
+
+// register adds socket i to the loop's epoll instance for events, or changes its events (op),
+// and reports success.
+func (rt *rawTunnel) register(i, op int, events uint32) bool {
+	ev := keyedEvent(events, rt.key<<1|uint64(i)) // the key and which socket
+	return syscall.EpollCtl(rt.l.epfd, op, rt.fd[i], &ev) == nil
+}
+
+// post hands r to the loop and wakes it.
+func (l *rawLoop) post(r request) {
+	l.mu.Lock()
+	l.inbox = append(l.inbox, r)
+	l.mu.Unlock()
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	_, _ = syscall.Write(l.wakefd, one[:])
+}
+
+// close asks rt's loop for a graceful close; see Tunnel.Close.
+func (rt *rawTunnel) close(code uint16, reason string) {
+	rt.l.post(request{rt: rt, code: code, reason: reason})
+}
+
+// kill asks rt's loop to end rt at once.
+func (rt *rawTunnel) kill() { rt.l.post(request{rt: rt, kill: true}) }
+
+// run is the loop. It runs for the life of the process, unless epoll_wait fails (only a bug
+// gets there: EBADF, EFAULT, EINVAL); then it ends its tunnels, whose clients reconnect, and
+// new tunnels go to other loops or run on goroutines.
+func (l *rawLoop) run() {
+	for {
+		timeout := l.timeout(time.Now())
+		if len(l.again) > 0 {
+			timeout = 0
+		}
+		n, err := syscall.EpollWait(l.epfd, l.events[:], timeout)
+		if err != nil && !errors.Is(err, syscall.EINTR) {
+			l.stop()
+			return
+		}
+		for _, ev := range l.events[:max(n, 0)] {
+			k := eventKey(ev)
+			if k == wakeKey {
+				l.takeRequests()
+				continue
+			}
+			l.mu.Lock()
+			rt := l.tunnels[k>>1]
+			l.mu.Unlock()
+			if rt != nil {
+				rt.ready(int(k&1), ev.Events)
+			}
+		}
+		l.resumeRuns()
+		l.expire(time.Now())
+	}
+}
+
+// resumeRuns goes on with the directions that stopped at fairRun.
+func (l *rawLoop) resumeRuns() {
+	runs := l.again
+	l.again = nil
+	for _, d := range runs {
+		d.rt.pump(d.i)
+	}
+}
+
+// stop marks l broken and ends its tunnels.
+func (l *rawLoop) stop() {
+	l.mu.Lock()
+	l.broken = true
+	all := slices.Collect(maps.Values(l.tunnels))
+	l.mu.Unlock()
+	for _, rt := range all {
+		rt.end()
+	}
+}
+
+// ready handles the events reported for rt's socket i.
+func (rt *rawTunnel) ready(i int, events uint32) {
+	if events&(syscall.EPOLLOUT|syscall.EPOLLERR|syscall.EPOLLHUP) != 0 && rt.pending[1-i] != nil {
+		rt.flush(1 - i)
+	}
+	if events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLERR|syscall.EPOLLHUP) != 0 {
+		rt.pump(i)
+	}
+}
+
+// takeRequests carries out the Close and Kill requests posted to l.
+func (l *rawLoop) takeRequests() {
+	var count [8]byte
+	_, _ = syscall.Read(l.wakefd, count[:])
+	l.mu.Lock()
+	l.requests, l.inbox = l.inbox, l.requests[:0]
+	l.mu.Unlock()
+	for i, r := range l.requests {
+		switch {
+		case r.rt.done:
+		case r.kill:
+			r.rt.end()
+		default:
+			r.rt.startClose(r.code, r.reason)
+		}
+		l.requests[i] = request{}
+	}
+}
+
+// timeout returns how long epoll_wait may wait, in milliseconds: until the first deadline of
+// a tunnel, rounded up, or forever (-1).
+func (l *rawLoop) timeout(now time.Time) int {
+	first := time.Time{}
+	for rt := range l.timed {
+		if d := rt.deadline(); !d.IsZero() && (first.IsZero() || d.Before(first)) {
+			first = d
+		}
+	}
+	if first.IsZero() {
+		return -1
+	}
+	return int(max(first.Sub(now)+time.Millisecond-1, 0) / time.Millisecond)
+}
+
+// expire ends the tunnels whose deadline has passed.
+func (l *rawLoop) expire(now time.Time) {
+	for rt := range l.timed {
+		if d := rt.deadline(); d.IsZero() {
+			delete(l.timed, rt)
+		} else if !now.Before(d) {
+			rt.end()
+		}
+	}
+}
+
+// deadline returns the first of rt's deadlines: a pending write's send timeout, the close's
+// grace for the Close frame, the end of the wait for the answer. Zero for none.
+func (rt *rawTunnel) deadline() time.Time {
+	var first time.Time
+	earliest := func(d time.Time) {
+		if !d.IsZero() && (first.IsZero() || d.Before(first)) {
+			first = d
+		}
+	}
+	earliest(rt.sendBy[client])
+	earliest(rt.sendBy[backend])
+	switch rt.step {
+	case toBoundary, sending:
+		earliest(rt.graceEnd)
+	case awaiting:
+		earliest(rt.answerEnd)
+	case notClosing:
+	}
+	return first
+}
+
+// timed makes rt's loop watch its deadlines.
+func (rt *rawTunnel) timed() { rt.l.timed[rt] = struct{}{} }
+
+// pump forwards what socket i has to the other one until a read does not fill the buffer, a
+// write is left pending, or the tunnel ends; after fairRun full buffers it goes on later.
+func (rt *rawTunnel) pump(i int) {
+	pool := rt.t.opts.Pool
+	for run := 0; !rt.done && rt.pending[i] == nil && rt.reads(i); run++ {
+		if run == fairRun {
+			rt.l.again = append(rt.l.again, direct{rt, i})
+			return
+		}
+		buf := pool.Get()
+		n, err := readRaw(rt.fd[i], buf)
+		switch {
+		case errors.Is(err, syscall.EAGAIN):
+		case err != nil || n == 0:
+			rt.sourceEnded(i)
+		default:
+			rt.forward(i, buf[:n])
+		}
+		pool.Put(buf)
+		if err != nil || n < len(buf) {
+			return
+		}
+	}
+}
+
+// reads reports whether the direction from socket i goes on reading: the backend is not read
+// once the Close frame is on its way, the client not once it has ended during a close.
+func (rt *rawTunnel) reads(i int) bool {
+	if i == backend {
+		return rt.step < sending
+	}
+	return !rt.answered || rt.step == notClosing
+}
+
+// sourceEnded handles the end of socket i's stream (or its failure): the end of the tunnel,
+// except for the client during a close, whose end is its answer.
+func (rt *rawTunnel) sourceEnded(i int) {
+	if i == client && rt.step != notClosing {
+		rt.answer()
+		return
+	}
+	rt.end()
+}
+
+// forward passes data read from socket i on to the other socket, following the frames.
+func (rt *rawTunnel) forward(i int, data []byte) {
+	ws := rt.t.opts.WebSocket
+	if i == client {
+		closes := ws && sawClose(rt.tr[client], data)
+		if rt.write(client, data) && closes {
+			if rt.pending[client] != nil {
+				rt.answerPending = true
+			} else {
+				rt.answer()
+			}
+		}
+		return
+	}
+	switch {
+	case !ws:
+	case rt.step != notClosing:
+		n, _ := rt.tr[backend].Advance(data)
+		data = data[:n]
+	default:
+		rt.tr[backend].Skip(data)
+	}
+	if rt.write(backend, data) {
+		rt.closeAtBoundary()
+	}
+}
+
+// write writes data, read from socket i, to the other socket, keeping in pending what does not
+// fit, and reports whether the tunnel goes on. A write that fails ends the tunnel.
+func (rt *rawTunnel) write(i int, data []byte) bool {
+	n, err := writeRaw(rt.fd[1-i], data)
+	switch {
+	case n == len(data):
+		return true
+	case err != nil && !errors.Is(err, syscall.EAGAIN):
+		rt.end()
+		return false
+	}
+	if o := 1 - i; !rt.out[o] {
+		// Re-registering also reports the socket writable if it became so meanwhile.
+		if !rt.register(o, syscall.EPOLL_CTL_MOD, rawEvents|syscall.EPOLLOUT) {
+			rt.end()
+			return false
+		}
+		rt.out[o] = true
+	}
+	rt.pending[i] = append(rt.t.opts.Pool.Get()[:0], data[n:]...)
+	if st := rt.t.opts.SendTimeout; st > 0 {
+		rt.sendBy[i] = time.Now().Add(st)
+		rt.timed()
+	}
+	return true
+}
+
+// flush writes what is pending from socket i now that the other socket is writable, and once
+// all is written goes on with the direction.
+func (rt *rawTunnel) flush(i int) {
+	data := rt.pending[i]
+	n, err := writeRaw(rt.fd[1-i], data)
+	switch {
+	case n == len(data):
+	case err != nil && !errors.Is(err, syscall.EAGAIN):
+		rt.end()
+		return
+	default:
+		rt.pending[i] = data[:copy(data, data[n:])]
+		return
+	}
+	rt.t.opts.Pool.Put(data)
+	rt.pending[i], rt.sendBy[i] = nil, time.Time{}
+	switch {
+	case i == client && rt.answerPending:
+		rt.answerPending = false
+		rt.answer()
+	case i == backend && rt.step == sending:
+		rt.frameWritten()
+	case i == backend:
+		rt.closeAtBoundary()
+	}
+	rt.pump(i) // what arrived meanwhile raised no new edge
+}
+
+// startClose begins a graceful close: see Tunnel.Close. Only the first has an effect.
+func (rt *rawTunnel) startClose(code uint16, reason string) {
+	if rt.step != notClosing {
+		return
+	}
+	now := time.Now()
+	rt.step = toBoundary
+	rt.frame = wsframe.CloseFrame(code, reason)
+	rt.graceEnd = now.Add(rt.t.opts.CloseGrace)
+	rt.answerEnd = now.Add(2 * rt.t.opts.CloseGrace)
+	rt.timed()
+	rt.closeAtBoundary()
+}
+
+// closeAtBoundary sends the Close frame once a close is asked for, the backend's frames are at
+// a boundary and nothing is pending to the client. A tunnel whose frames cannot be followed
+// ends instead.
+func (rt *rawTunnel) closeAtBoundary() {
+	tr := rt.tr[backend]
+	switch {
+	case rt.step != toBoundary || rt.pending[backend] != nil:
+	case !rt.t.opts.WebSocket || tr.Err() != nil:
+		rt.end()
+	case tr.AtBoundary():
+		rt.step = sending
+		if rt.write(backend, rt.frame) && rt.pending[backend] == nil {
+			rt.frameWritten()
+		}
+	}
+}
+
+// frameWritten waits for the client's answer, for a grace, within two graces of Close.
+func (rt *rawTunnel) frameWritten() {
+	rt.step = awaiting
+	if end := time.Now().Add(rt.t.opts.CloseGrace); end.Before(rt.answerEnd) {
+		rt.answerEnd = end
+	}
+	if rt.answered {
+		rt.end()
+	}
+}
+
+// answer records the client's answer to a close (its Close frame forwarded, or its end), and
+// ends the tunnel if the Close frame is written.
+func (rt *rawTunnel) answer() {
+	rt.answered = true
+	if rt.step == awaiting {
+		rt.end()
+	}
+}
+
+// end closes both sockets, once, and calls done on a goroutine of its own.
+func (rt *rawTunnel) end() {
+	if rt.done {
+		return
+	}
+	rt.done = true
+	for i, fd := range rt.fd {
+		_ = syscall.Close(fd) // also takes it out of the epoll instance
+		if rt.pending[i] != nil {
+			rt.t.opts.Pool.Put(rt.pending[i])
+			rt.pending[i] = nil
+		}
+	}
+	l := rt.l
+	l.mu.Lock()
+	delete(l.tunnels, rt.key)
+	l.mu.Unlock()
+	delete(l.timed, rt)
+	if done := rt.t.onDone; done != nil {
+		go done()
+	}
+}
+
+// readRaw is a non-blocking read(2).
+func readRaw(fd int, buf []byte) (int, error) {
+	for {
+		n, err := syscall.Read(fd, buf)
+		if !errors.Is(err, syscall.EINTR) {
+			return max(n, 0), err
+		}
+	}
+}
+
+// writeRaw writes data with non-blocking write(2)s until all is written, the socket's buffer
+// is full (EAGAIN) or a write fails, and returns how much it wrote.
+func writeRaw(fd int, data []byte) (int, error) {
+	n := 0
+	for n < len(data) {
+		m, err := syscall.Write(fd, data[n:])
+		switch {
+		case errors.Is(err, syscall.EINTR):
+		case err != nil:
+			return n, err
+		default:
+			n += m
+		}
+	}
+	return n, nil
+}
