@@ -147,9 +147,17 @@ func (w logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// pruneIdle closes the pooled member connections idle longer than UpstreamIdleTimeout.
+// pruneIdle closes the pooled member connections idle longer than UpstreamIdleTimeout. It
+// walks the current snapshot's slots (an address two members share is pruned twice), which
+// is faster than ranging over the target set's map.
 func (g *Gateway) pruneIdle(now time.Time) {
-	g.targets.each(func(t *target) { t.PruneIdle(now) })
+	for _, row := range g.snap.Load().slots {
+		for _, sl := range row {
+			if sl.target != nil {
+				sl.target.PruneIdle(now)
+			}
+		}
+	}
 }
 
 // closeUpstreams closes the idle member connections of every address.
