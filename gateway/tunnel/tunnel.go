@@ -37,8 +37,9 @@
 //
 // # Tunnels on goroutines
 //
-// Tunnels with a connection that is not a socket (TLS), those on other systems, and those Close
-// or Kill reached before Start run on goroutines. Each direction of such a tunnel (client to
+// Tunnels with a connection that is not a socket (TLS), those on other systems or in a process
+// with a single processor (GOMAXPROCS=1, see loopCount), and those Close or Kill reached before
+// Start run on goroutines. Each direction of such a tunnel (client to
 // backend, backend to client) runs on a goroutine only
 // while its source has data, or had some in the last second. Once a read returns less than a
 // full buffer, the direction returns its buffer to the pool and waits on Go's netpoller, for
