@@ -39,8 +39,9 @@ const memberPort = 8080
 // TestQueriedMetricsAreExported runs the manager and a gateway (their packages, in-process) on a
 // local control plane with a simulated node, drives them until every kind of event the
 // dashboard shows has happened once (a request, a WebSocket, a hold, an upgrade refused by the
-// admission limit, a rollout with its drain), scrapes their /metrics pages and checks that every
-// metric the alert rules and the dashboard query is there, with samples.
+// admission limit, a rollout with its drain), scrapes their /metrics pages (the gateway's also
+// while the WebSocket is open) and checks that every metric the alert rules and the dashboard
+// query is there, with samples.
 func TestQueriedMetricsAreExported(t *testing.T) {
 	if reason := controlplane.SkipReason(); reason != "" {
 		t.Skip(reason)
@@ -88,6 +89,9 @@ func TestQueriedMetricsAreExported(t *testing.T) {
 	}, 10*time.Second).Should(Succeed())
 	// A ring without members holds every room.
 	g.Expect(get(ctx, g, proxy+"/empty/?room=lobby")).To(Equal(http.StatusServiceUnavailable))
+	// Metrics of open connections have series only while there are some: scrape while the
+	// WebSocket is open too.
+	whileOpen := scrape(ctx, g, admin+"/metrics")
 
 	// A rollout: the gateway closes the WebSocket when its member drains.
 	var sts appsv1.StatefulSet
@@ -100,6 +104,9 @@ func TestQueriedMetricsAreExported(t *testing.T) {
 	g.Eventually(func() []string {
 		exported := scrape(ctx, g, managerMetrics)
 		for name := range scrape(ctx, g, admin+"/metrics") {
+			exported[name] = true
+		}
+		for name := range whileOpen {
 			exported[name] = true
 		}
 		var missing []string
