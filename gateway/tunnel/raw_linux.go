@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -121,8 +122,7 @@ type rawTunnel struct {
 var rawLoops struct {
 	once sync.Once
 	all  []*rawLoop
-	next uint32
-	mu   sync.Mutex
+	next atomic.Uint32
 }
 
 // pickLoop returns a loop for a new raw tunnel, nil if none could be started.
@@ -140,10 +140,7 @@ func pickLoop() *rawLoop {
 	if len(rawLoops.all) == 0 {
 		return nil
 	}
-	rawLoops.mu.Lock()
-	defer rawLoops.mu.Unlock()
-	rawLoops.next++
-	l := rawLoops.all[rawLoops.next%uint32(len(rawLoops.all))]
+	l := rawLoops.all[rawLoops.next.Add(1)%uint32(len(rawLoops.all))]
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.broken {
