@@ -288,8 +288,10 @@ func (rt *rawTunnel) kill() { rt.l.post(request{rt: rt, kill: true}) }
 // gets there: EBADF, EFAULT, EINVAL); then it ends its tunnels, whose clients reconnect, and
 // new tunnels go to other loops or run on goroutines.
 func (l *rawLoop) run() {
+	now := time.Now()
+	yielded := now
 	for {
-		timeout := l.timeout(time.Now())
+		timeout := l.timeout(now)
 		if len(l.again) > 0 {
 			timeout = 0
 		}
@@ -312,9 +314,25 @@ func (l *rawLoop) run() {
 			}
 		}
 		l.resumeRuns()
-		l.expire(time.Now())
+		now = time.Now()
+		l.expire(now)
+		if now.Sub(yielded) >= yieldEvery {
+			runtime.Gosched()
+			yielded = now
+		}
 	}
 }
+
+// yieldEvery is how often a busy loop yields its processor. Go's scheduler takes the processor
+// of a goroutine that has run for 10 ms without yielding (forcePreemptNS in the runtime) and,
+// when that goroutine is in a system call, hands the processor to another thread; the loop,
+// which never parks, would lose its processor in every epoll_wait after its first 10 ms, and
+// each time the runtime's monitor thread goes back to waking every 20 µs for a while. A yield
+// every few milliseconds starts a new time slice instead. Measured with 1,000 WebSockets
+// carrying 5,000 messages/s: the monitor thread's sleeps went from about 3,000 to 100 a
+// second, context switches from 1.81 to 1.34 per message (nginx: 1.35), and CPU per message
+// from 34.5–39 µs to 28.5–30 µs (nginx in the same runs: 31–33.5 µs).
+const yieldEvery = 4 * time.Millisecond
 
 // resumeRuns goes on with the directions that stopped at fairRun.
 func (l *rawLoop) resumeRuns() {
