@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/stablering/stablering/gateway/wsframe"
 )
@@ -633,28 +634,40 @@ func (rt *rawTunnel) end() {
 	}
 }
 
-// readRaw is a non-blocking read(2).
+// readRaw reads from the non-blocking socket fd, with recvfrom(2): on a socket it does what
+// read(2) does without the file layer's work (the file position's lock among it). It is a
+// raw system call, which skips the scheduler's bookkeeping of a call that may block: this
+// one cannot.
 func readRaw(fd int, buf []byte) (int, error) {
 	for {
-		n, err := syscall.Read(fd, buf)
-		if !errors.Is(err, syscall.EINTR) {
-			return max(n, 0), err
+		n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(fd),
+			uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)), 0, 0, 0)
+		switch errno {
+		case 0:
+			return int(n), nil
+		case syscall.EINTR:
+		default:
+			return 0, errno
 		}
 	}
 }
 
-// writeRaw writes data with non-blocking write(2)s until all is written, the socket's buffer
-// is full (EAGAIN) or a write fails, and returns how much it wrote.
+// writeRaw writes data to the non-blocking socket fd until all is written, the socket's
+// buffer is full (EAGAIN) or a write fails, and returns how much it wrote. It uses sendto(2)
+// as readRaw uses recvfrom(2), with MSG_NOSIGNAL: a write to a socket the peer has closed
+// fails with EPIPE rather than raising SIGPIPE.
 func writeRaw(fd int, data []byte) (int, error) {
 	n := 0
 	for n < len(data) {
-		m, err := syscall.Write(fd, data[n:])
-		switch {
-		case errors.Is(err, syscall.EINTR):
-		case err != nil:
-			return n, err
+		rest := data[n:]
+		m, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(fd),
+			uintptr(unsafe.Pointer(unsafe.SliceData(rest))), uintptr(len(rest)), syscall.MSG_NOSIGNAL, 0, 0)
+		switch errno {
+		case 0:
+			n += int(m)
+		case syscall.EINTR:
 		default:
-			n += m
+			return n, errno
 		}
 	}
 	return n, nil
