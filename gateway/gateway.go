@@ -97,6 +97,7 @@ func New(opts Options) *Gateway {
 		IdleTimeout:  opts.UpstreamIdleTimeout,
 		ReadTimeout:  opts.MemberReadTimeout,
 		WriteTimeout: opts.SendTimeout,
+		DialUpgrade:  g.dialer.DialTunnel,
 	}
 	g.fallback = upstream.NewFallback(g.dialer.Dial, g.upstreamOpts)
 	g.proxyLog = g.errorLog("reverse proxy")

@@ -1,3 +1,3 @@
 package tunnel
 
-var modes = []mode{{"raw", true}, {"goroutines", false}}
+var modes = []mode{{name: "raw", raw: true}, {name: "goroutines"}, {name: "raw-dialled", raw: true, dial: true}}

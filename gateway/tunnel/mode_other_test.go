@@ -2,4 +2,4 @@
 
 package tunnel
 
-var modes = []mode{{"goroutines", false}}
+var modes = []mode{{name: "goroutines"}}

@@ -1,18 +1,30 @@
 package tunnel
 
-import "testing"
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
 
-// mode is a way tunnels run: as raw tunnels on an event loop, or on goroutines.
+	"github.com/stablering/stablering/gateway/internal/loopback"
+)
+
+// mode is a way tunnels run: as raw tunnels on an event loop, or on goroutines; dial says the
+// tunnel's backend connection is a Conn from Dial, as the gateway's WebSocket members are.
 type mode struct {
 	name string
 	raw  bool
+	dial bool
 }
+
+// dialBackends makes backendPair dial with Dial.
+var dialBackends = false
 
 // set makes tunnels started until tb ends run in mode m.
 func (m mode) set(tb testing.TB) {
-	was := rawTunnels
-	rawTunnels = m.raw
-	tb.Cleanup(func() { rawTunnels = was })
+	was, wasDial := rawTunnels, dialBackends
+	rawTunnels, dialBackends = m.raw, m.dial
+	tb.Cleanup(func() { rawTunnels, dialBackends = was, wasDial })
 }
 
 // eachMode runs test once for every mode this system has.
@@ -23,4 +35,19 @@ func eachMode(t *testing.T, test func(t *testing.T)) {
 			test(t)
 		})
 	}
+}
+
+// backendPair returns both ends of a loopback TCP connection for a tunnel's backend: the
+// test's (the member's) and the tunnel's, which Dial makes in the modes that say so.
+func backendPair(t *testing.T) (member, tunnelEnd net.Conn) {
+	if !dialBackends {
+		return loopback.Pair(t)
+	}
+	tunnelEnd, member = loopback.PairWith(t, func(address string) (net.Conn, error) {
+		return Dial(context.Background(), address, DialOptions{Timeout: 2 * time.Second})
+	})
+	if _, ok := tunnelEnd.(*Conn); !ok {
+		t.Fatalf("Dial returned a %T, want a *Conn", tunnelEnd)
+	}
+	return member, tunnelEnd
 }

@@ -61,16 +61,24 @@ type rawLoop struct {
 	events       [128]syscall.EpollEvent
 
 	mu      sync.Mutex
-	tunnels map[uint64]*rawTunnel // by key
-	last    uint64                // the last key given
-	inbox   []request             // Close and Kill requests, in order
-	broken  bool                  // epoll failed: the loop has stopped
+	entries map[uint64]entry // raw tunnels and Conns, by key
+	last    uint64           // the last key given
+	inbox   []request        // Close and Kill requests, in order
+	broken  bool             // epoll failed: the loop has stopped
 
 	// The loop's own: requests is the inbox swapped out, timed the tunnels with a deadline,
 	// again the directions that stopped reading at fairRun to let others go first.
 	requests []request
 	timed    map[*rawTunnel]struct{}
 	again    []direct
+}
+
+// entry is what a loop reports events to: a raw tunnel, or a Conn not yet taken by one.
+type entry interface {
+	// ready handles the events reported for socket i (client or backend).
+	ready(i int, events uint32)
+	// loopStopped is called when the loop stops (epoll failed).
+	loopStopped()
 }
 
 // direct is one direction of a raw tunnel: the one from socket i.
@@ -173,7 +181,7 @@ func newRawLoop() (*rawLoop, error) {
 		_ = syscall.Close(int(wakefd))
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
-	return &rawLoop{epfd: epfd, wakefd: int(wakefd), tunnels: map[uint64]*rawTunnel{},
+	return &rawLoop{epfd: epfd, wakefd: int(wakefd), entries: map[uint64]entry{},
 		timed: map[*rawTunnel]struct{}{}}, nil
 }
 
@@ -182,44 +190,81 @@ func newRawLoop() (*rawLoop, error) {
 var rawTunnels = true
 
 // startRaw starts t as a raw tunnel, if both its connections are sockets and a loop runs, and
-// reports whether it did.
+// reports whether it did. A backend that is a Conn keeps its socket and its loop.
 func (t *Tunnel) startRaw() bool {
-	if !rawTunnels || t.up.src == nil || t.down.src == nil {
+	if !rawTunnels || t.up.src == nil {
 		return false
 	}
-	l := pickLoop()
-	if l == nil {
+	conn, _ := t.backend.(*Conn)
+	if conn == nil && t.down.src == nil {
 		return false
 	}
-	cfd, err := dupSocket(t.up.src)
-	if err != nil {
-		return false
-	}
-	bfd, err := dupSocket(t.down.src)
-	if err != nil {
-		_ = syscall.Close(cfd)
-		return false
-	}
-	rt := &rawTunnel{t: t, l: l, fd: [2]int{cfd, bfd}, tr: [2]*wsframe.Tracker{&t.up.tr, &t.down.tr}}
 	t.mu.Lock()
-	if t.closing != nil || t.shutDown {
+	var rt *rawTunnel
+	look := false
+	switch {
+	case t.closing != nil || t.shutDown:
 		// Closed or killed before Start: the goroutines carry that out, as they began it.
+	case conn != nil:
+		rt, look = t.takeConn(conn)
+	default:
+		rt = t.dupSockets()
+	}
+	if rt == nil {
 		t.mu.Unlock()
-		_ = syscall.Close(cfd)
-		_ = syscall.Close(bfd)
 		return false
 	}
 	t.rt = rt // from now on Close and Kill are requests to the loop
 	// The net.Conns go: closing them takes the sockets out of Go's netpoller, and dropping
-	// them frees what they hold for the tunnel's life.
+	// them frees what they hold for the tunnel's life. A Conn's Close does nothing now.
 	c, b := t.client, t.backend
 	t.client, t.backend = nil, nil
 	t.up.conn, t.up.src, t.down.conn, t.down.src = nil, nil, nil, nil
 	t.mu.Unlock()
 	_ = c.Close()
 	_ = b.Close()
-	l.adopt(rt)
+	if conn != nil {
+		rt.l.adoptWith(rt, look)
+	} else {
+		rt.l.adopt(rt)
+	}
 	return true
+}
+
+// dupSockets returns a raw tunnel on duplicates of t's sockets, on a loop of its choice; nil
+// if there is none or a duplication failed.
+func (t *Tunnel) dupSockets() *rawTunnel {
+	l := pickLoop()
+	if l == nil {
+		return nil
+	}
+	cfd, err := dupSocket(t.up.src)
+	if err != nil {
+		return nil
+	}
+	bfd, err := dupSocket(t.down.src)
+	if err != nil {
+		_ = syscall.Close(cfd)
+		return nil
+	}
+	return &rawTunnel{t: t, l: l, fd: [2]int{cfd, bfd}, tr: [2]*wsframe.Tracker{&t.up.tr, &t.down.tr}}
+}
+
+// takeConn returns a raw tunnel on a duplicate of t's client socket and the socket of conn,
+// t's backend, on conn's loop and with conn's key; nil if conn is closed or the duplication
+// failed. look says the backend socket may have data the loop reported to conn.
+func (t *Tunnel) takeConn(conn *Conn) (rt *rawTunnel, look bool) {
+	cfd, err := dupSocket(t.up.src)
+	if err != nil {
+		return nil, false
+	}
+	rt = &rawTunnel{t: t, fd: [2]int{cfd, -1}, tr: [2]*wsframe.Tracker{&t.up.tr, &t.down.tr}}
+	ok, look := conn.take(rt)
+	if !ok {
+		_ = syscall.Close(cfd)
+		return nil, false
+	}
+	return rt, look
 }
 
 // dupSocket returns a new descriptor of rc's socket, close-on-exec.
@@ -250,7 +295,7 @@ func (l *rawLoop) adopt(rt *rawTunnel) {
 	}
 	l.last++
 	rt.key = wakeKey + l.last
-	l.tunnels[rt.key] = rt
+	l.entries[rt.key] = rt
 	l.mu.Unlock()
 	for i := range rt.fd {
 		if !rt.register(i, syscall.EPOLL_CTL_ADD, rawEvents) {
@@ -258,6 +303,49 @@ func (l *rawLoop) adopt(rt *rawTunnel) {
 			return
 		}
 	}
+}
+
+// adoptWith registers the client socket of rt, which took the socket, key and entry of a
+// Conn (takeConn). When look says the loop may have reported data to the Conn, re-registering
+// the backend socket reports it again, to the tunnel.
+func (l *rawLoop) adoptWith(rt *rawTunnel, look bool) {
+	l.mu.Lock()
+	broken := l.broken
+	l.mu.Unlock()
+	if broken {
+		rt.end()
+		return
+	}
+	if !rt.register(client, syscall.EPOLL_CTL_ADD, rawEvents) ||
+		look && !rt.register(backend, syscall.EPOLL_CTL_MOD, rawEvents|syscall.EPOLLOUT) {
+		l.post(request{rt: rt, kill: true})
+	}
+}
+
+// add registers a Conn's socket with l, for reads and writes.
+func (l *rawLoop) add(c *Conn) error {
+	l.mu.Lock()
+	if l.broken {
+		l.mu.Unlock()
+		return ErrNoLoop
+	}
+	l.last++
+	c.key = wakeKey + l.last
+	l.entries[c.key] = c
+	l.mu.Unlock()
+	ev := keyedEvent(rawEvents|syscall.EPOLLOUT, c.key<<1|backend)
+	if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
+		l.remove(c.key)
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+// remove forgets the entry of key.
+func (l *rawLoop) remove(key uint64) {
+	l.mu.Lock()
+	delete(l.entries, key)
+	l.mu.Unlock()
 }
 
 // register adds socket i to the loop's epoll instance for events, or changes its events (op),
@@ -308,10 +396,10 @@ func (l *rawLoop) run() {
 				continue
 			}
 			l.mu.Lock()
-			rt := l.tunnels[k>>1]
+			e := l.entries[k>>1]
 			l.mu.Unlock()
-			if rt != nil {
-				rt.ready(int(k&1), ev.Events)
+			if e != nil {
+				e.ready(int(k&1), ev.Events)
 			}
 		}
 		l.resumeRuns()
@@ -348,10 +436,10 @@ func (l *rawLoop) resumeRuns() {
 func (l *rawLoop) stop() {
 	l.mu.Lock()
 	l.broken = true
-	all := slices.Collect(maps.Values(l.tunnels))
+	all := slices.Collect(maps.Values(l.entries))
 	l.mu.Unlock()
-	for _, rt := range all {
-		rt.end()
+	for _, e := range all {
+		e.loopStopped()
 	}
 }
 
@@ -611,6 +699,9 @@ func (rt *rawTunnel) answer() {
 	}
 }
 
+// loopStopped ends rt: its loop stopped.
+func (rt *rawTunnel) loopStopped() { rt.end() }
+
 // end closes both sockets, once, and calls done on a goroutine of its own.
 func (rt *rawTunnel) end() {
 	if rt.done {
@@ -626,7 +717,7 @@ func (rt *rawTunnel) end() {
 	}
 	l := rt.l
 	l.mu.Lock()
-	delete(l.tunnels, rt.key)
+	delete(l.entries, rt.key)
 	l.mu.Unlock()
 	delete(l.timed, rt)
 	if done := rt.t.onDone; done != nil {

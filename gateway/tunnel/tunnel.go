@@ -15,25 +15,37 @@
 // first of them at most. Close and Kill post requests to the loop and wake it through an
 // eventfd; done is called on a goroutine the loop starts.
 //
-// Start duplicates the sockets' descriptors and closes the net.Conns. That takes the sockets
-// out of Go's netpoller: left in it, every message would also wake the runtime's poller, which
-// costs more than the loop saves (a prototype that kept them there used about a third more CPU
-// per message than one that did not). As only the loop reads, writes and closes the
-// descriptors, none can be closed and reused under it. An idle raw tunnel is its two
-// descriptors, the Tunnel and its loop state: no goroutine, no buffer.
+// Start duplicates the client socket's descriptor and closes its net.Conn. That takes the
+// socket out of Go's netpoller: left in it, every message would also wake the runtime's poller,
+// which costs more than the loop saves (a prototype that kept them there used about a third more
+// CPU per message than one that did not). The backend socket is dialled on the loop from the
+// start (Dial, conn_linux.go): a Conn is a net.Conn for the handshake whose readiness the loop
+// reports, and whose socket the tunnel takes as it is, with no duplication, close or
+// re-registration; a backend from Go's net package is duplicated as the client is. As only the
+// loop reads, writes and closes the descriptors, none can be closed and reused under it. An
+// idle raw tunnel is its two descriptors, the Tunnel and its loop state: no goroutine, no buffer.
 //
-// Measured on 2 CPUs shared with other work, 1,000 WebSockets carrying 5,000 messages/s
-// through the gateway to an echoing backend (wsbench rtt, the proxy's CPU time from /proc,
-// the three interleaved, 3 runs): 32.5–34.5 µs of CPU per echoed message, against 47–49 µs for
-// the same tunnels on goroutines and 27–31.5 µs for nginx. Per message, 5.6 system calls
-// instead of 7.4 (perf stat over 3 s: futex 0.89 to 0.12, the runtime's epoll_pwait 1.84 to the
-// loop's epoll_wait 0.91; 2 reads and 2 writes in both). A WebSocket upgrade costs the same (the
-// two duplications and closes replace the goroutines that ended a tunnel). BenchmarkEcho, whose
+// The loop yields its processor every few milliseconds (yieldEvery): Go's scheduler otherwise
+// treats it as a goroutine that has run too long, and takes its processor from it in every
+// epoll_wait, which keeps the runtime's monitor thread waking thousands of times a second.
+// A loop that would hold no processor while it waits, a goroutine waiting for its epoll
+// descriptor in Go's netpoller and taking the events with an epoll_wait that does not block,
+// was tried and cost more: 42–46 µs per message against 32–40 µs (3 interleaved runs), the
+// runtime's poller and the scheduler's wake-up added to every turn of the loop.
+//
+// Measured on 2 CPUs, 1,000 WebSockets carrying 5,000 messages/s through the gateway to an
+// echoing backend (wsbench rtt, the proxy's CPU time from /proc, interleaved with nginx): with
+// the yield, 27–30 µs of CPU per echoed message against nginx's 29.5–37 µs in the same runs
+// (34.5–39 µs without it); 5.2 system calls per message, as nginx, and 1.34 context switches
+// (nginx 1.35, 1.81 without the yield). A WebSocket upgrade with a dialled backend costs 24
+// system calls against 29 with both sockets duplicated (nginx: 18), and 105–119 µs of CPU
+// against 113–129 µs (nginx 78–90 µs, 5 interleaved runs). BenchmarkEcho, whose
 // client and echoing backend are goroutines of the same process, shows the other side of it:
-// 46–66 µs against 28 µs per op, as the loop's thread, blocked in epoll_wait, holds one of Go's
-// processors until the scheduler takes it back for the benchmark's goroutines. A gateway's own
-// goroutines pay that wait too when every processor is busy; a mixed run (wrk at 64
-// connections beside the messages above) served about as many requests either way.
+// about 80 µs against 28 µs per op on goroutines, as the loop's thread, blocked in
+// epoll_wait, holds one of Go's processors until the scheduler takes it back for the
+// benchmark's goroutines. A gateway's own goroutines pay that wait too when every processor is
+// busy; a mixed run (wrk at 32 connections beside the messages above) served about as many
+// requests either way.
 //
 // # Tunnels on goroutines
 //

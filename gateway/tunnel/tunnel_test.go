@@ -31,7 +31,7 @@ func newRig(t *testing.T, websocket bool) *rig {
 // tunnel's ends of both connections.
 func startRig(t *testing.T, opts Options, wrap func(net.Conn) net.Conn) *rig {
 	clientEnd, gwClient := loopback.Pair(t)
-	backendEnd, gwBackend := loopback.Pair(t)
+	backendEnd, gwBackend := backendPair(t)
 	if wrap != nil {
 		gwClient, gwBackend = wrap(gwClient), wrap(gwBackend)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"syscall"
+
+	"github.com/stablering/stablering/gateway/tunnel"
 )
 
 // Dialer connects to members and tells the member's failures from the gateway's own.
@@ -51,15 +53,39 @@ func (d *Dialer) Dial(ctx context.Context, network, address string) (net.Conn, e
 	if err == nil {
 		return c, nil
 	}
+	return nil, d.failed(err)
+}
+
+// DialTunnel connects to address for a connection that becomes a tunnel's backend: on an
+// event loop of package tunnel, whose raw tunnel then takes the socket as it is (see
+// tunnel.Dial), with the dialer's timeout and keep-alive idle time (KeepAliveConfig); where
+// no loop can, as Dial does. Its errors are those of Dial.
+func (d *Dialer) DialTunnel(ctx context.Context, network, address string) (net.Conn, error) {
+	opts := tunnel.DialOptions{Timeout: d.Timeout}
+	if d.KeepAliveConfig.Enable {
+		opts.KeepAliveIdle = d.KeepAliveConfig.Idle
+	}
+	c, err := tunnel.Dial(ctx, address, opts)
+	switch {
+	case err == nil:
+		return c, nil
+	case errors.Is(err, tunnel.ErrNoLoop):
+		return d.Dial(ctx, network, address)
+	}
+	return nil, d.failed(err)
+}
+
+// failed returns err, a failure to connect, as a *LocalError or a *DialError.
+func (d *Dialer) failed(err error) error {
 	for _, l := range localErrnos {
 		if errors.Is(err, l.errno) {
 			if d.LocalError != nil {
 				d.LocalError(l.name)
 			}
-			return nil, &LocalError{Err: err, Errno: l.name}
+			return &LocalError{Err: err, Errno: l.name}
 		}
 	}
-	return nil, &DialError{err}
+	return &DialError{err}
 }
 
 // IsTimeout reports whether err is a timeout.

@@ -38,11 +38,15 @@ func (u *Upstream) Redial(ctx context.Context) (*Conn, error) {
 // through br (reset onto it) and never goes back to the pool. Once the protocol switched, its
 // connection is the caller's (NetConn).
 func (u *Upstream) DialUpgrade(ctx context.Context, br *bufio.Reader) (*Conn, error) {
-	c, err := u.dial(ctx, "tcp", u.address)
+	dial := u.dial
+	if u.opts.DialUpgrade != nil {
+		dial = u.opts.DialUpgrade
+	}
+	c, err := dial(ctx, "tcp", u.address)
 	if err != nil {
 		return nil, err
 	}
-	mc := &Conn{lent: true, conn: c, waiter: peek.NewWriter(c), br: br}
+	mc := &Conn{lent: true, conn: c, waiter: newWaiter(c), br: br}
 	br.Reset(mc)
 	return mc, nil
 }
@@ -87,3 +91,20 @@ func (mc *Conn) SetReadDeadline(t time.Time) {
 
 // SetWriteDeadline sets the write deadline.
 func (mc *Conn) SetWriteDeadline(t time.Time) { _ = mc.conn.SetWriteDeadline(t) }
+
+// waiter writes a request and waits for the answer without reading it (peek.Writer; a
+// tunnel.Conn is one).
+type waiter interface {
+	WriteThenWait(p []byte) (int, error)
+}
+
+// newWaiter returns c's waiter, nil if it has none.
+func newWaiter(c net.Conn) waiter {
+	if w, ok := c.(waiter); ok {
+		return w
+	}
+	if w := peek.NewWriter(c); w != nil {
+		return w
+	}
+	return nil
+}

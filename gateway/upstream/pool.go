@@ -52,6 +52,8 @@ type Options struct {
 	ReadTimeout time.Duration
 	// WriteTimeout bounds each write of a request.
 	WriteTimeout time.Duration
+	// DialUpgrade connects for a protocol switch (DialUpgrade); nil connects as for the rest.
+	DialUpgrade DialFunc
 }
 
 // Upstream is a member address: the http.RoundTripper that keeps its idle connections, most
@@ -180,7 +182,7 @@ func (u *Upstream) dialConn(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	mc := &Conn{conn: c, peek: peek.New(c), waiter: peek.NewWriter(c), readTimeout: u.opts.ReadTimeout, writeTimeout: u.opts.WriteTimeout}
+	mc := &Conn{conn: c, peek: peek.New(c), waiter: newWaiter(c), readTimeout: u.opts.ReadTimeout, writeTimeout: u.opts.WriteTimeout}
 	mc.br = bufio.NewReaderSize(mc, connBufferSize)
 	mc.bw = bufio.NewWriterSize(c, connBufferSize)
 	return mc, nil
@@ -276,7 +278,7 @@ type Conn struct {
 	ReadBy, WriteBy coarse.Lazy
 	conn            net.Conn
 	peek            *peek.Conn // tells whether the member sent anything while the connection was idle
-	waiter          *peek.Writer
+	waiter          waiter
 	br              *bufio.Reader
 	bw              *bufio.Writer
 	limit           int64 // bytes the reader may still read from conn

@@ -10,6 +10,12 @@ import (
 // Both are closed when the test ends.
 func Pair(tb testing.TB) (dialled, accepted net.Conn) {
 	tb.Helper()
+	return PairWith(tb, func(address string) (net.Conn, error) { return net.Dial("tcp", address) })
+}
+
+// PairWith is Pair with the dialled end made by dial, given the listener's address.
+func PairWith(tb testing.TB, dial func(address string) (net.Conn, error)) (dialled, accepted net.Conn) {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -20,7 +26,7 @@ func Pair(tb testing.TB) (dialled, accepted net.Conn) {
 		c, _ := ln.Accept()
 		ch <- c
 	}()
-	dialled, err = net.Dial("tcp", ln.Addr().String())
+	dialled, err = dial(ln.Addr().String())
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,0 +1,459 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// A Conn is a TCP connection to a member whose socket is the package's from the start: Dial
+// opens it on an event loop, which reports its readiness, and a raw tunnel started with it as
+// the backend takes the socket as it is. The gateway dials the member of a WebSocket handshake
+// this way. Compared with a net.Conn handed over to a loop, it saves what Go's net package
+// spends on a socket the loop takes anyway: the registration in Go's netpoller and its
+// removal, the local and peer address queries after connect, and the duplication and close of
+// the hand-over (Start).
+//
+// Until a tunnel takes it, a Conn is a net.Conn like any other, safe for concurrent use:
+// Read and Write try the socket and, when it has nothing (EAGAIN), wait for the loop to report
+// it ready, within the deadlines; Close wakes them. A raw tunnel takes the socket only when
+// nothing else uses the Conn (after the handshake); a tunnel that runs on goroutines (its
+// client is a TLS connection) uses it as a net.Conn.
+type Conn struct {
+	fd    int
+	l     *rawLoop
+	key   uint64
+	raddr netip.AddrPort
+
+	// readable and writable hold a token when the loop reported the socket readable or
+	// writable (or failed) since the last wait; a deadline change or Close adds one too.
+	readable, writable chan struct{}
+	closed             chan struct{} // closed by Close
+	closeOnce          sync.Once
+	rtimer, wtimer     *time.Timer
+	rdl, wdl           atomic.Int64 // deadlines in Unix nanoseconds, 0 for none
+
+	// mu keeps the descriptor from being closed (and reused) while a read or write is in a
+	// system call on it: they hold it shared, Close and the take-over hold it alone.
+	mu    sync.RWMutex
+	taken bool // a raw tunnel has the socket, or Close closed it: fd is no longer the Conn's
+
+	adopter atomic.Pointer[rawTunnel] // the raw tunnel that took the socket
+	// reports counts the loop's reports that the socket is readable; seen is its value
+	// before the last read, which is what take compares it with.
+	reports atomic.Uint32
+	seen    uint32
+}
+
+// Dial connects to address (an IP address and port) on one of the package's event loops. Its
+// errors are those of socket(2), connect(2) and setsockopt(2), wrapped in *net.OpError, a
+// timeout, the context's error, or ErrNoLoop.
+func Dial(ctx context.Context, address string, opts DialOptions) (net.Conn, error) {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil || !rawTunnels {
+		return nil, ErrNoLoop
+	}
+	l := pickLoop()
+	if l == nil {
+		return nil, ErrNoLoop
+	}
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	family, sa := syscall.AF_INET6, syscall.Sockaddr(nil)
+	if a := ap.Addr(); a.Is4() {
+		family, sa = syscall.AF_INET, &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}
+	} else {
+		sa = &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16(), ZoneId: zoneID(a.Zone())}
+	}
+	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, dialError(ap, os.NewSyscallError("socket", err))
+	}
+	if err := setSocketOptions(fd, opts.KeepAliveIdle); err != nil {
+		_ = syscall.Close(fd)
+		return nil, dialError(ap, err)
+	}
+	c := newConn(fd, l, ap)
+	if err := l.add(c); err != nil {
+		_ = syscall.Close(fd)
+		return nil, dialError(ap, err)
+	}
+	if err := c.connect(ctx, sa, opts.Timeout); err != nil {
+		_ = c.Close()
+		return nil, dialError(ap, err)
+	}
+	return c, nil
+}
+
+func newConn(fd int, l *rawLoop, ap netip.AddrPort) *Conn {
+	return &Conn{fd: fd, l: l, raddr: ap,
+		readable: make(chan struct{}, 1), writable: make(chan struct{}, 1), closed: make(chan struct{}),
+		rtimer: stoppedTimer(), wtimer: stoppedTimer()}
+}
+
+// stoppedTimer returns a timer that has not started.
+func stoppedTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}
+
+// zoneID returns the index of the network interface named zone, 0 for none or unknown.
+func zoneID(zone string) uint32 {
+	if zone == "" {
+		return 0
+	}
+	if ifi, err := net.InterfaceByName(zone); err == nil {
+		return uint32(ifi.Index)
+	}
+	return 0
+}
+
+// setSocketOptions sets what the gateway wants of a member socket: no Nagle delay, as Go's
+// net package does for every TCP connection, and keep-alive probes after idle, if not zero.
+func setSocketOptions(fd int, idle time.Duration) error {
+	if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1); err != nil {
+		return os.NewSyscallError("setsockopt", err)
+	}
+	if idle <= 0 {
+		return nil
+	}
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1); err != nil {
+		return os.NewSyscallError("setsockopt", err)
+	}
+	secs := max(int((idle+time.Second-1)/time.Second), 1)
+	if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, secs); err != nil {
+		return os.NewSyscallError("setsockopt", err)
+	}
+	return nil
+}
+
+// connect connects the socket, waiting for the loop to report it writable if the connection
+// is not made at once, within timeout and the context.
+func (c *Conn) connect(ctx context.Context, sa syscall.Sockaddr, timeout time.Duration) error {
+	err := syscall.Connect(c.fd, sa)
+	for err == syscall.EINTR {
+		err = syscall.Connect(c.fd, sa)
+	}
+	switch err {
+	case nil, syscall.EISCONN:
+		return nil
+	case syscall.EINPROGRESS, syscall.EALREADY:
+	default:
+		return os.NewSyscallError("connect", err)
+	}
+	deadline, ok := ctx.Deadline()
+	if timeout > 0 {
+		if d := time.Now().Add(timeout); !ok || d.Before(deadline) {
+			deadline = d
+		}
+	}
+	c.wdl.Store(unixNano(deadline))
+	defer c.wdl.Store(0)
+	for {
+		switch state, err := tcpState(c.fd); {
+		case err != nil:
+			return os.NewSyscallError("getsockopt", err)
+		case state == tcpSynSent:
+		case state != tcpClose:
+			return nil // made, and maybe already closed by the peer, which a read will tell
+		default:
+			return os.NewSyscallError("connect", connectError(c.fd))
+		}
+		if err := c.waitCtx(ctx, c.writable, &c.wdl, c.wtimer); err != nil {
+			return err
+		}
+	}
+}
+
+// connectError returns why the socket's connect failed (SO_ERROR); ECONNREFUSED if the
+// kernel no longer says.
+func connectError(fd int) error {
+	n, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
+	switch {
+	case err != nil:
+		return err
+	case n == 0:
+		return syscall.ECONNREFUSED
+	}
+	return syscall.Errno(n)
+}
+
+// The TCP states tcpState tells apart (include/net/tcp_states.h).
+const (
+	tcpSynSent = 2
+	tcpClose   = 7
+)
+
+// tcpState returns the state of the socket's connection: the first byte of its TCP_INFO,
+// which is all that is asked of the kernel. On the loopback interface a connect is most often
+// made before connect(2) returns, and this one call tells so.
+func tcpState(fd int) (byte, error) {
+	var state byte
+	size := uint32(1)
+	_, _, errno := syscall.RawSyscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), syscall.IPPROTO_TCP,
+		syscall.TCP_INFO, uintptr(unsafe.Pointer(&state)), uintptr(unsafe.Pointer(&size)), 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return state, nil
+}
+
+// unixNano is t in Unix nanoseconds, 0 for the zero time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// dialError wraps a failure to connect as Go's net package does.
+func dialError(ap netip.AddrPort, err error) error {
+	if op := (*net.OpError)(nil); errors.As(err, &op) {
+		return err
+	}
+	return &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
+}
+
+// ready is the loop's report that the socket is ready for events. After a raw tunnel took
+// the socket, the report is the tunnel's (the loop may have looked the Conn up just before).
+func (c *Conn) ready(i int, events uint32) {
+	if rt := c.adopter.Load(); rt != nil {
+		rt.ready(i, events)
+		return
+	}
+	if events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLERR|syscall.EPOLLHUP) != 0 {
+		c.reports.Add(1)
+		signal(c.readable)
+	}
+	if events&(syscall.EPOLLOUT|syscall.EPOLLERR|syscall.EPOLLHUP) != 0 {
+		signal(c.writable)
+	}
+}
+
+// loopStopped is the loop's report that it stopped: the Conn's waits end in an error.
+func (c *Conn) loopStopped() { _ = c.Close() }
+
+// signal leaves a token in ch, unless one is there.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Read reads from the socket, waiting for data within the read deadline.
+func (c *Conn) Read(p []byte) (int, error) {
+	for {
+		c.seen = c.reports.Load()
+		n, err := c.io(readRaw, p)
+		switch {
+		case err == nil && n == 0 && len(p) > 0:
+			return 0, io.EOF
+		case err == nil:
+			return n, nil
+		case !errors.Is(err, syscall.EAGAIN):
+			return 0, c.opError("read", err)
+		}
+		if err := c.wait(c.readable, &c.rdl, c.rtimer); err != nil {
+			return 0, c.opError("read", err)
+		}
+	}
+}
+
+// WriteThenWait writes what of p the socket takes without waiting, then waits until the
+// socket has something to read (bytes, an end or an error) or its read deadline passes,
+// without the read that would find nothing yet. It returns how much it wrote; the caller
+// writes the rest the usual way.
+func (c *Conn) WriteThenWait(p []byte) (int, error) {
+	n, err := c.io(writeRaw, p)
+	switch {
+	case err != nil && !errors.Is(err, syscall.EAGAIN):
+		return n, c.opError("write", err)
+	case n < len(p):
+		return n, nil
+	}
+	if err := c.wait(c.readable, &c.rdl, c.rtimer); err != nil {
+		return n, c.opError("read", err)
+	}
+	return n, nil
+}
+
+// Write writes all of p, waiting for room within the write deadline.
+func (c *Conn) Write(p []byte) (int, error) {
+	n := 0
+	for {
+		m, err := c.io(writeRaw, p[n:])
+		n += m
+		switch {
+		case n == len(p):
+			return n, nil
+		case err != nil && !errors.Is(err, syscall.EAGAIN):
+			return n, c.opError("write", err)
+		}
+		if err := c.wait(c.writable, &c.wdl, c.wtimer); err != nil {
+			return n, c.opError("write", err)
+		}
+	}
+}
+
+// io runs op on the descriptor, unless the Conn is closed.
+func (c *Conn) io(op func(int, []byte) (int, error), p []byte) (int, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.taken {
+		return 0, net.ErrClosed
+	}
+	return op(c.fd, p)
+}
+
+// wait waits for a token in ch: the loop reported the socket ready, the deadline dl changed,
+// or the Conn closed. It returns the timeout once the deadline has passed.
+func (c *Conn) wait(ch chan struct{}, dl *atomic.Int64, timer *time.Timer) error {
+	return c.waitCtx(context.Background(), ch, dl, timer)
+}
+
+func (c *Conn) waitCtx(ctx context.Context, ch chan struct{}, dl *atomic.Int64, timer *time.Timer) error {
+	select {
+	case <-c.closed:
+		return net.ErrClosed
+	default:
+	}
+	d := dl.Load()
+	if d == 0 {
+		select {
+		case <-ch:
+			return nil
+		case <-c.closed:
+			return net.ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	left := time.Duration(d - time.Now().UnixNano())
+	if left <= 0 {
+		return os.ErrDeadlineExceeded
+	}
+	timer.Reset(left)
+	defer timer.Stop()
+	select {
+	case <-ch:
+		return nil
+	case <-timer.C:
+		return nil // the deadline is checked again before the next wait
+	case <-c.closed:
+		return net.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Conn) opError(op string, err error) error {
+	if errno := syscall.Errno(0); errors.As(err, &errno) {
+		err = os.NewSyscallError(op, errno)
+	}
+	return &net.OpError{Op: op, Net: "tcp", Addr: c.RemoteAddr(), Err: err}
+}
+
+// Close closes the socket; waiting reads and writes return net.ErrClosed. After a raw tunnel
+// took the socket it does nothing.
+func (c *Conn) Close() error {
+	first := false
+	c.closeOnce.Do(func() { first = true; close(c.closed) })
+	if !first {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.taken {
+		return nil
+	}
+	c.taken = true
+	c.l.remove(c.key)
+	return syscall.Close(c.fd) // also takes it out of the epoll instance
+}
+
+// take hands the socket to rt: rt gets the descriptor, the loop and the key, and becomes the
+// key's entry; the Conn no longer uses them. It reports false if the Conn is closed, and
+// whether the loop reported the socket readable since the last read began, if any (the
+// tunnel must then look, as the report was the Conn's). Only the goroutine that last read
+// may call it.
+func (c *Conn) take(rt *rawTunnel) (ok, readable bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.taken {
+		return false, false
+	}
+	c.taken = true
+	c.closeOnce.Do(func() { close(c.closed) })
+	rt.l, rt.key, rt.fd[backend] = c.l, c.key, c.fd
+	rt.out[backend] = true // registered for EPOLLOUT by add
+	c.adopter.Store(rt)
+	c.l.mu.Lock()
+	if c.l.entries[c.key] != nil { // not if the loop stopped
+		c.l.entries[c.key] = rt
+	}
+	c.l.mu.Unlock()
+	return true, c.reports.Load() != c.seen
+}
+
+// LocalAddr is the socket's local address, asked of the kernel (Go's net package asks once
+// after connect; here nothing on the gateway's path needs it).
+func (c *Conn) LocalAddr() net.Addr {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if !c.taken {
+		if sa, err := syscall.Getsockname(c.fd); err == nil {
+			switch sa := sa.(type) {
+			case *syscall.SockaddrInet4:
+				return &net.TCPAddr{IP: sa.Addr[:], Port: sa.Port}
+			case *syscall.SockaddrInet6:
+				return &net.TCPAddr{IP: sa.Addr[:], Port: sa.Port}
+			}
+		}
+	}
+	return &net.TCPAddr{}
+}
+
+// RemoteAddr is the address dialled.
+func (c *Conn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.raddr) }
+
+// SetDeadline sets both deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	_ = c.SetReadDeadline(t)
+	return c.SetWriteDeadline(t)
+}
+
+// SetReadDeadline sets the read deadline, also for a read waiting now.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.rdl.Store(unixNano(t))
+	signal(c.readable)
+	return nil
+}
+
+// SetWriteDeadline sets the write deadline, also for a write waiting now.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.wdl.Store(unixNano(t))
+	signal(c.writable)
+	return nil
+}
+
+// CloseWrite shuts the socket's sending side down, as *net.TCPConn's does.
+func (c *Conn) CloseWrite() error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.taken {
+		return c.opError("shutdown", net.ErrClosed)
+	}
+	if err := syscall.Shutdown(c.fd, syscall.SHUT_WR); err != nil {
+		return c.opError("shutdown", err)
+	}
+	return nil
+}
