@@ -33,13 +33,9 @@ type Conn struct {
 	key   uint64
 	raddr netip.AddrPort
 
-	// readable and writable hold a token when the loop reported the socket readable or
-	// writable (or failed) since the last wait; a deadline change or Close adds one too.
-	readable, writable chan struct{}
-	closed             chan struct{} // closed by Close
-	closeOnce          sync.Once
-	rtimer, wtimer     *time.Timer
-	rdl, wdl           atomic.Int64 // deadlines in Unix nanoseconds, 0 for none
+	rd, wr    waits         // reads', writes'
+	closed    chan struct{} // closed by Close
+	closeOnce sync.Once
 
 	// mu keeps the descriptor from being closed (and reused) while a read or write is in a
 	// system call on it: they hold it shared, Close and the take-over hold it alone.
@@ -81,28 +77,53 @@ func Dial(ctx context.Context, address string, opts DialOptions) (net.Conn, erro
 		return nil, dialError(ap, err)
 	}
 	c := newConn(fd, l, ap)
-	if err := l.add(c); err != nil {
+	pending, err := startConnect(fd, sa)
+	if err == nil {
+		// Registered once the connect has begun: before, the socket (closed, in TCP's terms)
+		// would be reported hung up, a stale report that the first wait would take.
+		err = l.add(c)
+	}
+	if err != nil {
 		_ = syscall.Close(fd)
 		return nil, dialError(ap, err)
 	}
-	if err := c.connect(ctx, sa, opts.Timeout); err != nil {
-		_ = c.Close()
-		return nil, dialError(ap, err)
+	if pending {
+		if err := c.awaitConnect(ctx, opts.Timeout); err != nil {
+			_ = c.Close()
+			return nil, dialError(ap, err)
+		}
 	}
 	return c, nil
 }
 
-func newConn(fd int, l *rawLoop, ap netip.AddrPort) *Conn {
-	return &Conn{fd: fd, l: l, raddr: ap,
-		readable: make(chan struct{}, 1), writable: make(chan struct{}, 1), closed: make(chan struct{}),
-		rtimer: stoppedTimer(), wtimer: stoppedTimer()}
+// waits is how the reads, or the writes, of a Conn wait for the socket.
+type waits struct {
+	// ready holds a token when the loop reported the socket ready (or failed) since the last
+	// wait, or the deadline changed while a wait was on.
+	ready    chan struct{}
+	deadline atomic.Int64 // Unix nanoseconds, 0 for none
+	waiting  atomic.Int32 // waits under way
+	timer    *time.Timer
 }
 
-// stoppedTimer returns a timer that has not started.
-func stoppedTimer() *time.Timer {
+func newWaits() waits {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return t
+	return waits{ready: make(chan struct{}, 1), timer: t}
+}
+
+// setDeadline sets the deadline, and wakes a wait under way to see it. A wait counts itself
+// before it reads the deadline, and this reads the count after it set the deadline: a wait
+// either sees the new deadline or is woken.
+func (w *waits) setDeadline(t time.Time) {
+	w.deadline.Store(unixNano(t))
+	if w.waiting.Load() > 0 {
+		signal(w.ready)
+	}
+}
+
+func newConn(fd int, l *rawLoop, ap netip.AddrPort) *Conn {
+	return &Conn{fd: fd, l: l, raddr: ap, rd: newWaits(), wr: newWaits(), closed: make(chan struct{})}
 }
 
 // zoneID returns the index of the network interface named zone, 0 for none or unknown.
@@ -135,28 +156,34 @@ func setSocketOptions(fd int, idle time.Duration) error {
 	return nil
 }
 
-// connect connects the socket, waiting for the loop to report it writable if the connection
-// is not made at once, within timeout and the context.
-func (c *Conn) connect(ctx context.Context, sa syscall.Sockaddr, timeout time.Duration) error {
-	err := syscall.Connect(c.fd, sa)
-	for err == syscall.EINTR {
-		err = syscall.Connect(c.fd, sa)
+// startConnect starts connecting the non-blocking socket fd to sa, and reports whether the
+// connection is still being made.
+func startConnect(fd int, sa syscall.Sockaddr) (pending bool, err error) {
+	err = syscall.Connect(fd, sa)
+	for errors.Is(err, syscall.EINTR) {
+		err = syscall.Connect(fd, sa)
 	}
-	switch err {
-	case nil, syscall.EISCONN:
-		return nil
-	case syscall.EINPROGRESS, syscall.EALREADY:
-	default:
-		return os.NewSyscallError("connect", err)
+	switch {
+	case err == nil, errors.Is(err, syscall.EISCONN):
+		return false, nil
+	case errors.Is(err, syscall.EINPROGRESS), errors.Is(err, syscall.EALREADY):
+		return true, nil
 	}
+	return false, os.NewSyscallError("connect", err)
+}
+
+// awaitConnect waits until the connection started by startConnect is made or has failed,
+// within timeout and the context, waiting for the loop to report the socket writable when
+// it is not made yet.
+func (c *Conn) awaitConnect(ctx context.Context, timeout time.Duration) error {
 	deadline, ok := ctx.Deadline()
 	if timeout > 0 {
 		if d := time.Now().Add(timeout); !ok || d.Before(deadline) {
 			deadline = d
 		}
 	}
-	c.wdl.Store(unixNano(deadline))
-	defer c.wdl.Store(0)
+	c.wr.deadline.Store(unixNano(deadline))
+	defer c.wr.deadline.Store(0)
 	for {
 		switch state, err := tcpState(c.fd); {
 		case err != nil:
@@ -167,7 +194,7 @@ func (c *Conn) connect(ctx context.Context, sa syscall.Sockaddr, timeout time.Du
 		default:
 			return os.NewSyscallError("connect", connectError(c.fd))
 		}
-		if err := c.waitCtx(ctx, c.writable, &c.wdl, c.wtimer); err != nil {
+		if err := c.waitCtx(ctx, &c.wr); err != nil {
 			return err
 		}
 	}
@@ -231,10 +258,10 @@ func (c *Conn) ready(i int, events uint32) {
 	}
 	if events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLERR|syscall.EPOLLHUP) != 0 {
 		c.reports.Add(1)
-		signal(c.readable)
+		signal(c.rd.ready)
 	}
 	if events&(syscall.EPOLLOUT|syscall.EPOLLERR|syscall.EPOLLHUP) != 0 {
-		signal(c.writable)
+		signal(c.wr.ready)
 	}
 }
 
@@ -262,7 +289,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		case !errors.Is(err, syscall.EAGAIN):
 			return 0, c.opError("read", err)
 		}
-		if err := c.wait(c.readable, &c.rdl, c.rtimer); err != nil {
+		if err := c.wait(&c.rd); err != nil {
 			return 0, c.opError("read", err)
 		}
 	}
@@ -280,7 +307,7 @@ func (c *Conn) WriteThenWait(p []byte) (int, error) {
 	case n < len(p):
 		return n, nil
 	}
-	if err := c.wait(c.readable, &c.rdl, c.rtimer); err != nil {
+	if err := c.wait(&c.rd); err != nil {
 		return n, c.opError("read", err)
 	}
 	return n, nil
@@ -298,7 +325,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		case err != nil && !errors.Is(err, syscall.EAGAIN):
 			return n, c.opError("write", err)
 		}
-		if err := c.wait(c.writable, &c.wdl, c.wtimer); err != nil {
+		if err := c.wait(&c.wr); err != nil {
 			return n, c.opError("write", err)
 		}
 	}
@@ -314,22 +341,24 @@ func (c *Conn) io(op func(int, []byte) (int, error), p []byte) (int, error) {
 	return op(c.fd, p)
 }
 
-// wait waits for a token in ch: the loop reported the socket ready, the deadline dl changed,
-// or the Conn closed. It returns the timeout once the deadline has passed.
-func (c *Conn) wait(ch chan struct{}, dl *atomic.Int64, timer *time.Timer) error {
-	return c.waitCtx(context.Background(), ch, dl, timer)
-}
+// wait waits for a token in w.ready: the loop reported the socket ready, the deadline
+// changed, or the Conn closed. It returns the timeout once the deadline has passed, and nil
+// when the caller is to try the socket again.
+func (c *Conn) wait(w *waits) error { return c.waitCtx(context.Background(), w) }
 
-func (c *Conn) waitCtx(ctx context.Context, ch chan struct{}, dl *atomic.Int64, timer *time.Timer) error {
+// waitCtx is wait, which the context's end also ends.
+func (c *Conn) waitCtx(ctx context.Context, w *waits) error {
+	w.waiting.Add(1) // before the deadline is read: see setDeadline
+	defer w.waiting.Add(-1)
 	select {
 	case <-c.closed:
 		return net.ErrClosed
 	default:
 	}
-	d := dl.Load()
+	d := w.deadline.Load()
 	if d == 0 {
 		select {
-		case <-ch:
+		case <-w.ready:
 			return nil
 		case <-c.closed:
 			return net.ErrClosed
@@ -341,12 +370,12 @@ func (c *Conn) waitCtx(ctx context.Context, ch chan struct{}, dl *atomic.Int64, 
 	if left <= 0 {
 		return os.ErrDeadlineExceeded
 	}
-	timer.Reset(left)
-	defer timer.Stop()
+	w.timer.Reset(left)
+	defer w.timer.Stop()
 	select {
-	case <-ch:
+	case <-w.ready:
 		return nil
-	case <-timer.C:
+	case <-w.timer.C:
 		return nil // the deadline is checked again before the next wait
 	case <-c.closed:
 		return net.ErrClosed
@@ -433,15 +462,13 @@ func (c *Conn) SetDeadline(t time.Time) error {
 
 // SetReadDeadline sets the read deadline, also for a read waiting now.
 func (c *Conn) SetReadDeadline(t time.Time) error {
-	c.rdl.Store(unixNano(t))
-	signal(c.readable)
+	c.rd.setDeadline(t)
 	return nil
 }
 
 // SetWriteDeadline sets the write deadline, also for a write waiting now.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
-	c.wdl.Store(unixNano(t))
-	signal(c.writable)
+	c.wr.setDeadline(t)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"syscall"
 	"testing"
@@ -248,4 +249,70 @@ func TestTunnelTakesConnWithData(t *testing.T) {
 		}
 		tun.Kill()
 	}
+}
+
+// TestDialWaitsForTheConnect checks a connect that is not made at once: to a listener whose
+// accept queue is full, whose kernel drops the SYN until a connection is accepted. Dial
+// gives up at its timeout, and otherwise returns once the SYN, sent again, is answered.
+func TestDialWaitsForTheConnect(t *testing.T) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Close(fd) }()
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil { // a queue of one
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}),
+		uint16(sa.(*syscall.SockaddrInet4).Port))).String()
+	// Fill the queue: connections the listener does not accept.
+	var queued []net.Conn
+	defer func() {
+		for _, c := range queued {
+			_ = c.Close()
+		}
+	}()
+	for range 2 {
+		c, err := Dial(context.Background(), addr, DialOptions{Timeout: 300 * time.Millisecond})
+		if err != nil {
+			break
+		}
+		queued = append(queued, c)
+	}
+	start := time.Now()
+	c, err := Dial(context.Background(), addr, DialOptions{Timeout: 300 * time.Millisecond})
+	if err == nil {
+		state, _ := tcpState(c.(*Conn).fd)
+		_ = c.Close()
+		if state == tcpSynSent {
+			t.Fatal("Dial returned before the connection was made")
+		}
+		t.Skip("the kernel did not hold the connect back (its queue took one more)")
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("Dial to a full queue: %v, want a timeout", err)
+	}
+	if d := time.Since(start); d < 250*time.Millisecond || d > 2*time.Second {
+		t.Errorf("Dial gave up after %v, want about 300ms", d)
+	}
+	// Make room, then dial again: the SYN sent again after a second is answered.
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		if nfd, _, err := syscall.Accept(fd); err == nil {
+			_ = syscall.Close(nfd)
+		}
+	}()
+	c, err = Dial(context.Background(), addr, DialOptions{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("Dial once there is room: %v", err)
+	}
+	_ = c.Close()
 }
