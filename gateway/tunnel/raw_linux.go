@@ -729,9 +729,10 @@ func (rt *rawTunnel) end() {
 // read(2) does without the file layer's work (the file position's lock among it). It is not a
 // raw system call (RawSyscall), though the socket never makes it wait for data: the kernel
 // may still put the thread to sleep for the socket's lock, and a raw call would keep its Go
-// processor meanwhile. With raw calls, a gateway of the benchmark's 100,000 idle WebSockets
-// (figure 4) left a client's handshake unanswered for seconds in 5 of 14 repetitions, and in
-// none of 12 without them.
+// processor meanwhile. With raw calls, the benchmark's step of 100,000 idle WebSockets
+// (figure 4), run alone, lost a connection (a handshake unanswered in 5 s) in 4 of 14
+// repetitions, and in none of 12 without them; within a full make bench, after its other
+// steps, one repetition of three still loses one now and then (see benchmarks.md).
 func readRaw(fd int, buf []byte) (int, error) {
 	for {
 		n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, uintptr(fd),

@@ -37,8 +37,8 @@
 // echoing backend (wsbench rtt, the proxy's CPU time from /proc, interleaved with nginx): with
 // the yield, 27–30 µs of CPU per echoed message against nginx's 29.5–37 µs in the same runs
 // (34.5–39 µs without it); 5.2 system calls per message, as nginx, and 1.34 context switches
-// (nginx 1.35, 1.81 without the yield). A WebSocket upgrade with a dialled backend costs 24
-// system calls against 29 with both sockets duplicated (nginx: 18), and 105–119 µs of CPU
+// (nginx 1.35, 1.81 without the yield). A WebSocket upgrade with a dialled backend costs 22.7
+// system calls against 29.3 with both sockets duplicated (nginx: 17.8), and 105–119 µs of CPU
 // against 113–129 µs (nginx 78–90 µs, 5 interleaved runs). BenchmarkEcho, whose
 // client and echoing backend are goroutines of the same process, shows the other side of it:
 // about 80 µs against 28 µs per op on goroutines, as the loop's thread, blocked in
