@@ -3,6 +3,8 @@ package gateway
 import (
 	"net"
 	"syscall"
+
+	"github.com/stablering/stablering/gateway/internal/sockopt"
 )
 
 // listenConfig sets the client connections' TCP keep-alive (tcpKeepAlive) once, on the
@@ -14,12 +16,7 @@ func listenConfig() net.ListenConfig {
 		KeepAlive: -1, // not per connection: inherited from the listener
 		Control: func(_, _ string, c syscall.RawConn) error {
 			var err error
-			ctrlErr := c.Control(func(fd uintptr) {
-				if err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1); err != nil {
-					return
-				}
-				err = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, int(tcpKeepAlive.Idle.Seconds()))
-			})
+			ctrlErr := c.Control(func(fd uintptr) { err = sockopt.KeepAlive(int(fd), tcpKeepAlive.Idle) })
 			if ctrlErr != nil {
 				return ctrlErr
 			}

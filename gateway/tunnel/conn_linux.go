@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/stablering/stablering/gateway/internal/sockopt"
 )
 
 // A Conn is a TCP connection to a member whose socket is the package's from the start: Dial
@@ -146,14 +148,7 @@ func setSocketOptions(fd int, idle time.Duration) error {
 	if idle <= 0 {
 		return nil
 	}
-	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1); err != nil {
-		return os.NewSyscallError("setsockopt", err)
-	}
-	secs := max(int((idle+time.Second-1)/time.Second), 1)
-	if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, secs); err != nil {
-		return os.NewSyscallError("setsockopt", err)
-	}
-	return nil
+	return sockopt.KeepAlive(fd, idle)
 }
 
 // startConnect starts connecting the non-blocking socket fd to sa, and reports whether the
@@ -426,9 +421,7 @@ func (c *Conn) take(rt *rawTunnel) (ok, readable bool) {
 	rt.out[backend] = true // registered for EPOLLOUT by add
 	c.adopter.Store(rt)
 	c.l.mu.Lock()
-	if c.l.entries[c.key] != nil { // not if the loop stopped
-		c.l.entries[c.key] = rt
-	}
+	c.l.entries[c.key] = rt
 	c.l.mu.Unlock()
 	return true, c.reports.Load() != c.seen
 }

@@ -18,15 +18,9 @@ import (
 // dialled returns a Conn dialled to a listener of the test's and the member's end of it.
 func dialled(t *testing.T) (*Conn, net.Conn) {
 	t.Helper()
-	m, c := backendPairIn(t, mode{name: "raw-dialled", raw: true, dial: true})
+	mode{name: "raw-dialled", raw: true, dial: true}.set(t)
+	m, c := backendPair(t)
 	return c.(*Conn), m
-}
-
-// backendPairIn is backendPair in mode m.
-func backendPairIn(t *testing.T, m mode) (net.Conn, net.Conn) {
-	t.Helper()
-	m.set(t)
-	return backendPair(t)
 }
 
 func TestDialRefused(t *testing.T) {

@@ -202,14 +202,9 @@ func (t *Tunnel) startRaw() bool {
 	t.mu.Lock()
 	var rt *rawTunnel
 	look := false
-	switch {
-	case t.closing != nil || t.shutDown:
-		// Closed or killed before Start: the goroutines carry that out, as they began it.
-	case conn != nil:
-		rt, look = t.takeConn(conn)
-	default:
-		rt = t.dupSockets()
-	}
+	if t.closing == nil && !t.shutDown {
+		rt, look = t.raw(conn)
+	} // else closed or killed before Start: the goroutines carry that out, as they began it
 	if rt == nil {
 		t.mu.Unlock()
 		return false
@@ -223,43 +218,28 @@ func (t *Tunnel) startRaw() bool {
 	t.mu.Unlock()
 	_ = c.Close()
 	_ = b.Close()
-	if conn != nil {
-		rt.l.adoptWith(rt, look)
-	} else {
-		rt.l.adopt(rt)
-	}
+	rt.l.adopt(rt, look)
 	return true
 }
 
-// dupSockets returns a raw tunnel on duplicates of t's sockets, on a loop of its choice; nil
-// if there is none or a duplication failed.
-func (t *Tunnel) dupSockets() *rawTunnel {
-	l := pickLoop()
-	if l == nil {
-		return nil
-	}
-	cfd, err := dupSocket(t.up.src)
-	if err != nil {
-		return nil
-	}
-	bfd, err := dupSocket(t.down.src)
-	if err != nil {
-		_ = syscall.Close(cfd)
-		return nil
-	}
-	return &rawTunnel{t: t, l: l, fd: [2]int{cfd, bfd}, tr: [2]*wsframe.Tracker{&t.up.tr, &t.down.tr}}
-}
-
-// takeConn returns a raw tunnel on a duplicate of t's client socket and the socket of conn,
-// t's backend, on conn's loop and with conn's key; nil if conn is closed or the duplication
-// failed. look says the backend socket may have data the loop reported to conn.
-func (t *Tunnel) takeConn(conn *Conn) (rt *rawTunnel, look bool) {
+// raw returns a raw tunnel for t on a duplicate of its client socket and, for its backend,
+// the socket of conn (which brings its loop, key and registration) or, when conn is nil, a
+// duplicate of the backend socket on a loop of its choice. It returns nil if conn is closed,
+// no loop runs or a duplication failed; look says the backend socket may have data the loop
+// reported to conn.
+func (t *Tunnel) raw(conn *Conn) (rt *rawTunnel, look bool) {
 	cfd, err := dupSocket(t.up.src)
 	if err != nil {
 		return nil, false
 	}
 	rt = &rawTunnel{t: t, fd: [2]int{cfd, -1}, tr: [2]*wsframe.Tracker{&t.up.tr, &t.down.tr}}
-	ok, look := conn.take(rt)
+	ok := false
+	if conn != nil {
+		ok, look = conn.take(rt)
+	} else if rt.l = pickLoop(); rt.l != nil {
+		rt.fd[backend], err = dupSocket(t.down.src)
+		ok = err == nil
+	}
 	if !ok {
 		_ = syscall.Close(cfd)
 		return nil, false
@@ -284,55 +264,55 @@ func dupSocket(rc syscall.RawConn) (int, error) {
 	return fd, nil
 }
 
-// adopt registers rt's sockets with l; the loop runs it from then on. Should the registration
-// fail, or the loop have stopped, the tunnel ends.
-func (l *rawLoop) adopt(rt *rawTunnel) {
+// enter makes e the entry of a new key of l and stores the key in *key, under l's lock (the
+// loop reads it there); false if the loop stopped.
+func (l *rawLoop) enter(e entry, key *uint64) bool {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.broken {
-		l.mu.Unlock()
-		rt.end()
-		return
+		return false
 	}
 	l.last++
-	rt.key = wakeKey + l.last
-	l.entries[rt.key] = rt
-	l.mu.Unlock()
-	for i := range rt.fd {
-		if !rt.register(i, syscall.EPOLL_CTL_ADD, rawEvents) {
-			l.post(request{rt: rt, kill: true})
-			return
-		}
-	}
+	*key = wakeKey + l.last
+	l.entries[*key] = e
+	return true
 }
 
-// adoptWith registers the client socket of rt, which took the socket, key and entry of a
-// Conn (takeConn). When look says the loop may have reported data to the Conn, re-registering
-// the backend socket reports it again, to the tunnel.
-func (l *rawLoop) adoptWith(rt *rawTunnel, look bool) {
-	l.mu.Lock()
-	broken := l.broken
-	l.mu.Unlock()
-	if broken {
+// adopt registers rt's sockets with l; the loop runs it from then on. A tunnel that took a
+// Conn's socket (Conn.take) has the Conn's key, entry and backend registration already; when
+// look says the loop may have reported data to the Conn, re-registering the backend socket
+// reports it again, to the tunnel. Should a registration fail, or the loop have stopped, the
+// tunnel ends.
+func (l *rawLoop) adopt(rt *rawTunnel, look bool) {
+	took := rt.key != 0
+	if !took && !l.enter(rt, &rt.key) || took && l.stopped() {
 		rt.end()
 		return
 	}
-	if !rt.register(client, syscall.EPOLL_CTL_ADD, rawEvents) ||
-		look && !rt.register(backend, syscall.EPOLL_CTL_MOD, rawEvents|syscall.EPOLLOUT) {
+	ok := rt.register(client, syscall.EPOLL_CTL_ADD, rawEvents)
+	switch {
+	case !took:
+		ok = ok && rt.register(backend, syscall.EPOLL_CTL_ADD, rawEvents)
+	case look:
+		ok = ok && rt.register(backend, syscall.EPOLL_CTL_MOD, rawEvents|syscall.EPOLLOUT)
+	}
+	if !ok {
 		l.post(request{rt: rt, kill: true})
 	}
 }
 
+// stopped reports whether l has stopped.
+func (l *rawLoop) stopped() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.broken
+}
+
 // add registers a Conn's socket with l, for reads and writes.
 func (l *rawLoop) add(c *Conn) error {
-	l.mu.Lock()
-	if l.broken {
-		l.mu.Unlock()
+	if !l.enter(c, &c.key) {
 		return ErrNoLoop
 	}
-	l.last++
-	c.key = wakeKey + l.last
-	l.entries[c.key] = c
-	l.mu.Unlock()
 	ev := keyedEvent(rawEvents|syscall.EPOLLOUT, c.key<<1|backend)
 	if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
 		l.remove(c.key)
