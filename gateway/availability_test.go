@@ -46,7 +46,7 @@ func TestRingSwapKeepsConnections(t *testing.T) {
 	// An address change (member 3 moved to the spare backend's port) and a Pending member.
 	swap("address change", func() {
 		sr.Status.Members[3].Address = bs[4].addr
-		sr.Status.Members = append(sr.Status.Members, v1alpha1.Member{Ordinal: 4, Pod: "chat-4", State: v1alpha1.MemberPending})
+		sr.Status.Members = append(sr.Status.Members, v1alpha1.Member{Ordinal: 4, State: v1alpha1.MemberPending})
 	})
 	for i, c := range clients {
 		if err := c.echo("after swap"); err != nil {

@@ -192,7 +192,7 @@ func newRing(name string, bs []*backend, mods ...func(*v1alpha1.StableRing)) v1a
 	}
 	for _, b := range bs {
 		sr.Status.Members = append(sr.Status.Members, v1alpha1.Member{
-			Ordinal: b.ordinal, Pod: fmt.Sprintf("%s-%d", name, b.ordinal), Address: b.addr,
+			Ordinal: b.ordinal, Address: b.addr,
 			State: v1alpha1.MemberServing,
 		})
 	}

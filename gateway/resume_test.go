@@ -95,7 +95,7 @@ func (m *resumeMember) resumeHeaders() []http.Header {
 func resumeRing(addr string, maxBytes, maxSeconds int32) v1alpha1.StableRing {
 	sr := newRing("chat", nil, func(sr *v1alpha1.StableRing) {
 		sr.Spec.Connections.Resume = &v1alpha1.ResumeSpec{MaxBufferedBytes: maxBytes, MaxSeconds: maxSeconds}
-		sr.Status.Members = []v1alpha1.Member{{Ordinal: 0, Pod: "chat-0", Address: addr, State: v1alpha1.MemberServing}}
+		sr.Status.Members = []v1alpha1.Member{{Ordinal: 0, Address: addr, State: v1alpha1.MemberServing}}
 	})
 	return sr
 }

@@ -20,7 +20,7 @@ func syntheticRings(r, n int) []v1alpha1.StableRing {
 		sr.Status.RingVersion = "v1"
 		for o := range n {
 			sr.Status.Members = append(sr.Status.Members, v1alpha1.Member{
-				Ordinal: int32(o), Pod: fmt.Sprintf("%s-%d", sr.Name, o),
+				Ordinal: int32(o),
 				Address: fmt.Sprintf("10.%d.%d.%d:8080", i, o/256, o%256), State: v1alpha1.MemberServing,
 			})
 		}

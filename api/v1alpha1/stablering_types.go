@@ -236,7 +236,7 @@ type ResumeSpec struct {
 }
 
 // MaxMembers is the most members a ring holds (the MaxItems of status.members). At 2,000
-// members the StableRing is at most about 585 KiB (long names, IPv6 addresses and a batch of
+// members the StableRing is at most about 391 KiB (long names, IPv6 addresses and a batch of
 // every member; see TestStatusSizeAtMaxMembers in controllers/ring), under half of etcd's
 // 1.5 MiB limit on one object; docs/scale.md measures it at 1,000.
 const MaxMembers int32 = 2000
@@ -259,20 +259,17 @@ const (
 	MemberDown MemberState = "Down"
 )
 
-// Member is one ordinal of the ring as resolved by the controller.
+// Member is one ordinal of the ring as resolved by the controller. It holds what gateways route by and when the member entered its state, no more: its pod is the StatefulSet name, a dash and the ordinal (web-3 for ordinal 3 of StatefulSet web), and the pod's revision is its controller-revision-hash label.
+//
+// The API server decodes, validates and stores every field of every member on each status write, which at a thousand members is most of the write's cost (docs/scale.md).
 type Member struct {
 	// ordinal is the StatefulSet pod ordinal: the member's identity on the ring.
 	Ordinal int32 `json:"ordinal"`
-	// pod is the name of the member's pod.
-	Pod string `json:"pod"`
 	// address is podIP:port of the current pod; empty while it has no IP.
 	// +optional
 	Address string `json:"address,omitempty"`
 	// state is Pending, Serving, Draining, Restarting or Down.
 	State MemberState `json:"state"`
-	// revision is the StatefulSet controller revision of the member's pod.
-	// +optional
-	Revision string `json:"revision,omitempty"`
 	// lastTransitionTime is when the member entered its state.
 	// +optional
 	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`

@@ -170,7 +170,7 @@ func testStatus(t *testing.T, c *liveCluster) {
 		}
 	}
 	for _, m := range sr.Status.Members {
-		row := regexp.MustCompile(fmt.Sprintf(`(?m)^%d +%s +%s +Serving +%s +\S+$`, m.Ordinal, m.Pod, regexp.QuoteMeta(m.Address), m.Revision))
+		row := regexp.MustCompile(fmt.Sprintf(`(?m)^%d +%s +%s +Serving +%s +\S+$`, m.Ordinal, sr.PodName(m.Ordinal), regexp.QuoteMeta(m.Address), sr.Status.Rollout.UpdateRevision))
 		if !row.MatchString(text) {
 			t.Errorf("status printed:\n%s\nwant a row for member %d matching %s", text, m.Ordinal, row)
 		}
@@ -235,7 +235,7 @@ func testLiveLookup(t *testing.T, c *liveCluster, keys []string) {
 	text := c.mustRun(t, append([]string{"lookup", "--ring", ringName}, keys...)...)
 	for _, k := range keys {
 		m := sr.Status.Members[owners[k]]
-		row := fmt.Sprintf("%s  %d      proxy to %d (%s %s)\n", k, m.Ordinal, m.Ordinal, m.Pod, m.Address)
+		row := fmt.Sprintf("%s  %d      proxy to %d (%s %s)\n", k, m.Ordinal, m.Ordinal, sr.PodName(m.Ordinal), m.Address)
 		g.Expect(text).To(ContainSubstring(row))
 	}
 	g.Expect(text).To(HavePrefix("KEY     OWNER  ANSWER\n"))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,8 +10,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/stablering/stablering/api/v1alpha1"
@@ -22,7 +26,8 @@ func newStatusCommand(c *cli) *cobra.Command {
 		Use:   "status RING",
 		Short: "show a ring's members, its rollout and its conditions",
 		Long: `Shows the StableRing RING (NAME, or NAMESPACE/NAME) as the controller resolved it, on one screen:
-its members (ordinal, pod, address, state, revision and time in state), the rollout (phase,
+its members (ordinal, pod, address, state, time in state and the pod's revision, read from the
+pods), the rollout (phase,
 batch, the batch's members, the step and time in step, the revisions) and the conditions.
 -o yaml or -o json prints the whole StableRing instead.`,
 		Args: oneRing,
@@ -30,19 +35,52 @@ batch, the batch's members, the step and time in step, the revisions) and the co
 			if err := checkOutput(output, "text", "yaml", "json"); err != nil {
 				return err
 			}
-			sr, _, err := c.getRing(cmd.Context(), args[0])
+			sr, k8s, err := c.getRing(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			return writeRing(cmd.OutOrStdout(), output, sr, c.now())
+			if output != "text" {
+				return writeRing(cmd.OutOrStdout(), output, sr, revisions{}, c.now())
+			}
+			return writeRing(cmd.OutOrStdout(), output, sr, podRevisions(cmd.Context(), k8s, sr), c.now())
 		},
 	}
 	addOutputFlag(cmd.Flags(), &output, "text", "yaml", "json")
 	return cmd
 }
 
-// writeRing prints sr in format text, yaml or json; now is when the text's ages end.
-func writeRing(w io.Writer, format string, sr *v1alpha1.StableRing, now time.Time) error {
+// revisions are the controller revisions of a ring's pods, by pod name, for the text output;
+// err says why they are unknown.
+type revisions struct {
+	byPod map[string]string
+	err   error
+}
+
+// podRevisions reads the revisions of the pods of sr's StatefulSet. Status does not list them:
+// they would add to every status write (see v1alpha1.Member).
+func podRevisions(ctx context.Context, k8s client.Client, sr *v1alpha1.StableRing) revisions {
+	sts := &appsv1.StatefulSet{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: sr.Namespace, Name: sr.Spec.StatefulSetName}, sts); err != nil {
+		return revisions{err: fmt.Errorf("StatefulSet %s: %w", sr.Spec.StatefulSetName, err)}
+	}
+	selector, err := metav1.LabelSelectorAsSelector(sts.Spec.Selector)
+	if err != nil {
+		return revisions{err: fmt.Errorf("the selector of StatefulSet %s: %w", sts.Name, err)}
+	}
+	pods := &corev1.PodList{}
+	if err := k8s.List(ctx, pods, client.InNamespace(sr.Namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {
+		return revisions{err: fmt.Errorf("the pods of StatefulSet %s: %w", sts.Name, err)}
+	}
+	byPod := make(map[string]string, len(pods.Items))
+	for _, p := range pods.Items {
+		byPod[p.Name] = p.Labels[appsv1.ControllerRevisionHashLabelKey]
+	}
+	return revisions{byPod: byPod}
+}
+
+// writeRing prints sr in format text, yaml or json; revs are the pods' revisions (text only),
+// and now is when the text's ages end.
+func writeRing(w io.Writer, format string, sr *v1alpha1.StableRing, revs revisions, now time.Time) error {
 	sr = sr.DeepCopy()
 	sr.ManagedFields = nil
 	sr.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("StableRing"))
@@ -59,11 +97,11 @@ func writeRing(w io.Writer, format string, sr *v1alpha1.StableRing, now time.Tim
 		_, err = w.Write(data)
 		return err
 	}
-	return writeRingText(w, sr, now)
+	return writeRingText(w, sr, revs, now)
 }
 
 // writeRingText prints the ring's summary, members, rollout and conditions.
-func writeRingText(w io.Writer, sr *v1alpha1.StableRing, now time.Time) error {
+func writeRingText(w io.Writer, sr *v1alpha1.StableRing, revs revisions, now time.Time) error {
 	st := &sr.Status
 	algorithm := sr.Spec.Hash.Algorithm
 	if st.Hash != nil {
@@ -80,10 +118,14 @@ func writeRingText(w io.Writer, sr *v1alpha1.StableRing, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "ORDINAL\tPOD\tADDRESS\tSTATE\tREVISION\tSINCE")
 	for _, m := range st.Members {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", m.Ordinal, m.Pod, orNone(m.Address), m.State, orNone(m.Revision), age(m.LastTransitionTime, now))
+		pod := sr.PodName(m.Ordinal)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", m.Ordinal, pod, orNone(m.Address), m.State, orNone(revs.byPod[pod]), age(m.LastTransitionTime, now))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if revs.err != nil {
+		fmt.Fprintf(w, "(revisions unknown: %v)\n", revs.err)
 	}
 	fmt.Fprintf(w, "\nRollout: %s\n", rolloutLine(sr, now))
 

@@ -1,7 +1,6 @@
 package ring
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -78,9 +77,9 @@ func TestComputeResolvesAStableRing(t *testing.T) {
 	res := compute(t, ring, sts, testPods(3), t0)
 	st := res.Status
 	want := []v1alpha1.Member{
-		{Ordinal: 0, Pod: "chat-0", Address: "10.0.0.1:8080", State: v1alpha1.MemberServing, Revision: oldRev, LastTransitionTime: mtime(t0.Truncate(time.Second))},
-		{Ordinal: 1, Pod: "chat-1", Address: "10.0.0.2:8080", State: v1alpha1.MemberServing, Revision: oldRev, LastTransitionTime: mtime(t0.Truncate(time.Second))},
-		{Ordinal: 2, Pod: "chat-2", Address: "10.0.0.3:8080", State: v1alpha1.MemberServing, Revision: oldRev, LastTransitionTime: mtime(t0.Truncate(time.Second))},
+		{Ordinal: 0, Address: "10.0.0.1:8080", State: v1alpha1.MemberServing, LastTransitionTime: mtime(t0.Truncate(time.Second))},
+		{Ordinal: 1, Address: "10.0.0.2:8080", State: v1alpha1.MemberServing, LastTransitionTime: mtime(t0.Truncate(time.Second))},
+		{Ordinal: 2, Address: "10.0.0.3:8080", State: v1alpha1.MemberServing, LastTransitionTime: mtime(t0.Truncate(time.Second))},
 	}
 	if diff := cmp.Diff(want, st.Members); diff != "" {
 		t.Errorf("members (-want +got):\n%s", diff)
@@ -255,9 +254,9 @@ func TestComputeMatchesPodsByLabelThenName(t *testing.T) {
 	unrelated := testPod(7, oldRev, true, "10.0.0.99") // outside the ring
 	unrelated.Name, unrelated.Labels = "chat-07", nil  // not a StatefulSet name
 	st := compute(t, ring, sts, append(pods, unrelated), t0).Status
-	got := []string{st.Members[0].Pod, st.Members[1].Pod, st.Members[2].Pod}
-	if diff := cmp.Diff([]string{"chat-0", "chat-2", "chat-1"}, got); diff != "" {
-		t.Errorf("pods (-want +got):\n%s", diff)
+	got := []string{st.Members[0].Address, st.Members[1].Address, st.Members[2].Address}
+	if diff := cmp.Diff([]string{"10.0.0.1:8080", "10.0.0.3:8080", "10.0.0.2:8080"}, got); diff != "" {
+		t.Errorf("members' addresses, which tell their pods (-want +got):\n%s", diff)
 	}
 }
 
@@ -414,9 +413,9 @@ func TestComputeConditionsOfARollout(t *testing.T) {
 func TestConditionMessagesListAtMostEightMembers(t *testing.T) {
 	var ms []v1alpha1.Member
 	for i := range int32(10) {
-		ms = append(ms, v1alpha1.Member{Ordinal: i, Pod: fmt.Sprintf("chat-%d", i), State: v1alpha1.MemberDown})
+		ms = append(ms, v1alpha1.Member{Ordinal: i, State: v1alpha1.MemberDown})
 	}
-	got := listMembers(ms, true)
+	got := conditionInput{ring: testRing(intstr.FromInt32(8080))}.listMembers(ms, true)
 	if !strings.HasSuffix(got, "7 (chat-7, Down), and 2 more") {
 		t.Errorf("listMembers = %q", got)
 	}

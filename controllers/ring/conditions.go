@@ -113,17 +113,17 @@ func (in conditionInput) ready() metav1.Condition {
 			"StatefulSet %s has 0 replicas; scale it up to serve rooms", in.sts.Name)
 	case joined == 0:
 		return condition(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonNoMembers,
-			"no member has joined the ring yet; a member joins when its pod is first Ready (Pending: %s)", listMembers(pending, false))
+			"no member has joined the ring yet; a member joins when its pod is first Ready (Pending: %s)", in.listMembers(pending, false))
 	case len(unroutable) > 0:
 		return in.unroutable(unroutable)
 	case len(notServing) > 0:
 		return condition(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonMembersNotServing,
 			"%d of %s %s not Serving: %s. Draining and Restarting members are in a paced rollout batch (see Progressing); Down members are explained by Degraded",
-			len(notServing), count(joined, "joined member"), plural(len(notServing), "is", "are"), listMembers(notServing, true))
+			len(notServing), count(joined, "joined member"), plural(len(notServing), "is", "are"), in.listMembers(notServing, true))
 	case len(pending) > 0:
 		return condition(v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonAllMembersServing,
 			"%s Serving; %s %s when first Ready: %s", allJoined(joined), count(len(pending), "Pending member"),
-			plural(len(pending), "joins", "join"), listMembers(pending, false))
+			plural(len(pending), "joins", "join"), in.listMembers(pending, false))
 	default:
 		return condition(v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonAllMembersServing, "%s Serving", allMembers(joined))
 	}
@@ -156,12 +156,12 @@ func (in conditionInput) unroutable(members []v1alpha1.Member) metav1.Condition 
 		reason = ReasonPortNotFound
 		messages = append(messages, fmt.Sprintf("Serving %s %s %s no address: spec.port %q is not a container port of %s, so gateways cannot route %s rooms and answer 503. "+
 			"Set spec.port to the name of a containerPort of the pod template, or to a port number.",
-			plural(n, "member", "members"), listMembers(noPort, false), plural(n, "has", "have"), in.ring.Spec.Port.String(),
+			plural(n, "member", "members"), in.listMembers(noPort, false), plural(n, "has", "have"), in.ring.Spec.Port.String(),
 			plural(n, "its pod", "their pods"), plural(n, "its", "their")))
 	}
 	if n := len(noIP); n > 0 {
 		messages = append(messages, fmt.Sprintf("Serving %s %s %s no address: %s no IP, so gateways cannot route %s rooms and answer 503.",
-			plural(n, "member", "members"), listMembers(noIP, false), plural(n, "has", "have"),
+			plural(n, "member", "members"), in.listMembers(noIP, false), plural(n, "has", "have"),
 			plural(n, "its pod has", "their pods have"), plural(n, "its", "their")))
 	}
 	return condition(v1alpha1.ConditionReady, metav1.ConditionFalse, reason, "%s", strings.Join(messages, " "))
@@ -208,7 +208,7 @@ func (in conditionInput) progressing() metav1.Condition {
 		n := len(in.plan.blockers)
 		return condition(v1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonWaitingForMembers,
 			"batch %d (%s) starts when every member outside it is Serving; not Serving: %s. If %s cannot become Ready at %s current revision, delete %s: the StatefulSet recreates %s at revision %s",
-			r.Batch+1, memberOrdinals(in.plan.next), listMembers(in.membersAt(in.plan.blockers), true),
+			r.Batch+1, memberOrdinals(in.plan.next), in.listMembers(in.membersAt(in.plan.blockers), true),
 			plural(n, "it", "they"), plural(n, "its", "their"), plural(n, "its pod", "their pods"), plural(n, "it", "them"), r.UpdateRevision)
 	default:
 		return condition(v1alpha1.ConditionProgressing, metav1.ConditionUnknown, ReasonUnknownRolloutPhase,
@@ -292,11 +292,11 @@ func (in conditionInput) degraded() metav1.Condition {
 		}
 		if n := len(outside); n > 0 {
 			add(ReasonMembersDown, "%s %s %s Down (joined, not Ready, not in a rollout batch); %s. Check %s with kubectl describe pod.",
-				plural(n, "member", "members"), listMembers(outside, false), plural(n, "is", "are"), in.unavailableEffect(n), plural(n, "its pod", "their pods"))
+				plural(n, "member", "members"), in.listMembers(outside, false), plural(n, "is", "are"), in.unavailableEffect(n), plural(n, "its pod", "their pods"))
 		}
 		if n := len(inStalledBatch); n > 0 {
 			add(ReasonMembersDown, "%s %s of the stalled batch %d %s Down: %s restart missed the progress deadline, so %s.",
-				plural(n, "member", "members"), listMembers(inStalledBatch, false), r.Batch, plural(n, "is", "are"), plural(n, "its", "their"), in.unavailableEffect(n))
+				plural(n, "member", "members"), in.listMembers(inStalledBatch, false), r.Batch, plural(n, "is", "are"), plural(n, "its", "their"), in.unavailableEffect(n))
 		}
 	}
 	if missing := in.portMissing(); len(missing) > 0 {
@@ -421,16 +421,16 @@ func (in conditionInput) membersWhere(keep func(v1alpha1.Member) bool) []v1alpha
 
 // listMembers formats members as "3 (chat-3), 2 (chat-2)", with their states if withState, and
 // names at most maxListed of them.
-func listMembers(members []v1alpha1.Member, withState bool) string {
+func (in conditionInput) listMembers(members []v1alpha1.Member, withState bool) string {
 	parts := make([]string, 0, min(len(members), maxListed)+1)
 	for i, m := range members {
 		if i == maxListed {
 			parts = append(parts, fmt.Sprintf("and %d more", len(members)-maxListed))
 			break
 		}
-		part := fmt.Sprintf("%d (%s)", m.Ordinal, m.Pod)
+		part := fmt.Sprintf("%d (%s)", m.Ordinal, in.ring.PodName(m.Ordinal))
 		if withState {
-			part = fmt.Sprintf("%d (%s, %s)", m.Ordinal, m.Pod, m.State)
+			part = fmt.Sprintf("%d (%s, %s)", m.Ordinal, in.ring.PodName(m.Ordinal), m.State)
 		}
 		parts = append(parts, part)
 	}

@@ -27,11 +27,9 @@ func resolveMembers(obs []observed, prev []v1alpha1.Member, rollout *v1alpha1.Ro
 		old, had := before[o.ordinal]
 		joinedBefore := had && old.State.Joined()
 		m := v1alpha1.Member{
-			Ordinal:  o.ordinal,
-			Pod:      o.podName,
-			Address:  o.address,
-			State:    memberState(o, joinedBefore, rollout, deleted),
-			Revision: o.revision,
+			Ordinal: o.ordinal,
+			Address: o.address,
+			State:   memberState(o, joinedBefore, rollout, deleted),
 		}
 		m.LastTransitionTime = old.LastTransitionTime
 		if !had || old.State != m.State || m.LastTransitionTime == nil {

@@ -34,7 +34,7 @@ func TestTooManyMembers(t *testing.T) {
 // TestStatusSizeAtMaxMembers bounds the largest status a ring can have at half of etcd's 1.5 MiB
 // limit on an object: MaxMembers members with a 63-character StatefulSet name and IPv6
 // addresses, in a rollout whose one batch is every member, each recorded as deleted (about
-// 585 KiB as JSON; the API server adds a few hundred bytes of metadata and managed fields).
+// 391 KiB as JSON; the API server adds a few hundred bytes of metadata and managed fields).
 func TestStatusSizeAtMaxMembers(t *testing.T) {
 	const limit = 1536 << 10 / 2
 	name := strings.Repeat("s", 63)

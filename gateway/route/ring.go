@@ -132,7 +132,7 @@ func newRing(sr *v1alpha1.StableRing, prev *Ring, now time.Time) *Ring {
 	if r.Key, err = newKey(sr.Spec.Key); err != nil {
 		errs = append(errs, err)
 	}
-	if r.members, err = newMembers(r.ID, sr.Status.Members, prev, now); err != nil {
+	if r.members, err = newMembers(r.ID, sr, prev, now); err != nil {
 		errs = append(errs, err)
 	}
 	if r.hash, err = r.hashRing(prev); err != nil {
@@ -164,16 +164,16 @@ func normalizeHosts(hosts []string) []string {
 	return out
 }
 
-// newMembers converts status members, sorted by ordinal; ordinals must be unique.
-func newMembers(ringID string, status []v1alpha1.Member, prev *Ring, now time.Time) ([]Member, error) {
-	members := make([]Member, 0, len(status))
-	for _, sm := range status {
+// newMembers converts sr's status members, sorted by ordinal; ordinals must be unique.
+func newMembers(ringID string, sr *v1alpha1.StableRing, prev *Ring, now time.Time) ([]Member, error) {
+	members := make([]Member, 0, len(sr.Status.Members))
+	for _, sm := range sr.Status.Members {
 		label := strconv.FormatInt(int64(sm.Ordinal), 10)
 		m := Member{
 			Ordinal: sm.Ordinal,
 			Label:   label,
 			ID:      ringID + "/" + label,
-			Pod:     sm.Pod,
+			Pod:     sr.PodName(sm.Ordinal),
 			Address: sm.Address,
 			State:   sm.State,
 			Since:   since(sm, prev, now),

@@ -30,7 +30,7 @@ func newRingSpec(name string, n int, mods ...func(*v1alpha1.StableRing)) v1alpha
 	}
 	for i := range n {
 		sr.Status.Members = append(sr.Status.Members, v1alpha1.Member{
-			Ordinal: int32(i), Pod: fmt.Sprintf("%s-%d", name, i), State: v1alpha1.MemberServing,
+			Ordinal: int32(i), State: v1alpha1.MemberServing,
 			Address: fmt.Sprintf("10.0.0.%d:8080", i+1),
 		})
 	}

@@ -28,8 +28,8 @@ spec:
 status:
   ringVersion: "7f3c"
   members:
-  - {ordinal: 0, pod: chat-0, address: "10.0.0.1:8080", state: Serving}
-  - {ordinal: 1, pod: chat-1, address: "10.0.0.2:8080", state: Draining, lastTransitionTime: "2025-01-01T00:00:00Z"}
+  - {ordinal: 0, address: "10.0.0.1:8080", state: Serving}
+  - {ordinal: 1, address: "10.0.0.2:8080", state: Draining, lastTransitionTime: "2025-01-01T00:00:00Z"}
 ---
 ---
 apiVersion: ring.stablering.io/v1alpha1

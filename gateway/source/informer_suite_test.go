@@ -120,7 +120,7 @@ func createRing(ctx context.Context, ns, name string, lbls map[string]string, ad
 	sr.Status.RingVersion = "v1"
 	for i, a := range addrs {
 		sr.Status.Members = append(sr.Status.Members, v1alpha1.Member{
-			Ordinal: int32(i), Pod: fmt.Sprintf("%s-%d", name, i), Address: a, State: v1alpha1.MemberServing,
+			Ordinal: int32(i), Address: a, State: v1alpha1.MemberServing,
 		})
 	}
 	Expect(k.Status().Update(ctx, sr)).To(Succeed())

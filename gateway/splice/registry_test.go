@@ -50,7 +50,7 @@ func ring(states map[int32]v1alpha1.MemberState) v1alpha1.StableRing {
 			state = s
 		}
 		sr.Status.Members = append(sr.Status.Members, v1alpha1.Member{
-			Ordinal: o, Pod: fmt.Sprintf("chat-%d", o), Address: fmt.Sprintf("10.0.0.%d:8080", o+1), State: state,
+			Ordinal: o, Address: fmt.Sprintf("10.0.0.%d:8080", o+1), State: state,
 			LastTransitionTime: &metav1.Time{Time: t0},
 		})
 	}

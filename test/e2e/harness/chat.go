@@ -243,11 +243,22 @@ func (c *Cluster) WaitRolloutComplete(ctx context.Context, app App, replicas int
 			return false, nil
 		}
 		for _, m := range st.Members {
-			if m.State != v1alpha1.MemberServing || m.Revision != sts.Status.UpdateRevision {
+			if m.State != v1alpha1.MemberServing {
 				return false, nil
 			}
 		}
-		return true, nil
+		// Every pod runs the update revision (status.updatedMembers counts them too; this
+		// checks the pods themselves).
+		pods := &corev1.PodList{}
+		if err := c.Client.List(ctx, pods, client.InNamespace(app.Namespace), client.MatchingLabels(app.Selector())); err != nil {
+			return false, err
+		}
+		for _, p := range pods.Items {
+			if p.Labels[appsv1.ControllerRevisionHashLabelKey] != sts.Status.UpdateRevision {
+				return false, nil
+			}
+		}
+		return len(pods.Items) == int(replicas), nil
 	})
 	if err != nil {
 		return fmt.Errorf("rollout of %s/%s not complete (last: %s): %w", app.Namespace, app.Name, last, err)

@@ -87,7 +87,7 @@ func (rec *recorder) ring(e watch.Event, at time.Time) {
 	w := ringWrite{at: at, ring: sr.Namespace + "/" + sr.Name, version: sr.Status.RingVersion, size: len(body), serving: map[string]bool{}}
 	for _, m := range sr.Status.Members {
 		if m.State == v1alpha1.MemberServing {
-			w.serving[m.Pod] = true
+			w.serving[sr.PodName(m.Ordinal)] = true
 		}
 	}
 	rec.writes = append(rec.writes, w)

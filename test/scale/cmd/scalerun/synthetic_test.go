@@ -1,7 +1,6 @@
 package main
 
 import (
-	"strconv"
 	"testing"
 	"time"
 
@@ -22,8 +21,8 @@ func TestSyntheticRing(t *testing.T) {
 	}
 	want := []string{"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}
 	for i, m := range first.Members {
-		if m.State != v1alpha1.MemberServing || m.Address != want[i] || m.Pod != "ring-0-"+strconv.Itoa(i) {
-			t.Errorf("member %d is %s at %q (pod %s), want Serving at %s", m.Ordinal, m.State, m.Address, m.Pod, want[i])
+		if m.State != v1alpha1.MemberServing || m.Address != want[i] || m.Ordinal != int32(i) {
+			t.Errorf("member %d is %s at %q, want member %d Serving at %s", m.Ordinal, m.State, m.Address, i, want[i])
 		}
 	}
 	if len(first.Members) != 3 || first.ReadyMembers != 3 || first.UpdatedMembers != 3 {
