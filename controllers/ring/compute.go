@@ -18,7 +18,7 @@ type Input struct {
 	Ring *v1alpha1.StableRing
 	// StatefulSet is the StatefulSet the ring names, nil when it does not exist.
 	StatefulSet *appsv1.StatefulSet
-	// Pods are the StatefulSet's pods.
+	// Pods are the StatefulSet's pods. Compute only reads them: they may be an informer cache's own objects.
 	Pods []corev1.Pod
 	// Now is the current time.
 	Now time.Time
