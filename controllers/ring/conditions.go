@@ -428,9 +428,10 @@ func (in conditionInput) listMembers(members []v1alpha1.Member, withState bool) 
 			parts = append(parts, fmt.Sprintf("and %d more", len(members)-maxListed))
 			break
 		}
-		part := fmt.Sprintf("%d (%s)", m.Ordinal, in.ring.PodName(m.Ordinal))
+		pod := in.ring.PodName(m.Ordinal)
+		part := fmt.Sprintf("%d (%s)", m.Ordinal, pod)
 		if withState {
-			part = fmt.Sprintf("%d (%s, %s)", m.Ordinal, in.ring.PodName(m.Ordinal), m.State)
+			part = fmt.Sprintf("%d (%s, %s)", m.Ordinal, pod, m.State)
 		}
 		parts = append(parts, part)
 	}

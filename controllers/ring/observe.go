@@ -1,7 +1,6 @@
 package ring
 
 import (
-	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -10,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/stablering/stablering/api/v1alpha1"
 )
 
 // observed is one ordinal of the ring and its pod as seen now.
@@ -53,7 +54,7 @@ func observe(stsName string, start, replicas int32, pods []corev1.Pod, port ints
 	}
 	members := make([]observed, 0, max(replicas, 0))
 	for ordinal := start; ordinal < start+replicas; ordinal++ {
-		o := observed{ordinal: ordinal, podName: fmt.Sprintf("%s-%d", stsName, ordinal)}
+		o := observed{ordinal: ordinal, podName: v1alpha1.PodName(stsName, ordinal)}
 		if pod := byOrdinal[ordinal]; pod != nil {
 			fillFromPod(&o, pod, port)
 		}

@@ -284,7 +284,7 @@ func (l *rawLoop) enter(e entry, key *uint64) bool {
 // reports it again, to the tunnel. Should a registration fail, or the loop have stopped, the
 // tunnel ends.
 func (l *rawLoop) adopt(rt *rawTunnel, look bool) {
-	took := rt.key != 0
+	took := rt.key != 0 // Conn.take gave it the Conn's key; else it enters the loop now
 	if !took && !l.enter(rt, &rt.key) || took && l.stopped() {
 		rt.end()
 		return
@@ -711,8 +711,9 @@ func (rt *rawTunnel) end() {
 // may still put the thread to sleep for the socket's lock, and a raw call would keep its Go
 // processor meanwhile. With raw calls, the benchmark's step of 100,000 idle WebSockets
 // (figure 4), run alone, lost a connection (a handshake unanswered in 5 s) in 4 of 14
-// repetitions, and in none of 12 without them; within a full make bench, after its other
-// steps, one repetition of three still loses one now and then (see benchmarks.md).
+// repetitions, and in none of 12 without them. Within a full make bench, after its other
+// steps, a repetition now and then still loses one, through nginx's instances as through the
+// gateway's (see benchmarks.md).
 func readRaw(fd int, buf []byte) (int, error) {
 	for {
 		n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, uintptr(fd),
