@@ -142,7 +142,7 @@ func testOptions(t testing.TB) gateway.Options {
 
 func startGateway(t testing.TB, opts gateway.Options) *harness {
 	t.Helper()
-	proxyLn, err := net.Listen("tcp", "127.0.0.1:0")
+	proxyLn, err := gateway.Listen(t.Context(), "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/stablering/stablering/gateway/internal/accept"
+	"github.com/stablering/stablering/gateway/tunnel"
 )
 
 // fallbackMaxConnections is the default MaxConnections where the open-files limit is unknown.
@@ -20,10 +23,15 @@ const fallbackMaxConnections = 10000
 var tcpKeepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: -1, Count: -1}
 
 // Listen listens on address for the gateway's clients, with its TCP keep-alive (see
-// listenConfig).
+// listenConfig). On Linux it accepts them as bare sockets, which a WebSocket's tunnel takes as
+// they are (package accept).
 func Listen(ctx context.Context, address string) (net.Listener, error) {
 	lc := listenConfig()
-	return lc.Listen(ctx, "tcp", address)
+	ln, err := lc.Listen(ctx, "tcp", address)
+	if err != nil {
+		return nil, err
+	}
+	return accept.Take(ln.(*net.TCPListener))
 }
 
 // limitListener bounds the connections accepted from a listener that are open at once: at the
@@ -92,6 +100,15 @@ func (c *limitedConn) Close() error {
 
 // SyscallConn returns the raw connection beneath, for waiting on readiness.
 func (c *limitedConn) SyscallConn() (syscall.RawConn, error) { return syscallConnOf(c.Conn) }
+
+// ReleaseSocket gives the socket beneath to a tunnel that takes it as it is, where the
+// connection beneath can (tunnel.SocketReleaser).
+func (c *limitedConn) ReleaseSocket() (int, bool) {
+	if r, ok := c.Conn.(tunnel.SocketReleaser); ok {
+		return r.ReleaseSocket()
+	}
+	return -1, false
+}
 
 // CloseWrite half-closes the connection, as net/http does before closing after an error.
 func (c *limitedConn) CloseWrite() error { return closeWrite(c.Conn) }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"maps"
+	"net"
 	"os"
 	"runtime"
 	"slices"
@@ -22,8 +23,9 @@ import (
 // the frames and writes to the other socket, with no goroutine to wake and no Go netpoller in
 // between. See the package documentation for why and what it costs.
 //
-// The loop owns the two descriptors: Start duplicates them and closes the net.Conns, which
-// takes the sockets out of Go's netpoller (otherwise every message would wake it as well).
+// The loop owns the two descriptors: Start takes them as they are where it can (a released
+// client socket, a dialled Conn's) and duplicates the others, closing their net.Conns, which
+// takes them out of Go's netpoller (otherwise every message would wake it as well).
 // Only the loop reads, writes and closes them, so a descriptor can never be reused under it.
 // Everything a tunnel does happens on its loop: Close and Kill are requests the loop takes
 // from its inbox, and done is called on a goroutine the loop starts.
@@ -222,29 +224,51 @@ func (t *Tunnel) startRaw() bool {
 	return true
 }
 
-// raw returns a raw tunnel for t on a duplicate of its client socket and, for its backend,
-// the socket of conn (which brings its loop, key and registration) or, when conn is nil, a
-// duplicate of the backend socket on a loop of its choice. It returns nil if conn is closed,
-// no loop runs or a duplication failed; look says the backend socket may have data the loop
-// reported to conn.
+// raw returns a raw tunnel for t on its client socket (see clientSocket) and, for its
+// backend, the socket of conn (which brings its loop, key and registration) or, when conn is
+// nil, a duplicate of the backend socket on a loop of its choice. It returns nil if conn is
+// closed, no loop runs or a duplication failed; look says the backend socket may have data the
+// loop reported to conn. What can fail for a backend from Go's net package is done before the
+// client socket is taken, so that the tunnel can still run on goroutines then.
 func (t *Tunnel) raw(conn *Conn) (rt *rawTunnel, look bool) {
-	cfd, err := dupSocket(t.up.src)
+	bfd, l := -1, (*rawLoop)(nil)
+	if conn == nil {
+		if l = pickLoop(); l == nil {
+			return nil, false
+		}
+		var err error
+		if bfd, err = dupSocket(t.down.src); err != nil {
+			return nil, false
+		}
+	}
+	cfd, err := clientSocket(t.client, t.up.src)
 	if err != nil {
+		if bfd >= 0 {
+			_ = syscall.Close(bfd)
+		}
 		return nil, false
 	}
-	rt = &rawTunnel{t: t, fd: [2]int{cfd, -1}, tr: [2]*wsframe.Tracker{&t.up.tr, &t.down.tr}}
-	ok := false
+	rt = &rawTunnel{t: t, fd: [2]int{cfd, bfd}, l: l, tr: [2]*wsframe.Tracker{&t.up.tr, &t.down.tr}}
 	if conn != nil {
-		ok, look = conn.take(rt)
-	} else if rt.l = pickLoop(); rt.l != nil {
-		rt.fd[backend], err = dupSocket(t.down.src)
-		ok = err == nil
-	}
-	if !ok {
-		_ = syscall.Close(cfd)
-		return nil, false
+		ok := false
+		// take fails only when conn is closed, which ends the tunnel either way.
+		if ok, look = conn.take(rt); !ok {
+			_ = syscall.Close(cfd)
+			return nil, false
+		}
 	}
 	return rt, look
+}
+
+// clientSocket returns the client's socket for a raw tunnel: the socket itself from a
+// SocketReleaser that gives it up, else a duplicate of rc's.
+func clientSocket(c net.Conn, rc syscall.RawConn) (int, error) {
+	if r, ok := c.(SocketReleaser); ok {
+		if fd, ok := r.ReleaseSocket(); ok {
+			return fd, nil
+		}
+	}
+	return dupSocket(rc)
 }
 
 // dupSocket returns a new descriptor of rc's socket, close-on-exec.

@@ -15,14 +15,18 @@
 // first of them at most. Close and Kill post requests to the loop and wake it through an
 // eventfd; done is called on a goroutine the loop starts.
 //
-// Start duplicates the client socket's descriptor and closes its net.Conn. That takes the
-// socket out of Go's netpoller: left in it, every message would also wake the runtime's poller,
-// which costs more than the loop saves (a prototype that kept them there used about a third more
-// CPU per message than one that did not). The backend socket is dialled on the loop from the
-// start (Dial, conn_linux.go): a Conn is a net.Conn for the handshake whose readiness the loop
-// reports, and whose socket the tunnel takes as it is, with no duplication, close or
-// re-registration; a backend from Go's net package is duplicated as the client is. As only the
-// loop reads, writes and closes the descriptors, none can be closed and reused under it. An
+// The loop takes both sockets out of Go's netpoller, if they are in it: left there, every
+// message would also wake the runtime's poller, which costs more than the loop saves (a
+// prototype that kept them there used about a third more CPU per message than one that did
+// not). A client connection that can give its socket up (a SocketReleaser: the gateway's
+// listener accepts its clients as bare sockets, which enter the netpoller only when they have
+// to wait) gives it as it is; of any other, Start duplicates the descriptor and closes the
+// net.Conn, which removes the original from the netpoller. The backend socket is dialled on
+// the loop from the start (Dial, conn_linux.go): a Conn is a net.Conn for the handshake whose
+// readiness the loop reports, and whose socket the tunnel takes as it is, with no
+// duplication, close or re-registration; a backend from Go's net package is duplicated. As
+// only the loop reads, writes and closes the descriptors, none can be closed and reused
+// under it. An
 // idle raw tunnel is its two descriptors, the Tunnel and its loop state: no goroutine, no buffer.
 //
 // The loop yields its processor every few milliseconds (yieldEvery): Go's scheduler otherwise
@@ -37,9 +41,10 @@
 // echoing backend (wsbench rtt, the proxy's CPU time from /proc, interleaved with nginx): with
 // the yield, 27–30 µs of CPU per echoed message against nginx's 29.5–37 µs in the same runs
 // (34.5–39 µs without it); 5.2 system calls per message, as nginx, and 1.34 context switches
-// (nginx 1.35, 1.81 without the yield). A WebSocket upgrade with a dialled backend costs 22.7
-// system calls against 29.3 with both sockets duplicated (nginx: 17.8), and 105–119 µs of CPU
-// against 113–129 µs (nginx 78–90 µs, 5 interleaved runs). BenchmarkEcho, whose
+// (nginx 1.35, 1.81 without the yield). A WebSocket upgrade with a dialled backend and a
+// released client socket costs 18.5 system calls against 22.7 with the client's duplicated and
+// 29.3 with both (nginx: 17.9); its CPU, 99–116 µs against 111–135 µs with the client's
+// duplicated (nginx 85–87 µs, 3 interleaved runs). BenchmarkEcho, whose
 // client and echoing backend are goroutines of the same process, shows the other side of it:
 // about 80 µs against 28 µs per op on goroutines, as the loop's thread, blocked in
 // epoll_wait, holds one of Go's processors until the scheduler takes it back for the
@@ -134,6 +139,14 @@ import (
 	"github.com/stablering/stablering/gateway/peek"
 	"github.com/stablering/stablering/gateway/wsframe"
 )
+
+// A SocketReleaser is a client connection that can give its socket to a raw tunnel as it is,
+// with no duplicate to make and no close of the original (see package accept). ReleaseSocket
+// reports false when the connection cannot (its socket is in Go's netpoller); the tunnel
+// duplicates the socket then.
+type SocketReleaser interface {
+	ReleaseSocket() (fd int, ok bool)
+}
 
 // Options configure a tunnel.
 type Options struct {

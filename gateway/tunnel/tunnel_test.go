@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/stablering/stablering/gateway/bufpool"
-	"github.com/stablering/stablering/gateway/internal/loopback"
 	"github.com/stablering/stablering/gateway/wsframe"
 )
 
@@ -30,7 +29,7 @@ func newRig(t *testing.T, websocket bool) *rig {
 // startRig runs a tunnel with opts and a pool of small buffers. wrap, when not nil, wraps the
 // tunnel's ends of both connections.
 func startRig(t *testing.T, opts Options, wrap func(net.Conn) net.Conn) *rig {
-	clientEnd, gwClient := loopback.Pair(t)
+	clientEnd, gwClient := clientPair(t)
 	backendEnd, gwBackend := backendPair(t)
 	if wrap != nil {
 		gwClient, gwBackend = wrap(gwClient), wrap(gwBackend)

@@ -20,13 +20,19 @@ func PairWith(tb testing.TB, dial func(address string) (net.Conn, error)) (diall
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return PairOn(tb, ln, dial)
+}
+
+// PairOn is PairWith with the accepted end accepted from ln, which it closes.
+func PairOn(tb testing.TB, ln net.Listener, dial func(address string) (net.Conn, error)) (dialled, accepted net.Conn) {
+	tb.Helper()
 	defer func() { _ = ln.Close() }()
 	ch := make(chan net.Conn, 1)
 	go func() {
 		c, _ := ln.Accept()
 		ch <- c
 	}()
-	dialled, err = dial(ln.Addr().String())
+	dialled, err := dial(ln.Addr().String())
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,0 +1,484 @@
+package accept
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// Listener accepts TCP connections with accept4(2), as bare sockets (Conn). It waits for them
+// on its socket as an *os.File, as a *net.TCPListener's raw connection cannot wait.
+type Listener struct {
+	file   *os.File
+	rc     syscall.RawConn
+	local  *net.TCPAddr // the listening address; its IP is unspecified when bound to all
+	closed atomic.Bool
+}
+
+// Take returns a Listener on ln's socket, with TCP_NODELAY set for its connections to inherit
+// (Go's net package sets it on each). It closes ln in every case: the socket is the
+// Listener's alone.
+func Take(ln *net.TCPListener) (net.Listener, error) {
+	f, err := ln.File() // a duplicate, left non-blocking, on Go's netpoller
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	l := &Listener{file: f}
+	l.local, _ = ln.Addr().(*net.TCPAddr)
+	if err := ln.Close(); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	if l.rc, err = f.SyscallConn(); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	var serr error
+	if err := l.rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+	}); err != nil || serr != nil {
+		_ = f.Close()
+		return nil, errors.Join(err, os.NewSyscallError("setsockopt", serr))
+	}
+	return l, nil
+}
+
+// Close closes the listener, and ends the Accept waiting.
+func (l *Listener) Close() error {
+	l.closed.Store(true)
+	if err := l.file.Close(); err != nil {
+		return &net.OpError{Op: "close", Net: "tcp", Addr: l.local, Err: net.ErrClosed}
+	}
+	return nil
+}
+
+// Addr is the listening address.
+func (l *Listener) Addr() net.Addr { return l.local }
+
+// Accept waits for a connection and returns it as a *Conn. Its errors are *net.OpError, with
+// net.ErrClosed once the listener is closed.
+func (l *Listener) Accept() (net.Conn, error) {
+	nfd, sa, aerr := -1, syscall.Sockaddr(nil), error(nil)
+	err := l.rc.Read(func(fd uintptr) bool {
+		for {
+			nfd, sa, aerr = syscall.Accept4(int(fd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+			switch {
+			case errors.Is(aerr, syscall.EINTR), errors.Is(aerr, syscall.ECONNABORTED): // a client that reset before its turn
+				continue
+			case errors.Is(aerr, syscall.EAGAIN):
+				return false
+			}
+			return true
+		}
+	})
+	if err == nil && aerr != nil {
+		err = os.NewSyscallError("accept4", aerr)
+	}
+	if err != nil && l.closed.Load() {
+		err = net.ErrClosed // the file's raw connection says "use of closed file"
+	}
+	if err != nil {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.local, Err: err}
+	}
+	return newConn(nfd, l.local, tcpAddr(sa)), nil
+}
+
+// tcpAddr converts an address accept4(2) returned.
+func tcpAddr(sa syscall.Sockaddr) *net.TCPAddr {
+	switch sa := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IPv4(sa.Addr[0], sa.Addr[1], sa.Addr[2], sa.Addr[3]), Port: sa.Port}
+	case *syscall.SockaddrInet6:
+		a := &net.TCPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port}
+		if sa.ZoneId != 0 {
+			if ifi, err := net.InterfaceByIndex(int(sa.ZoneId)); err == nil {
+				a.Zone = ifi.Name
+			}
+		}
+		return a
+	}
+	return &net.TCPAddr{}
+}
+
+// Conn is an accepted connection. Until its first wait it is a bare non-blocking socket, read
+// and written with system calls of its own; from then on it is an *os.File on Go's netpoller,
+// which every method uses. It is safe for concurrent use, as a net.Conn is: a system call on
+// the bare socket holds mu shared, so Close (which holds it alone) cannot close the descriptor,
+// and let it be reused, under the call.
+type Conn struct {
+	local  *net.TCPAddr // nil when the listener is bound to every address
+	remote *net.TCPAddr
+
+	file atomic.Pointer[os.File] // set once the socket entered Go's netpoller
+	frc  syscall.RawConn         // the file's raw connection, set before file
+
+	mu       sync.RWMutex
+	fd       int  // the bare socket; -1 once closed, released or in the file
+	released bool // ReleaseSocket gave the socket away
+	// rd and wd are the deadlines set while bare, in Unix nanoseconds (0 for none), set
+	// under mu; they pass to the file when it is made.
+	rd, wd atomic.Int64
+}
+
+func newConn(fd int, listener, remote *net.TCPAddr) *Conn {
+	c := &Conn{fd: fd, remote: remote}
+	if listener != nil && !listener.IP.IsUnspecified() {
+		c.local = listener
+	}
+	return c
+}
+
+// Read reads from the bare socket while it has data, and from the file afterwards.
+func (c *Conn) Read(p []byte) (int, error) {
+	if f := c.file.Load(); f != nil {
+		n, err := f.Read(p)
+		return n, c.fileError("read", err)
+	}
+	c.mu.RLock()
+	fd := c.fd
+	switch {
+	case fd < 0:
+		c.mu.RUnlock()
+		return c.closedOrFile("read", p, (*os.File).Read)
+	case passed(&c.rd):
+		c.mu.RUnlock()
+		return 0, c.opError("read", os.ErrDeadlineExceeded)
+	}
+	n, err := ignoringEINTR(func() (int, error) { return syscall.Read(fd, p) })
+	c.mu.RUnlock()
+	switch {
+	case errors.Is(err, syscall.EAGAIN):
+	case err != nil:
+		return 0, c.opError("read", os.NewSyscallError("read", err))
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
+	default:
+		return n, nil
+	}
+	f, err := c.poll()
+	if err != nil {
+		return 0, err
+	}
+	n, err = f.Read(p)
+	return n, c.fileError("read", err)
+}
+
+// Write writes to the bare socket what its send buffer takes, and the rest through the file.
+func (c *Conn) Write(p []byte) (int, error) {
+	if f := c.file.Load(); f != nil {
+		n, err := f.Write(p)
+		return n, c.fileError("write", err)
+	}
+	c.mu.RLock()
+	fd := c.fd
+	switch {
+	case fd < 0:
+		c.mu.RUnlock()
+		return c.closedOrFile("write", p, (*os.File).Write)
+	case passed(&c.wd):
+		c.mu.RUnlock()
+		return 0, c.opError("write", os.ErrDeadlineExceeded)
+	}
+	n, err := ignoringEINTR(func() (int, error) { return sendNoSignal(fd, p) })
+	c.mu.RUnlock()
+	switch {
+	case errors.Is(err, syscall.EAGAIN):
+		n = 0
+	case err != nil:
+		return 0, c.opError("write", os.NewSyscallError("write", err))
+	case n == len(p):
+		return n, nil
+	}
+	f, err := c.poll()
+	if err != nil {
+		return n, err
+	}
+	m, err := f.Write(p[n:])
+	return n + m, c.fileError("write", err)
+}
+
+// closedOrFile does a read or write that found the bare socket gone: into the file made
+// meanwhile, or closed.
+func (c *Conn) closedOrFile(op string, p []byte, io func(*os.File, []byte) (int, error)) (int, error) {
+	if f := c.file.Load(); f != nil {
+		n, err := io(f, p)
+		return n, c.fileError(op, err)
+	}
+	return 0, c.opError(op, net.ErrClosed)
+}
+
+// sendNoSignal writes p to the socket fd with sendto(2) and MSG_NOSIGNAL: a peer that has gone
+// gives EPIPE, not a SIGPIPE for the runtime to field.
+func sendNoSignal(fd int, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	r, _, errno := syscall.Syscall6(syscall.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))),
+		uintptr(len(p)), syscall.MSG_NOSIGNAL, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
+}
+
+// poll puts the bare socket into Go's netpoller, as an *os.File with the deadlines set so far,
+// and returns the file; the file already made if another call made it.
+func (c *Conn) poll() (*os.File, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f := c.file.Load(); f != nil {
+		return f, nil
+	}
+	if c.fd < 0 {
+		return nil, c.opError("read", net.ErrClosed)
+	}
+	// NewFile registers a non-blocking descriptor with the netpoller; one it could not
+	// register would take no deadline, which is how a failure shows.
+	f := os.NewFile(uintptr(c.fd), "")
+	if err := f.SetDeadline(time.Time{}); err != nil {
+		_ = f.Close()
+		c.fd = -1
+		return nil, c.opError("read", err)
+	}
+	for _, d := range []struct {
+		at  *atomic.Int64
+		set func(time.Time) error
+	}{{&c.rd, f.SetReadDeadline}, {&c.wd, f.SetWriteDeadline}} {
+		if ns := d.at.Load(); ns != 0 {
+			_ = d.set(time.Unix(0, ns))
+		}
+	}
+	frc, err := f.SyscallConn()
+	if err != nil {
+		_ = f.Close()
+		c.fd = -1
+		return nil, c.opError("read", err)
+	}
+	c.frc, c.fd = frc, -1
+	c.file.Store(f)
+	return f, nil
+}
+
+// Close closes the connection; after ReleaseSocket it does nothing.
+func (c *Conn) Close() error {
+	if f := c.file.Load(); f != nil {
+		return c.fileError("close", f.Close())
+	}
+	c.mu.Lock()
+	if f := c.file.Load(); f != nil { // made since
+		c.mu.Unlock()
+		return c.fileError("close", f.Close())
+	}
+	fd, released := c.fd, c.released
+	c.fd = -1
+	c.mu.Unlock()
+	switch {
+	case fd >= 0:
+		return c.syscallError("close", syscall.Close(fd))
+	case released:
+		return nil
+	}
+	return c.opError("close", net.ErrClosed)
+}
+
+// ReleaseSocket gives the bare socket to the caller, who closes it, and reports whether it
+// could: not once the socket is in Go's netpoller (the caller duplicates it then) or closed.
+// The Conn is closed afterwards, its Close a no-op.
+func (c *Conn) ReleaseSocket() (fd int, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fd < 0 {
+		return -1, false
+	}
+	fd, c.fd, c.released = c.fd, -1, true
+	return fd, true
+}
+
+// CloseWrite shuts the sending side down, as *net.TCPConn's does.
+func (c *Conn) CloseWrite() error {
+	var err error
+	if cerr := (rawConn{c}).Control(func(fd uintptr) {
+		err = syscall.Shutdown(int(fd), syscall.SHUT_WR)
+	}); cerr != nil {
+		return cerr
+	}
+	return c.syscallError("shutdown", err)
+}
+
+// LocalAddr is the listener's address, or, when the listener is bound to every address, the
+// socket's, asked of the kernel (net/http asks once per connection it serves).
+func (c *Conn) LocalAddr() net.Addr {
+	if c.local != nil {
+		return c.local
+	}
+	var sa syscall.Sockaddr
+	_ = (rawConn{c}).Control(func(fd uintptr) { sa, _ = syscall.Getsockname(int(fd)) })
+	return tcpAddr(sa)
+}
+
+// RemoteAddr is the client's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+// SetDeadline sets both deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	return errors.Join(c.SetReadDeadline(t), c.SetWriteDeadline(t))
+}
+
+// SetReadDeadline sets the read deadline.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	return c.setDeadline(&c.rd, t, (*os.File).SetReadDeadline)
+}
+
+// SetWriteDeadline sets the write deadline.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	return c.setDeadline(&c.wd, t, (*os.File).SetWriteDeadline)
+}
+
+// setDeadline keeps a deadline for the file to come (under mu, so that poll sees it), or sets
+// it on the file.
+func (c *Conn) setDeadline(at *atomic.Int64, t time.Time, set func(*os.File, time.Time) error) error {
+	if f := c.file.Load(); f != nil {
+		return c.fileError("set deadline", set(f, t))
+	}
+	c.mu.Lock()
+	if f := c.file.Load(); f != nil {
+		c.mu.Unlock()
+		return c.fileError("set deadline", set(f, t))
+	}
+	var ns int64
+	if !t.IsZero() {
+		ns = t.UnixNano()
+	}
+	at.Store(ns)
+	c.mu.Unlock()
+	return nil
+}
+
+// passed reports whether the deadline at has passed; it reads the clock only when one is set.
+func passed(at *atomic.Int64) bool {
+	ns := at.Load()
+	return ns != 0 && time.Now().UnixNano() >= ns
+}
+
+// SyscallConn returns the connection's raw connection: the bare socket's, then the file's.
+func (c *Conn) SyscallConn() (syscall.RawConn, error) { return rawConn{c}, nil }
+
+func ignoringEINTR(call func() (int, error)) (int, error) {
+	for {
+		n, err := call()
+		if !errors.Is(err, syscall.EINTR) {
+			return n, err
+		}
+	}
+}
+
+func (c *Conn) opError(op string, err error) error {
+	e := &net.OpError{Op: op, Net: "tcp", Addr: c.remote, Err: err}
+	if c.local != nil {
+		e.Source = c.local
+	}
+	return e
+}
+
+func (c *Conn) syscallError(call string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return c.opError(call, os.NewSyscallError(call, err))
+}
+
+// fileError gives an error of the file the form of the net package's: a *net.OpError, or
+// io.EOF.
+func (c *Conn) fileError(op string, err error) error {
+	if err == nil || errors.Is(err, io.EOF) {
+		return err
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	if errors.Is(err, os.ErrClosed) {
+		err = net.ErrClosed
+	}
+	return c.opError(op, err)
+}
+
+// rawConn is a Conn's syscall.RawConn.
+type rawConn struct{ c *Conn }
+
+// Control calls f with the socket's descriptor.
+func (r rawConn) Control(f func(fd uintptr)) error {
+	c := r.c
+	if c.file.Load() != nil {
+		return rawError(c.frc.Control(f))
+	}
+	c.mu.RLock()
+	if c.fd < 0 {
+		c.mu.RUnlock()
+		if c.file.Load() != nil {
+			return rawError(c.frc.Control(f))
+		}
+		return net.ErrClosed
+	}
+	f(uintptr(c.fd))
+	c.mu.RUnlock()
+	return nil
+}
+
+// Read calls f until it returns true, waiting for the socket to be readable in between.
+func (r rawConn) Read(f func(fd uintptr) bool) error {
+	return r.wait(f, func(rc syscall.RawConn, f func(uintptr) bool) error { return rc.Read(f) })
+}
+
+// Write calls f until it returns true, waiting for the socket to be writable in between.
+func (r rawConn) Write(f func(fd uintptr) bool) error {
+	return r.wait(f, func(rc syscall.RawConn, f func(uintptr) bool) error { return rc.Write(f) })
+}
+
+// wait calls f on the bare socket once; if f asks to wait, the socket enters the netpoller,
+// whose wait (rc.Read or rc.Write) comes before f is called again.
+func (r rawConn) wait(f func(fd uintptr) bool, on func(rc syscall.RawConn, f func(uintptr) bool) error) error {
+	c := r.c
+	if c.file.Load() == nil {
+		c.mu.RLock()
+		if c.fd >= 0 {
+			done := f(uintptr(c.fd))
+			c.mu.RUnlock()
+			if done {
+				return nil
+			}
+			if _, err := c.poll(); err != nil {
+				return err
+			}
+			waited := false
+			return rawError(on(c.frc, func(fd uintptr) bool {
+				if !waited {
+					waited = true
+					return false
+				}
+				return f(fd)
+			}))
+		}
+		c.mu.RUnlock()
+		if c.file.Load() == nil {
+			return net.ErrClosed
+		}
+	}
+	return rawError(on(c.frc, f))
+}
+
+// rawError is the error of a file's raw connection as a net.Conn's would say it: the
+// deadline's, or net.ErrClosed, the only other way its calls fail.
+func rawError(err error) error {
+	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	return net.ErrClosed
+}
