@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -125,4 +126,56 @@ func TestAcceptOutOfDescriptors(t *testing.T) {
 	if resp, body := rc.response(t, http.MethodGet); resp.StatusCode != http.StatusOK || body != "/late?room=a" {
 		t.Fatalf("after the descriptors came back: %s %q", resp.Status, body)
 	}
+}
+
+// TestUpgradeWhateverTheHeadsTiming: a WebSocket handshake is served, and its tunnel carries
+// messages both ways, whether its head is there at the gateway's first read (the tunnel then
+// takes the accepted socket as it is) or arrives later, in pieces (the socket waits in Go's
+// poller first, and the tunnel takes a duplicate).
+func TestUpgradeWhateverTheHeadsTiming(t *testing.T) {
+	b := newBackend(t, 0)
+	h := gatewayFor(t, b, testOptions(t))
+	const head = "GET /ws?room=a HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	for _, late := range []bool{false, true} {
+		c := dialRaw(t, h)
+		if late {
+			time.Sleep(50 * time.Millisecond) // the gateway's first read finds nothing
+			c.send(t, head[:20])
+			time.Sleep(50 * time.Millisecond)
+			c.send(t, head[20:])
+		} else {
+			c.send(t, head)
+		}
+		if resp, _ := c.response(t, http.MethodGet); resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("late %v: %s", late, resp.Status)
+		}
+		if got := c.textFrame(t); got != "member 0" {
+			t.Fatalf("late %v: the member's greeting is %q", late, got)
+		}
+		// A masked text frame with a zero mask, which leaves the payload as it is.
+		c.send(t, "\x81\x85\x00\x00\x00\x00hello")
+		if got := c.textFrame(t); got != "hello" {
+			t.Fatalf("late %v: echoed %q", late, got)
+		}
+	}
+}
+
+// textFrame reads one unmasked text frame of at most 125 bytes from the member, through the
+// gateway.
+func (c *rawClient) textFrame(t testing.TB) string {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var hdr [2]byte
+	if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
+		t.Fatalf("reading a frame: %v", err)
+	}
+	if hdr[0] != 0x81 || hdr[1] > 125 {
+		t.Fatalf("frame header %x, want an unmasked text frame of at most 125 bytes", hdr)
+	}
+	payload := make([]byte, hdr[1])
+	if _, err := io.ReadFull(c.br, payload); err != nil {
+		t.Fatalf("reading a frame: %v", err)
+	}
+	return string(payload)
 }
