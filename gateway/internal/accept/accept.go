@@ -7,13 +7,14 @@
 // connection that a raw tunnel then takes (package tunnel) costs three more: the duplicate of
 // its descriptor (fcntl), and the close of the original, which removes it from the netpoller
 // (epoll_ctl) and closes it. A WebSocket handshake reads one request head that is usually
-// there already and writes one answer that fits the empty send buffer, so none of that waits.
+// there already (for about four upgrades in five under the benchmark's load) and writes one
+// answer that fits the empty send buffer, so none of that waits.
 // Here a connection is a bare non-blocking socket until a read finds nothing or a write cannot
 // be taken whole; only then does it enter Go's netpoller (as an *os.File, which registers the
 // descriptor itself without duplicating it), for the rest of its life. A tunnel takes a socket
 // that never entered it with ReleaseSocket, and registers it once, on its loop. TCP_NODELAY is
 // set once, on the listening socket, whose accepted connections inherit it on Linux
-// (TestAcceptedNoDelay).
+// (the gateway's TestAcceptedSocketOptions).
 //
 // A plain HTTP connection enters the netpoller at its first wait, usually the one for its
 // second request, at two system calls (fcntl to see the descriptor is non-blocking, and
