@@ -19,4 +19,9 @@
 // A plain HTTP connection enters the netpoller at its first wait, usually the one for its
 // second request, at two system calls (fcntl to see the descriptor is non-blocking, and
 // epoll_ctl) against the three of Go's accept.
+//
+// Why code of our own: the libraries that accept sockets outside Go's net package are
+// event-loop frameworks (gnet, cloudwego/netpoll) that serve every connection on their own
+// loops, and would take over the HTTP path, TLS and net/http's server with it; here only the
+// accept changes, and everything else keeps the net.Conn it had.
 package accept
