@@ -129,9 +129,9 @@ func TestAcceptOutOfDescriptors(t *testing.T) {
 }
 
 // TestUpgradeWhateverTheHeadsTiming: a WebSocket handshake is served, and its tunnel carries
-// messages both ways, whether its head is there at the gateway's first read (the tunnel then
-// takes the accepted socket as it is) or arrives later, in pieces (the socket waits in Go's
-// poller first, and the tunnel takes a duplicate).
+// messages both ways, whether its head is there at the gateway's first read or arrives later,
+// in pieces, so that the client socket waits in Go's poller first. Which socket the tunnel
+// takes in each case (the accepted one, or a duplicate) is TestRawTunnelTakesAcceptedSocket's.
 func TestUpgradeWhateverTheHeadsTiming(t *testing.T) {
 	b := newBackend(t, 0)
 	h := gatewayFor(t, b, testOptions(t))

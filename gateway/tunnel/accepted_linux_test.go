@@ -1,7 +1,6 @@
 package tunnel
 
 import (
-	"bytes"
 	"net"
 	"testing"
 	"time"
@@ -37,15 +36,7 @@ func TestRawTunnelTakesAcceptedSocket(t *testing.T) {
 			if accepted < 0 {
 				t.Fatal("the client's end is not from package accept")
 			}
-			msg := bytes.Repeat([]byte("x"), 3000)
-			go func() { _, _ = r.client.Write(msg) }()
-			if got := readN(t, r.backend, len(msg)); !bytes.Equal(got, msg) {
-				t.Fatal("client to backend corrupted")
-			}
-			go func() { _, _ = r.backend.Write(msg) }()
-			if got := readN(t, r.client, len(msg)); !bytes.Equal(got, msg) {
-				t.Fatal("backend to client corrupted")
-			}
+			r.copyBothWays(t)
 			r.tun.mu.Lock()
 			rt := r.tun.rt
 			r.tun.mu.Unlock()

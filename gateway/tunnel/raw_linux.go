@@ -250,7 +250,7 @@ func (t *Tunnel) raw(conn *Conn) (rt *rawTunnel, look bool) {
 	}
 	rt = &rawTunnel{t: t, fd: [2]int{cfd, bfd}, l: l, tr: [2]*wsframe.Tracker{&t.up.tr, &t.down.tr}}
 	if conn != nil {
-		ok := false
+		var ok bool
 		// take fails only when conn is closed, which ends the tunnel either way.
 		if ok, look = conn.take(rt); !ok {
 			_ = syscall.Close(cfd)

@@ -26,8 +26,8 @@
 // readiness the loop reports, and whose socket the tunnel takes as it is, with no
 // duplication, close or re-registration; a backend from Go's net package is duplicated. As
 // only the loop reads, writes and closes the descriptors, none can be closed and reused
-// under it. An
-// idle raw tunnel is its two descriptors, the Tunnel and its loop state: no goroutine, no buffer.
+// under it. An idle raw tunnel is its two descriptors, the Tunnel and its loop state: no
+// goroutine, no buffer.
 //
 // The loop yields its processor every few milliseconds (yieldEvery): Go's scheduler otherwise
 // treats it as a goroutine that has run too long, and takes its processor from it in every

@@ -78,7 +78,17 @@ func TestCopiesBothWays(t *testing.T) { eachMode(t, testCopiesBothWays) }
 
 func testCopiesBothWays(t *testing.T) {
 	r := newRig(t, true)
-	big := bytes.Repeat([]byte("0123456789"), 1000) // larger than the pool's buffers
+	r.copyBothWays(t)
+	_ = r.backend.Close()
+	expectEOF(t, r.client)
+	<-r.done
+}
+
+// copyBothWays sends more than the pool's buffers hold from the client to the backend, then
+// from the backend to the client, and checks both arrive whole.
+func (r *rig) copyBothWays(t *testing.T) {
+	t.Helper()
+	big := bytes.Repeat([]byte("0123456789"), 1000)
 	go func() { _, _ = r.client.Write(big) }()
 	if got := readN(t, r.backend, len(big)); !bytes.Equal(got, big) {
 		t.Fatal("client to backend corrupted")
@@ -87,9 +97,6 @@ func testCopiesBothWays(t *testing.T) {
 	if got := readN(t, r.client, len(big)); !bytes.Equal(got, big) {
 		t.Fatal("backend to client corrupted")
 	}
-	_ = r.backend.Close()
-	expectEOF(t, r.client)
-	<-r.done
 }
 
 // TestCloseAtFrameBoundary requests a close while the backend is in the middle of a frame:

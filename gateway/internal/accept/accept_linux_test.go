@@ -108,6 +108,9 @@ func TestDeadlinePassedWhileBare(t *testing.T) {
 	if n, err := c.Read(make([]byte, 1)); n != 1 || err != nil {
 		t.Fatalf("read once the deadline is cleared: %d, %v", n, err)
 	}
+	if c.file.Load() != nil {
+		t.Fatal("the socket entered the netpoller, though nothing waited")
+	}
 }
 
 // TestWriteLargerThanTheSendBuffer: what the bare socket does not take is written through the
@@ -122,6 +125,9 @@ func TestWriteLargerThanTheSendBuffer(t *testing.T) {
 	}()
 	if n, err := c.Write(big); n != len(big) || err != nil {
 		t.Fatalf("wrote %d of %d: %v", n, len(big), err)
+	}
+	if c.file.Load() == nil {
+		t.Fatal("a write larger than the send buffer did not wait in the netpoller")
 	}
 	_ = c.Close()
 	if b := <-got; !bytes.Equal(b, big) {

@@ -42,16 +42,10 @@ func newConn(fd int, listener, remote *net.TCPAddr) *Conn {
 
 // Read reads from the bare socket while it has data, and from the file afterwards.
 func (c *Conn) Read(p []byte) (int, error) {
-	if f := c.file.Load(); f != nil {
-		n, err := f.Read(p)
-		return n, c.fileError("read", err)
-	}
-	c.mu.RLock()
-	fd := c.fd
+	fd, f := c.bare()
 	switch {
 	case fd < 0:
-		c.mu.RUnlock()
-		return c.closedOrFile("read", p, (*os.File).Read)
+		return c.fileIO("read", f, p, (*os.File).Read)
 	case passed(&c.rd):
 		c.mu.RUnlock()
 		return 0, c.opError("read", os.ErrDeadlineExceeded)
@@ -67,7 +61,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	default:
 		return n, nil
 	}
-	f, err := c.poll()
+	f, err = c.poll("read")
 	if err != nil {
 		return 0, err
 	}
@@ -77,16 +71,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 
 // Write writes to the bare socket what its send buffer takes, and the rest through the file.
 func (c *Conn) Write(p []byte) (int, error) {
-	if f := c.file.Load(); f != nil {
-		n, err := f.Write(p)
-		return n, c.fileError("write", err)
-	}
-	c.mu.RLock()
-	fd := c.fd
+	fd, f := c.bare()
 	switch {
 	case fd < 0:
-		c.mu.RUnlock()
-		return c.closedOrFile("write", p, (*os.File).Write)
+		return c.fileIO("write", f, p, (*os.File).Write)
 	case passed(&c.wd):
 		c.mu.RUnlock()
 		return 0, c.opError("write", os.ErrDeadlineExceeded)
@@ -101,7 +89,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	case n == len(p):
 		return n, nil
 	}
-	f, err := c.poll()
+	f, err = c.poll("write")
 	if err != nil {
 		return n, err
 	}
@@ -109,14 +97,27 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return n + m, c.fileError("write", err)
 }
 
-// closedOrFile does a read or write that found the bare socket gone: into the file made
-// meanwhile, or closed.
-func (c *Conn) closedOrFile(op string, p []byte, io func(*os.File, []byte) (int, error)) (int, error) {
+// bare returns the bare socket with mu held shared, for the caller to unlock; or, with mu not
+// held, fd -1 and the file the socket entered, nil once the Conn is closed or released.
+func (c *Conn) bare() (fd int, f *os.File) {
 	if f := c.file.Load(); f != nil {
-		n, err := io(f, p)
-		return n, c.fileError(op, err)
+		return -1, f
 	}
-	return 0, c.opError(op, net.ErrClosed)
+	c.mu.RLock()
+	if c.fd >= 0 {
+		return c.fd, nil
+	}
+	c.mu.RUnlock()
+	return -1, c.file.Load()
+}
+
+// fileIO does a read or write on the file f, or fails as on a closed connection when f is nil.
+func (c *Conn) fileIO(op string, f *os.File, p []byte, do func(*os.File, []byte) (int, error)) (int, error) {
+	if f == nil {
+		return 0, c.opError(op, net.ErrClosed)
+	}
+	n, err := do(f, p)
+	return n, c.fileError(op, err)
 }
 
 // sendNoSignal writes p to the socket fd with sendto(2) and MSG_NOSIGNAL: a peer that has gone
@@ -134,15 +135,16 @@ func sendNoSignal(fd int, p []byte) (int, error) {
 }
 
 // poll puts the bare socket into Go's netpoller, as an *os.File with the deadlines set so far,
-// and returns the file; the file already made if another call made it.
-func (c *Conn) poll() (*os.File, error) {
+// and returns the file; the file already made if another call made it. op names the call
+// that has to wait, for its errors.
+func (c *Conn) poll(op string) (*os.File, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if f := c.file.Load(); f != nil {
 		return f, nil
 	}
 	if c.fd < 0 {
-		return nil, c.opError("read", net.ErrClosed)
+		return nil, c.opError(op, net.ErrClosed)
 	}
 	// NewFile registers a non-blocking descriptor with the netpoller; one it could not
 	// register would take no deadline, which is how a failure shows.
@@ -150,7 +152,7 @@ func (c *Conn) poll() (*os.File, error) {
 	if err := f.SetDeadline(time.Time{}); err != nil {
 		_ = f.Close()
 		c.fd = -1
-		return nil, c.opError("read", err)
+		return nil, c.opError(op, err)
 	}
 	for _, d := range []struct {
 		at  *atomic.Int64
@@ -164,7 +166,7 @@ func (c *Conn) poll() (*os.File, error) {
 	if err != nil {
 		_ = f.Close()
 		c.fd = -1
-		return nil, c.opError("read", err)
+		return nil, c.opError(op, err)
 	}
 	c.frc, c.fd = frc, -1
 	c.file.Store(f)
@@ -321,20 +323,15 @@ type rawConn struct{ c *Conn }
 // Control calls f with the socket's descriptor.
 func (r rawConn) Control(f func(fd uintptr)) error {
 	c := r.c
-	if c.file.Load() != nil {
-		return rawError(c.frc.Control(f))
-	}
-	c.mu.RLock()
-	if c.fd < 0 {
+	switch fd, file := c.bare(); {
+	case fd >= 0:
+		f(uintptr(fd))
 		c.mu.RUnlock()
-		if c.file.Load() != nil {
-			return rawError(c.frc.Control(f))
-		}
+		return nil
+	case file == nil:
 		return net.ErrClosed
 	}
-	f(uintptr(c.fd))
-	c.mu.RUnlock()
-	return nil
+	return rawError(c.frc.Control(f))
 }
 
 // Read calls f until it returns true, waiting for the socket to be readable in between.
@@ -351,30 +348,27 @@ func (r rawConn) Write(f func(fd uintptr) bool) error {
 // whose wait (rc.Read or rc.Write) comes before f is called again.
 func (r rawConn) wait(f func(fd uintptr) bool, on func(rc syscall.RawConn, f func(uintptr) bool) error) error {
 	c := r.c
-	if c.file.Load() == nil {
-		c.mu.RLock()
-		if c.fd >= 0 {
-			done := f(uintptr(c.fd))
-			c.mu.RUnlock()
-			if done {
-				return nil
-			}
-			if _, err := c.poll(); err != nil {
-				return err
-			}
-			waited := false
-			return rawError(on(c.frc, func(fd uintptr) bool {
-				if !waited {
-					waited = true
-					return false
-				}
-				return f(fd)
-			}))
-		}
+	switch fd, file := c.bare(); {
+	case fd >= 0:
+		done := f(uintptr(fd))
 		c.mu.RUnlock()
-		if c.file.Load() == nil {
-			return net.ErrClosed
+		if done {
+			return nil
 		}
+		if _, err := c.poll("wait"); err != nil {
+			return err
+		}
+		call := f
+		waited := false
+		f = func(fd uintptr) bool { // the wait first: call asked for it already
+			if !waited {
+				waited = true
+				return false
+			}
+			return call(fd)
+		}
+	case file == nil:
+		return net.ErrClosed
 	}
 	return rawError(on(c.frc, f))
 }
