@@ -3,6 +3,7 @@ package accept
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -120,6 +121,9 @@ func TestWriteLargerThanTheSendBuffer(t *testing.T) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<18) // 4 MiB
 	got := make(chan []byte)
 	go func() {
+		// The client reads late, so the first send fills the buffers and the write has to
+		// wait; a reader at work could drain them as fast as one send(2) fills them.
+		time.Sleep(50 * time.Millisecond)
 		b, _ := io.ReadAll(client)
 		got <- b
 	}()
@@ -273,4 +277,62 @@ func TestCloseEndsAccept(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("Close did not end the waiting Accept")
 	}
+}
+
+// TestRawConnWaitMissesNoWakeUp: a function that asks to wait on its first call, as a write
+// that then awaits the answer does, is called again once the socket is readable, even when
+// the bytes arrive while the socket enters the netpoller. Go's raw read forgets readiness it
+// learned before it first calls the function, so a wake-up in that window is seen only by
+// looking at the socket. Connections in parallel, whose peers write as the waits start, hit
+// the window about once in ten thousand.
+func TestRawConnWaitMissesNoWakeUp(t *testing.T) {
+	l := listen(t, "127.0.0.1:0")
+	const workers, each = 4, 5000
+	errs := make(chan error, workers)
+	for range workers {
+		go func() { errs <- waitForSentBytes(l, each) }()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitForSentBytes connects n times to l; each time the client writes a byte while the
+// accepted side waits for it with a raw read that asks to wait first.
+func waitForSentBytes(l net.Listener, n int) error {
+	for i := range n {
+		client, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			return err
+		}
+		ac, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		err = waitForSentByte(client, ac.(*Conn))
+		_ = client.Close()
+		_ = ac.Close()
+		if err != nil {
+			return fmt.Errorf("connection %d: the wait for a byte that was sent ended with %w", i, err)
+		}
+	}
+	return nil
+}
+
+func waitForSentByte(client net.Conn, c *Conn) error {
+	if err := c.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		return err
+	}
+	rc, _ := c.SyscallConn()
+	go func() { _, _ = client.Write([]byte("x")) }()
+	first := true
+	return rc.Read(func(uintptr) bool {
+		if first {
+			first = false
+			return false
+		}
+		return true
+	})
 }

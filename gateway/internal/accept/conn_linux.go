@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Conn is an accepted connection. Until its first wait it is a bare non-blocking socket, read
@@ -336,17 +338,20 @@ func (r rawConn) Control(f func(fd uintptr)) error {
 
 // Read calls f until it returns true, waiting for the socket to be readable in between.
 func (r rawConn) Read(f func(fd uintptr) bool) error {
-	return r.wait(f, func(rc syscall.RawConn, f func(uintptr) bool) error { return rc.Read(f) })
+	return r.wait(f, unix.POLLIN, func(rc syscall.RawConn, f func(uintptr) bool) error { return rc.Read(f) })
 }
 
 // Write calls f until it returns true, waiting for the socket to be writable in between.
 func (r rawConn) Write(f func(fd uintptr) bool) error {
-	return r.wait(f, func(rc syscall.RawConn, f func(uintptr) bool) error { return rc.Write(f) })
+	return r.wait(f, unix.POLLOUT, func(rc syscall.RawConn, f func(uintptr) bool) error { return rc.Write(f) })
 }
 
 // wait calls f on the bare socket once; if f asks to wait, the socket enters the netpoller,
-// whose wait (rc.Read or rc.Write) comes before f is called again.
-func (r rawConn) wait(f func(fd uintptr) bool, on func(rc syscall.RawConn, f func(uintptr) bool) error) error {
+// whose wait (rc.Read or rc.Write) comes before f is called again, unless the socket is ready
+// for the event already. Go's raw calls forget the readiness the poller learned before they first
+// call f, which may be the readiness f waits for, so the socket itself is asked (poll(2),
+// without waiting) before f is called again or the wait starts.
+func (r rawConn) wait(f func(fd uintptr) bool, event int16, on func(rc syscall.RawConn, f func(uintptr) bool) error) error {
 	c := r.c
 	switch fd, file := c.bare(); {
 	case fd >= 0:
@@ -359,11 +364,13 @@ func (r rawConn) wait(f func(fd uintptr) bool, on func(rc syscall.RawConn, f fun
 			return err
 		}
 		call := f
-		waited := false
-		f = func(fd uintptr) bool { // the wait first: call asked for it already
-			if !waited {
-				waited = true
-				return false
+		asked := false
+		f = func(fd uintptr) bool {
+			if !asked {
+				asked = true
+				if !ready(int(fd), event) {
+					return false
+				}
 			}
 			return call(fd)
 		}
@@ -371,6 +378,17 @@ func (r rawConn) wait(f func(fd uintptr) bool, on func(rc syscall.RawConn, f fun
 		return net.ErrClosed
 	}
 	return rawError(on(c.frc, f))
+}
+
+// ready reports whether the socket fd is ready for event, or has an error or an end, now.
+func ready(fd int, event int16) bool {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: event}}
+	for {
+		n, err := unix.Poll(fds, 0)
+		if err != unix.EINTR {
+			return n > 0 || err != nil
+		}
+	}
 }
 
 // rawError is the error of a file's raw connection as a net.Conn's would say it: the
