@@ -438,3 +438,38 @@ func TestFastPathClosesConnectionsOfGoneMembers(t *testing.T) {
 	h.stop()
 	eventually(t, time.Second, "connections closed at shutdown", func() bool { return second.closed.Load() == 1 })
 }
+
+// TestFastPathPipelinedAfterTheFirstRead has the client send its second request while the
+// gateway waits for the member's answer to the first, after the gateway read the first alone:
+// both are answered, in order, long before the idle timeout.
+func TestFastPathPipelinedAfterTheFirstRead(t *testing.T) {
+	received := make(chan struct{}, 64)
+	rb := newRawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			received <- struct{}{}
+			time.Sleep(50 * time.Millisecond) // the second request reaches the gateway meanwhile
+			if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(req.URL.Path), req.URL.Path); err != nil {
+				return
+			}
+		}
+	})
+	opts := testOptions(t)
+	opts.IdleTimeout = 10 * time.Second
+	h := gatewayFor(t, &rb.backend, opts)
+	for range 3 {
+		c := dialRaw(t, h)
+		c.send(t, "GET /first?room=a HTTP/1.1\r\nHost: x\r\n\r\n")
+		<-received
+		c.send(t, "GET /second?room=a HTTP/1.1\r\nHost: x\r\n\r\n")
+		for _, want := range []string{"/first", "/second"} {
+			if resp, body := c.response(t, http.MethodGet); resp.StatusCode != 200 || body != want {
+				t.Fatalf("answer %s %q, want 200 %q", resp.Status, body, want)
+			}
+		}
+		_ = c.Close()
+	}
+}

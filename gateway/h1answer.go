@@ -79,5 +79,5 @@ func (w *answerWriter) flush() bool {
 		out = append(out, w.body...)
 	}
 	w.hc.out = out
-	return w.hc.finish(out, w.keep)
+	return w.hc.write(out)
 }

@@ -31,13 +31,11 @@ type h1Conn struct {
 	n   int    // bytes in buf
 	req h1.Request
 
-	resp    h1.Response
-	head    []byte // the request head sent to the member
-	out     []byte // what is written to the client next
-	pending []byte // the end of the last answer, written before the wait for the next request
-	waiter  *peek.Writer
-	remote  string // the client's IP, for X-Forwarded-For
-	answer  answerWriter
+	resp   h1.Response
+	head   []byte // the request head sent to the member
+	out    []byte // what is written to the client next
+	remote string // the client's IP, for X-Forwarded-For
+	answer answerWriter
 
 	rd, wd   coarse.Lazy // the read and write deadlines
 	switched bool        // the connection was upgraded and belongs to a tunnel now
@@ -54,7 +52,6 @@ func newH1Conn(s *h1Server, c net.Conn) *h1Conn {
 	}
 	hc.s, hc.g, hc.c = s, s.g, c
 	hc.rc = peek.RawConn(c)
-	hc.waiter = peek.NewWriter(c)
 	if host, _, err := net.SplitHostPort(c.RemoteAddr().String()); err == nil {
 		hc.remote = host
 	}
@@ -117,9 +114,6 @@ func (s *h1Server) release(hc *h1Conn) {
 func (hc *h1Conn) readHead(first bool) (v h1.Verdict, ok bool) {
 	g := hc.g
 	if hc.n > 0 {
-		if !hc.flushPending() {
-			return 0, false
-		}
 		if v := hc.parse(); v != h1.Incomplete {
 			return v, true
 		}
@@ -131,13 +125,9 @@ func (hc *h1Conn) readHead(first bool) (v h1.Verdict, ok bool) {
 		}
 		hc.idle.Store(true)
 		if hc.s.closing.Load() {
-			hc.flushPending()
 			return 0, false
 		}
 		hc.readBy(wait)
-		if !hc.flushThenWait() {
-			return 0, false
-		}
 		m, _ := hc.c.Read(hc.buf)
 		hc.idle.Store(false)
 		if m == 0 {
@@ -179,41 +169,8 @@ func (hc *h1Conn) handOff() bool {
 	return hc.s.handoff.give(&replayConn{Conn: hc.c, read: read})
 }
 
-// finish writes the last bytes of an answer, or, when the connection stays open, keeps them
-// to write just before the wait for the next request (flushThenWait).
-func (hc *h1Conn) finish(out []byte, keep bool) bool {
-	if keep && hc.waiter != nil {
-		hc.pending = out
-		return true
-	}
-	return hc.write(out)
-}
-
-// flushPending writes the pending bytes of the last answer; false if that fails.
-func (hc *h1Conn) flushPending() bool {
-	p := hc.pending
-	hc.pending = nil
-	return len(p) == 0 || hc.write(p)
-}
-
-// flushThenWait writes the pending bytes of the last answer and waits for the next request
-// in one step, without the read that would find nothing yet (see peek.Writer); false if the
-// connection failed or the wait timed out.
-func (hc *h1Conn) flushThenWait() bool {
-	p := hc.pending
-	if len(p) == 0 {
-		return true
-	}
-	hc.pending = nil
-	n, err := hc.waiter.WriteThenWait(p)
-	if n < len(p) {
-		return hc.write(p[n:]) // and wait by reading
-	}
-	return err == nil
-}
-
 // closeIfIdle ends the wait of a connection that waits for a request (shutdown): its read
-// deadline passes at once, so the answer it may still have to write is written first.
+// deadline passes at once.
 func (hc *h1Conn) closeIfIdle() {
 	if hc.idle.Load() {
 		_ = hc.c.SetReadDeadline(time.Now())

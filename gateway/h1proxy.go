@@ -297,5 +297,5 @@ func (hc *h1Conn) relay(mc *upstream.Conn, sl slot, keep bool) (memberOK, client
 		}
 	}
 	hc.out = out
-	return true, len(out) == 0 || hc.finish(out, keep)
+	return true, len(out) == 0 || hc.write(out)
 }

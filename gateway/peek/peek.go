@@ -1,8 +1,7 @@
 // Package peek tells whether a socket has something to read (bytes, an end of stream or an
 // error) without reading it and without blocking. The tunnel uses it to wait for data without
 // holding a buffer, and the member connection pool to prove an idle connection clean before it
-// carries another request. Its Writer writes and then waits for the answer without the read
-// that Go's connections try before they wait.
+// carries another request.
 package peek
 
 import (

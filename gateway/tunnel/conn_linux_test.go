@@ -212,6 +212,28 @@ func TestWriteThenWait(t *testing.T) {
 	}
 }
 
+// TestWriteThenWaitSeesBytesAlreadyThere checks that bytes that came before the call end the
+// wait at once: the loop's report that the socket is readable is kept until a wait takes it.
+func TestWriteThenWaitSeesBytesAlreadyThere(t *testing.T) {
+	c, m := dialled(t)
+	if _, err := m.Write([]byte("early")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the loop reports the bytes meanwhile
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	start := time.Now()
+	if n, err := c.WriteThenWait([]byte("hello")); n != 5 || err != nil {
+		t.Fatalf("WriteThenWait: %d, %v", n, err)
+	}
+	if waited := time.Since(start); waited > time.Second {
+		t.Fatalf("waited %v for bytes that were there", waited)
+	}
+	buf := make([]byte, 16)
+	if n, _ := c.Read(buf); string(buf[:n]) != "early" {
+		t.Fatalf("read %q, want the early bytes", buf[:n])
+	}
+}
+
 // TestTunnelTakesConnWithData checks that what the member sent before the tunnel started
 // reaches the client, whether the loop reported it to the Conn or nobody read it.
 func TestTunnelTakesConnWithData(t *testing.T) {

@@ -5,8 +5,6 @@ import (
 	"context"
 	"net"
 	"time"
-
-	"github.com/stablering/stablering/gateway/peek"
 )
 
 // This file lends pooled connections to a caller that makes the exchange itself (the
@@ -72,9 +70,10 @@ func (mc *Conn) Reader() *bufio.Reader { return mc.br }
 // Write writes p to the member. The connection's write buffer is not used.
 func (mc *Conn) Write(p []byte) (int, error) { return mc.conn.Write(p) }
 
-// WriteThenWait writes what it can of p without blocking and waits for the member to answer
-// (see peek.Writer), within the read deadline; it returns how much it wrote, and the caller
-// writes the rest. Where the connection cannot, it writes nothing and returns at once.
+// WriteThenWait writes what it can of p without blocking and waits for the member to answer,
+// within the read deadline; it returns how much it wrote, and the caller writes the rest.
+// Only the tunnels' event loop's connections can (tunnel.Conn.WriteThenWait); on others it
+// writes nothing and returns at once.
 func (mc *Conn) WriteThenWait(p []byte) (int, error) {
 	if mc.waiter == nil {
 		return 0, nil
@@ -92,8 +91,7 @@ func (mc *Conn) SetReadDeadline(t time.Time) {
 // SetWriteDeadline sets the write deadline.
 func (mc *Conn) SetWriteDeadline(t time.Time) { _ = mc.conn.SetWriteDeadline(t) }
 
-// waiter writes a request and waits for the answer without reading it (peek.Writer; a
-// tunnel.Conn is one).
+// waiter writes a request and waits for the answer without reading it (tunnel.Conn).
 type waiter interface {
 	WriteThenWait(p []byte) (int, error)
 }
@@ -101,9 +99,6 @@ type waiter interface {
 // newWaiter returns c's waiter, nil if it has none.
 func newWaiter(c net.Conn) waiter {
 	if w, ok := c.(waiter); ok {
-		return w
-	}
-	if w := peek.NewWriter(c); w != nil {
 		return w
 	}
 	return nil
