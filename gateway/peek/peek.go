@@ -1,7 +1,8 @@
 // Package peek tells whether a socket has something to read (bytes, an end of stream or an
 // error) without reading it and without blocking. The tunnel uses it to wait for data without
 // holding a buffer, and the member connection pool to prove an idle connection clean before it
-// carries another request.
+// carries another request; its Sender makes that proof, sends the request and waits for the
+// answer in one step.
 package peek
 
 import (

@@ -3,8 +3,11 @@ package upstream
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"time"
+
+	"github.com/stablering/stablering/gateway/peek"
 )
 
 // This file lends pooled connections to a caller that makes the exchange itself (the
@@ -15,7 +18,7 @@ import (
 // Take returns an idle connection to the address, or a new one; reused says which. Its errors
 // are those of the dialer (see Dialer).
 func (u *Upstream) Take(ctx context.Context) (*Conn, bool, error) {
-	mc, reused, err := u.conn(ctx)
+	mc, reused, err := u.conn(ctx, true)
 	if mc != nil {
 		mc.lent = true
 	}
@@ -44,7 +47,8 @@ func (u *Upstream) DialUpgrade(ctx context.Context, br *bufio.Reader) (*Conn, er
 	if err != nil {
 		return nil, err
 	}
-	mc := &Conn{lent: true, conn: c, waiter: newWaiter(c), br: br}
+	mc := &Conn{lent: true, conn: c, br: br}
+	mc.waiter, _ = newWaiter(c)
 	br.Reset(mc)
 	return mc, nil
 }
@@ -72,8 +76,9 @@ func (mc *Conn) Write(p []byte) (int, error) { return mc.conn.Write(p) }
 
 // WriteThenWait writes what it can of p without blocking and waits for the member to answer,
 // within the read deadline; it returns how much it wrote, and the caller writes the rest.
-// Only the tunnels' event loop's connections can (tunnel.Conn.WriteThenWait); on others it
-// writes nothing and returns at once.
+// On a connection of Go's net package it first proves the connection clean (errNotClean if
+// the member sent anything since the last answer, and nothing is written); where it cannot
+// wait, it writes nothing and returns at once.
 func (mc *Conn) WriteThenWait(p []byte) (int, error) {
 	if mc.waiter == nil {
 		return 0, nil
@@ -91,15 +96,35 @@ func (mc *Conn) SetReadDeadline(t time.Time) {
 // SetWriteDeadline sets the write deadline.
 func (mc *Conn) SetWriteDeadline(t time.Time) { _ = mc.conn.SetWriteDeadline(t) }
 
-// waiter writes a request and waits for the answer without reading it (tunnel.Conn).
+// waiter writes a request and waits for the answer without reading it: a tunnel.Conn, whose
+// loop keeps a readiness report until a wait takes it, or a cleanSender.
 type waiter interface {
 	WriteThenWait(p []byte) (int, error)
 }
 
-// newWaiter returns c's waiter, nil if it has none.
-func newWaiter(c net.Conn) waiter {
+// newWaiter returns c's waiter, nil if it has none, and whether it proves the connection
+// clean before it writes.
+func newWaiter(c net.Conn) (w waiter, checks bool) {
 	if w, ok := c.(waiter); ok {
-		return w
+		return w, false
 	}
-	return nil
+	if s := peek.NewSender(c); s != nil {
+		return cleanSender{s}, true
+	}
+	return nil, false
+}
+
+// errNotClean is the error of a request not sent because the member had sent bytes since its
+// last answer; the connection is closed, and the request sent on a new one.
+var errNotClean = errors.New("the member sent bytes before the request")
+
+// cleanSender is the waiter of a connection of Go's net package (peek.Sender).
+type cleanSender struct{ s *peek.Sender }
+
+func (w cleanSender) WriteThenWait(p []byte) (int, error) {
+	n, clean, err := w.s.SendIfClean(p)
+	if !clean {
+		return 0, errNotClean
+	}
+	return n, err
 }

@@ -104,7 +104,7 @@ func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		return u.delegate(req)
 	}
 	ctx := req.Context()
-	mc, reused, err := u.conn(ctx)
+	mc, reused, err := u.conn(ctx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -166,9 +166,10 @@ func (u *Upstream) roundTrip(mc *Conn, req *http.Request) (*http.Response, error
 	return resp, nil
 }
 
-// conn returns an idle connection to the address, or a new one; reused says which.
-func (u *Upstream) conn(ctx context.Context) (*Conn, bool, error) {
-	if mc := u.takeIdle(time.Now()); mc != nil {
+// conn returns an idle connection to the address, or a new one; reused says which. lend says
+// that the connection is lent (Take), whose borrower sends with WriteThenWait.
+func (u *Upstream) conn(ctx context.Context, lend bool) (*Conn, bool, error) {
+	if mc := u.takeIdle(time.Now(), lend); mc != nil {
 		mc.lent = false
 		return mc, true, nil
 	}
@@ -182,7 +183,8 @@ func (u *Upstream) dialConn(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	mc := &Conn{conn: c, peek: peek.New(c), waiter: newWaiter(c), readTimeout: u.opts.ReadTimeout, writeTimeout: u.opts.WriteTimeout}
+	mc := &Conn{conn: c, peek: peek.New(c), readTimeout: u.opts.ReadTimeout, writeTimeout: u.opts.WriteTimeout}
+	mc.waiter, mc.waiterChecks = newWaiter(c)
 	mc.br = bufio.NewReaderSize(mc, connBufferSize)
 	mc.bw = bufio.NewWriterSize(c, connBufferSize)
 	return mc, nil
@@ -192,8 +194,9 @@ func (u *Upstream) dialConn(ctx context.Context) (*Conn, error) {
 // Connections are pushed in the order they became idle, so when the newest has been idle too
 // long, all have: they are closed. A connection on which the member sent anything while it
 // was idle (an unsolicited answer, a body after a HEAD answer, or its close) is closed, never
-// reused: those bytes would be read as the next client's answer.
-func (u *Upstream) takeIdle(now time.Time) *Conn {
+// reused: those bytes would be read as the next client's answer. A connection lent to a
+// borrower whose WriteThenWait makes that check itself (waiterChecks) is not checked here.
+func (u *Upstream) takeIdle(now time.Time, lend bool) *Conn {
 	for {
 		u.mu.Lock()
 		n := len(u.idle)
@@ -217,7 +220,7 @@ func (u *Upstream) takeIdle(now time.Time) *Conn {
 			// check reads, and would fail on it.
 			_ = mc.conn.SetReadDeadline(time.Time{})
 		}
-		if mc.peek.Idle() {
+		if lend && mc.waiterChecks || mc.peek.Idle() {
 			return mc
 		}
 		_ = mc.conn.Close()
@@ -279,6 +282,7 @@ type Conn struct {
 	conn            net.Conn
 	peek            *peek.Conn // tells whether the member sent anything while the connection was idle
 	waiter          waiter
+	waiterChecks    bool // waiter proves the connection clean before it writes
 	br              *bufio.Reader
 	bw              *bufio.Writer
 	limit           int64 // bytes the reader may still read from conn
