@@ -54,7 +54,8 @@ func (hc *h1Conn) proxy(s *snapshot, d route.Decision, sl slot, keep bool) (int,
 		case errors.Is(err, errClientGone):
 			return statusClientClosed, false
 		case reused && !got && !upstream.IsTimeout(err):
-			// The member closed the idle connection before it saw the request: a new one.
+			// The member closed the idle connection, or sent bytes on it, before it saw the
+			// request (upstream's errNotClean): a new one.
 			reused = false
 			mc, err = up.Redial(ctx)
 			continue

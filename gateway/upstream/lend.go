@@ -47,8 +47,7 @@ func (u *Upstream) DialUpgrade(ctx context.Context, br *bufio.Reader) (*Conn, er
 	if err != nil {
 		return nil, err
 	}
-	mc := &Conn{lent: true, conn: c, br: br}
-	mc.waiter, _ = newWaiter(c)
+	mc := &Conn{lent: true, conn: c, waiter: newWaiter(c), br: br}
 	br.Reset(mc)
 	return mc, nil
 }
@@ -102,16 +101,22 @@ type waiter interface {
 	WriteThenWait(p []byte) (int, error)
 }
 
-// newWaiter returns c's waiter, nil if it has none, and whether it proves the connection
-// clean before it writes.
-func newWaiter(c net.Conn) (w waiter, checks bool) {
+// newWaiter returns c's waiter, nil if it has none.
+func newWaiter(c net.Conn) waiter {
 	if w, ok := c.(waiter); ok {
-		return w, false
+		return w
 	}
 	if s := peek.NewSender(c); s != nil {
-		return cleanSender{s}, true
+		return cleanSender{s}
 	}
-	return nil, false
+	return nil
+}
+
+// sendChecks reports whether the connection's WriteThenWait proves it clean before it writes
+// (a cleanSender).
+func (mc *Conn) sendChecks() bool {
+	_, ok := mc.waiter.(cleanSender)
+	return ok
 }
 
 // errNotClean is the error of a request not sent because the member had sent bytes since its

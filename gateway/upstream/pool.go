@@ -183,8 +183,7 @@ func (u *Upstream) dialConn(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	mc := &Conn{conn: c, peek: peek.New(c), readTimeout: u.opts.ReadTimeout, writeTimeout: u.opts.WriteTimeout}
-	mc.waiter, mc.waiterChecks = newWaiter(c)
+	mc := &Conn{conn: c, peek: peek.New(c), waiter: newWaiter(c), readTimeout: u.opts.ReadTimeout, writeTimeout: u.opts.WriteTimeout}
 	mc.br = bufio.NewReaderSize(mc, connBufferSize)
 	mc.bw = bufio.NewWriterSize(c, connBufferSize)
 	return mc, nil
@@ -195,7 +194,7 @@ func (u *Upstream) dialConn(ctx context.Context) (*Conn, error) {
 // long, all have: they are closed. A connection on which the member sent anything while it
 // was idle (an unsolicited answer, a body after a HEAD answer, or its close) is closed, never
 // reused: those bytes would be read as the next client's answer. A connection lent to a
-// borrower whose WriteThenWait makes that check itself (waiterChecks) is not checked here.
+// borrower whose WriteThenWait makes that check itself (sendChecks) is not checked here.
 func (u *Upstream) takeIdle(now time.Time, lend bool) *Conn {
 	for {
 		u.mu.Lock()
@@ -220,7 +219,7 @@ func (u *Upstream) takeIdle(now time.Time, lend bool) *Conn {
 			// check reads, and would fail on it.
 			_ = mc.conn.SetReadDeadline(time.Time{})
 		}
-		if lend && mc.waiterChecks || mc.peek.Idle() {
+		if lend && mc.sendChecks() || mc.peek.Idle() {
 			return mc
 		}
 		_ = mc.conn.Close()
@@ -282,7 +281,6 @@ type Conn struct {
 	conn            net.Conn
 	peek            *peek.Conn // tells whether the member sent anything while the connection was idle
 	waiter          waiter
-	waiterChecks    bool // waiter proves the connection clean before it writes
 	br              *bufio.Reader
 	bw              *bufio.Writer
 	limit           int64 // bytes the reader may still read from conn
