@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -38,5 +39,27 @@ func awaitSeries(t *testing.T, h *harness, series, want string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 		_, metrics = get(t, h.admin+"/metrics")
+	}
+}
+
+// awaitMetrics waits up to 5 seconds for the gateway's metrics to contain every line of want,
+// and fails the test with the ones they lack if they do not.
+func awaitMetrics(t *testing.T, h *harness, want ...string) {
+	t.Helper()
+	var lack []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, metrics := get(t, h.admin+"/metrics")
+		lack = lack[:0]
+		for _, line := range want {
+			if !strings.Contains(metrics, line) {
+				lack = append(lack, line)
+			}
+		}
+		if len(lack) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics lack:\n%s", strings.Join(lack, "\n"))
+		}
 	}
 }
