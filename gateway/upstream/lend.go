@@ -17,13 +17,7 @@ import (
 
 // Take returns an idle connection to the address, or a new one; reused says which. Its errors
 // are those of the dialer (see Dialer).
-func (u *Upstream) Take(ctx context.Context) (*Conn, bool, error) {
-	mc, reused, err := u.conn(ctx, true)
-	if mc != nil {
-		mc.lent = true
-	}
-	return mc, reused, err
-}
+func (u *Upstream) Take(ctx context.Context) (*Conn, bool, error) { return u.conn(ctx, true) }
 
 // Redial returns a new connection to the address, for a request that found its pooled
 // connection closed by the member before the member saw it.

@@ -169,12 +169,16 @@ func (u *Upstream) roundTrip(mc *Conn, req *http.Request) (*http.Response, error
 // conn returns an idle connection to the address, or a new one; reused says which. lend says
 // that the connection is lent (Take), whose borrower sends with WriteThenWait.
 func (u *Upstream) conn(ctx context.Context, lend bool) (*Conn, bool, error) {
-	if mc := u.takeIdle(time.Now(), lend); mc != nil {
-		mc.lent = false
-		return mc, true, nil
+	mc, reused := u.takeIdle(time.Now(), lend), true
+	if mc == nil {
+		var err error
+		if mc, err = u.dialConn(ctx); err != nil {
+			return nil, false, err
+		}
+		reused = false
 	}
-	mc, err := u.dialConn(ctx)
-	return mc, false, err
+	mc.lent = lend
+	return mc, reused, nil
 }
 
 // dialConn connects to the address; its errors are *dialError.
