@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -32,34 +33,44 @@ func TestActiveConnectionsMetric(t *testing.T) {
 // want ("" for none), and fails the test with what they are if they do not become it.
 func awaitSeries(t *testing.T, h *harness, series, want string) {
 	t.Helper()
-	_, metrics := get(t, h.admin+"/metrics")
-	for deadline := time.Now().Add(5 * time.Second); grepLines(metrics, series) != want; {
-		if time.Now().After(deadline) {
-			t.Fatalf("the series are:\n%s\nwant:\n%s", grepLines(metrics, series), want)
+	awaitScrape(t, h, func(metrics string) string {
+		if got := grepLines(metrics, series); got != want {
+			return fmt.Sprintf("the series are:\n%s\nwant:\n%s", got, want)
 		}
-		time.Sleep(10 * time.Millisecond)
-		_, metrics = get(t, h.admin+"/metrics")
-	}
+		return ""
+	})
 }
 
 // awaitMetrics waits up to 5 seconds for the gateway's metrics to contain every line of want,
 // and fails the test with the ones they lack if they do not.
 func awaitMetrics(t *testing.T, h *harness, want ...string) {
 	t.Helper()
-	var lack []string
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		_, metrics := get(t, h.admin+"/metrics")
-		lack = lack[:0]
+	awaitScrape(t, h, func(metrics string) string {
+		var lack []string
 		for _, line := range want {
 			if !strings.Contains(metrics, line) {
 				lack = append(lack, line)
 			}
 		}
-		if len(lack) == 0 {
+		if len(lack) > 0 {
+			return "metrics lack:\n" + strings.Join(lack, "\n")
+		}
+		return ""
+	})
+}
+
+// awaitScrape reads the gateway's metrics every 10 ms until check finds nothing wrong with
+// them (returns ""), and fails the test with check's last finding after 5 seconds.
+func awaitScrape(t *testing.T, h *harness, check func(metrics string) string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, metrics := get(t, h.admin+"/metrics")
+		wrong := check(metrics)
+		if wrong == "" {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("metrics lack:\n%s", strings.Join(lack, "\n"))
+			t.Fatal(wrong)
 		}
 	}
 }

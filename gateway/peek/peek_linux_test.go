@@ -14,13 +14,14 @@ import (
 func TestEnded(t *testing.T) {
 	local, remote := loopback.Pair(t)
 	rc := RawConn(local)
-	ended := func() bool {
-		var e bool
-		if err := rc.Control(func(fd uintptr) { e = Ended(fd) }); err != nil {
+	ask := func(check func(fd uintptr) bool) bool {
+		var yes bool
+		if err := rc.Control(func(fd uintptr) { yes = check(fd) }); err != nil {
 			t.Fatal(err)
 		}
-		return e
+		return yes
 	}
+	ended := func() bool { return ask(Ended) }
 	if ended() {
 		t.Fatal("a fresh connection has ended")
 	}
@@ -28,7 +29,7 @@ func TestEnded(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = remote.(*net.TCPConn).CloseWrite()
-	if !eventually(func() bool { return Readable(fd(t, rc)) }) || ended() {
+	if !eventually(func() bool { return ask(Readable) }) || ended() {
 		t.Fatal("a byte before the end reads as the end")
 	}
 	buf := make([]byte, 1)
@@ -38,12 +39,4 @@ func TestEnded(t *testing.T) {
 	if !eventually(ended) {
 		t.Fatal("the peer's close is not an end")
 	}
-}
-
-func fd(t *testing.T, rc interface{ Control(func(uintptr)) error }) uintptr {
-	var f uintptr
-	if err := rc.Control(func(d uintptr) { f = d }); err != nil {
-		t.Fatal(err)
-	}
-	return f
 }
