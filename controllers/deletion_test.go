@@ -43,7 +43,7 @@ var _ = Describe("Pod deletion", func() {
 		Eventually(func(g Gomega) {
 			sr := getRing(ctx, g, namespace)
 			g.Expect(sr.Status.Rollout.Step).To(Equal(v1alpha1.BatchRestarting))
-			g.Expect(memberStates(sr)).To(Equal(map[int32]v1alpha1.MemberState{0: "Serving", 1: "Serving", 2: "Restarting"}))
+			g.Expect(memberStates(members(ctx, g, sr))).To(Equal(map[int32]v1alpha1.MemberState{0: "Serving", 1: "Serving", 2: "Restarting"}))
 			g.Expect(deletes.in(namespace)).To(Equal(map[string]int{"chat-1": 1}))
 			g.Expect(podUIDs(ctx, g, namespace)[podName(2)]).To(Equal(uids[podName(2)]))
 		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
@@ -67,7 +67,7 @@ var _ = Describe("Pod deletion", func() {
 		By("chat-1 replaced, chat-2's refused deletion retried")
 		Eventually(func(g Gomega) {
 			sr := getRing(ctx, g, namespace)
-			g.Expect(memberStates(sr)).To(Equal(map[int32]v1alpha1.MemberState{0: "Serving", 1: "Serving", 2: "Restarting"}))
+			g.Expect(memberStates(members(ctx, g, sr))).To(Equal(map[int32]v1alpha1.MemberState{0: "Serving", 1: "Serving", 2: "Restarting"}))
 			g.Expect(deletes.in(namespace)).To(Equal(map[string]int{"chat-1": 1}))
 			g.Expect(deletes.answered(namespace, http.StatusUnprocessableEntity)[podName(2)]).To(BeNumerically(">=", 3))
 			g.Expect(deletionRetries(g)).To(BeNumerically(">=", retries+2), "the retries the user guide's metric counts")

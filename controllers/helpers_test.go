@@ -181,10 +181,27 @@ func haveCondition(t string, status metav1.ConditionStatus, reason string) Omega
 	}, Equal(fmt.Sprintf("%s/%s", status, reason)))
 }
 
-// memberStates returns the states of the StableRing's members by ordinal.
-func memberStates(sr *v1alpha1.StableRing) map[int32]v1alpha1.MemberState {
+// members returns the StableRing's members, assembled from the MemberSlices its status names as
+// a gateway assembles them: it fails when a slice is missing or at another version.
+func members(ctx SpecContext, g Gomega, sr *v1alpha1.StableRing) []v1alpha1.Member {
+	list := &v1alpha1.MemberSliceList{}
+	g.Expect(k8s.List(ctx, list, client.InNamespace(sr.Namespace))).To(Succeed())
+	ms, err := sr.AssembleMembers(func(name string) *v1alpha1.MemberSlice {
+		for i := range list.Items {
+			if list.Items[i].Name == name {
+				return &list.Items[i]
+			}
+		}
+		return nil
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	return ms
+}
+
+// memberStates returns the states of members by ordinal.
+func memberStates(members []v1alpha1.Member) map[int32]v1alpha1.MemberState {
 	out := map[int32]v1alpha1.MemberState{}
-	for _, m := range sr.Status.Members {
+	for _, m := range members {
 		out[m.Ordinal] = m.State
 	}
 	return out
@@ -208,7 +225,7 @@ func waitReady(ctx SpecContext, namespace string, n int32) *v1alpha1.StableRing 
 		sr = getRing(ctx, g, namespace)
 		sts := getStatefulSet(ctx, g, namespace)
 		g.Expect(sts.Status.ObservedGeneration).To(Equal(sts.Generation))
-		g.Expect(memberStates(sr)).To(Equal(allStates(n, v1alpha1.MemberServing)))
+		g.Expect(memberStates(members(ctx, g, sr))).To(Equal(allStates(n, v1alpha1.MemberServing)))
 		g.Expect(sr).To(haveCondition(v1alpha1.ConditionReady, metav1.ConditionTrue, "AllMembersServing"))
 		g.Expect(sr.Status.UpdatedMembers).To(Equal(n))
 		g.Expect(sr.Status.Rollout).NotTo(BeNil())

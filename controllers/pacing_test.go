@@ -78,7 +78,7 @@ var _ = Describe("Rollout pacing", func() {
 			g.Expect(deletes.in(namespace)).To(BeEmpty())
 			r := getRing(ctx, g, namespace).Status.Rollout
 			g.Expect(r.Step).To(Equal(v1alpha1.BatchDraining))
-			g.Expect(memberStates(getRing(ctx, g, namespace))[1]).To(Equal(v1alpha1.MemberDraining))
+			g.Expect(memberStates(members(ctx, g, getRing(ctx, g, namespace)))[1]).To(Equal(v1alpha1.MemberDraining))
 		}).WithContext(ctx).WithTimeout(2 * time.Second).Should(Succeed())
 
 		By("deleting it when the clock reaches the end")
@@ -106,7 +106,7 @@ var _ = Describe("Rollout pacing", func() {
 			g.Expect(sr).To(haveCondition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, "RolloutPaused"))
 			g.Expect(sr.Status.Rollout.Phase).To(Equal(v1alpha1.RolloutPaused))
 			g.Expect(sr.Status.UpdatedMembers).To(BeEquivalentTo(1))
-			g.Expect(memberStates(sr)).To(Equal(allStates(4, v1alpha1.MemberServing)))
+			g.Expect(memberStates(members(ctx, g, sr))).To(Equal(allStates(4, v1alpha1.MemberServing)))
 		}).WithContext(ctx).Should(Succeed())
 		Consistently(func(g Gomega) map[string]int {
 			return deletes.in(namespace)
@@ -149,7 +149,7 @@ var _ = Describe("Rollout pacing", func() {
 			g.Expect(sr).To(haveCondition(v1alpha1.ConditionDegraded, metav1.ConditionTrue, "ProgressDeadlineExceeded"))
 			g.Expect(sr).To(haveCondition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, "ProgressDeadlineExceeded"))
 			g.Expect(condition(sr, v1alpha1.ConditionDegraded).Message).To(ContainSubstring("not Ready: chat-2"))
-			g.Expect(memberStates(sr)).To(Equal(map[int32]v1alpha1.MemberState{0: "Serving", 1: "Serving", 2: "Down"}))
+			g.Expect(memberStates(members(ctx, g, sr))).To(Equal(map[int32]v1alpha1.MemberState{0: "Serving", 1: "Serving", 2: "Down"}))
 		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
 
 		By("deleting no more pods while stalled")

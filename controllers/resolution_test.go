@@ -32,10 +32,10 @@ var _ = Describe("Ring resolution", func() {
 		var version string
 		Eventually(func(g Gomega) {
 			sr := getRing(ctx, g, namespace)
-			g.Expect(memberStates(sr)).To(Equal(map[int32]v1alpha1.MemberState{0: "Serving", 1: "Serving", 2: "Pending"}))
+			g.Expect(memberStates(members(ctx, g, sr))).To(Equal(map[int32]v1alpha1.MemberState{0: "Serving", 1: "Serving", 2: "Pending"}))
 			g.Expect(sr).To(haveCondition(v1alpha1.ConditionReady, metav1.ConditionTrue, "AllMembersServing"))
 			g.Expect(sr).To(haveCondition(v1alpha1.ConditionDegraded, metav1.ConditionFalse, "AsExpected"))
-			for _, m := range sr.Status.Members[:2] {
+			for _, m := range members(ctx, g, sr)[:2] {
 				g.Expect(m.Address).To(MatchRegexp(`^127\.\d+\.\d+\.\d+:8080$`))
 			}
 			g.Expect(sr.Status.ReadyMembers).To(BeEquivalentTo(2))
@@ -47,7 +47,7 @@ var _ = Describe("Ring resolution", func() {
 		Expect(sim.SetReady(namespace, podName(1), false)).To(Succeed())
 		Eventually(func(g Gomega) {
 			sr := getRing(ctx, g, namespace)
-			g.Expect(memberStates(sr)).To(HaveKeyWithValue(int32(1), v1alpha1.MemberDown))
+			g.Expect(memberStates(members(ctx, g, sr))).To(HaveKeyWithValue(int32(1), v1alpha1.MemberDown))
 			g.Expect(sr).To(haveCondition(v1alpha1.ConditionReady, metav1.ConditionFalse, "MembersNotServing"))
 			g.Expect(sr).To(haveCondition(v1alpha1.ConditionDegraded, metav1.ConditionTrue, "MembersDown"))
 			g.Expect(condition(sr, v1alpha1.ConditionDegraded).Message).To(ContainSubstring("1 (chat-1)"))
@@ -58,7 +58,7 @@ var _ = Describe("Ring resolution", func() {
 		Expect(sim.SetReady(namespace, podName(1), true)).To(Succeed())
 		Eventually(func(g Gomega) {
 			sr := getRing(ctx, g, namespace)
-			g.Expect(memberStates(sr)).To(HaveKeyWithValue(int32(1), v1alpha1.MemberServing))
+			g.Expect(memberStates(members(ctx, g, sr))).To(HaveKeyWithValue(int32(1), v1alpha1.MemberServing))
 			g.Expect(sr).To(haveCondition(v1alpha1.ConditionDegraded, metav1.ConditionFalse, "AsExpected"))
 			g.Expect(sr.Status.RingVersion).To(Equal(version))
 		}).WithContext(ctx).Should(Succeed())
@@ -75,16 +75,18 @@ var _ = Describe("Ring resolution", func() {
 		createStatefulSet(ctx, namespace, 3, appsv1.OnDeleteStatefulSetStrategyType)
 		createRing(ctx, namespace)
 		before := waitReady(ctx, namespace, 3)
+		membersBefore := members(ctx, Default, before)
 
 		Expect(k8s.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: podName(1)}})).To(Succeed())
 		Eventually(func(g Gomega) {
-			g.Expect(memberStates(getRing(ctx, g, namespace))).To(HaveKeyWithValue(int32(1), v1alpha1.MemberDown))
+			g.Expect(memberStates(members(ctx, g, getRing(ctx, g, namespace)))).To(HaveKeyWithValue(int32(1), v1alpha1.MemberDown))
 		}).WithContext(ctx).Should(Succeed())
 		after := waitReady(ctx, namespace, 3)
-		Expect(after.Status.Members[1].Ordinal).To(BeEquivalentTo(1))
-		Expect(after.Status.Members[1].Address).NotTo(Equal(before.Status.Members[1].Address))
-		Expect(after.Status.Members[0]).To(Equal(before.Status.Members[0]))
-		Expect(after.Status.Members[2]).To(Equal(before.Status.Members[2]))
+		membersAfter := members(ctx, Default, after)
+		Expect(membersAfter[1].Ordinal).To(BeEquivalentTo(1))
+		Expect(membersAfter[1].Address).NotTo(Equal(membersBefore[1].Address))
+		Expect(membersAfter[0]).To(Equal(membersBefore[0]))
+		Expect(membersAfter[2]).To(Equal(membersBefore[2]))
 		Expect(after.Status.RingVersion).NotTo(Equal(before.Status.RingVersion))
 		Consistently(func(g Gomega) []string {
 			return eventReasons(ctx, g, namespace)
@@ -94,16 +96,17 @@ var _ = Describe("Ring resolution", func() {
 	It("adds members on scale-up, when Ready, and removes them on scale-down", func(ctx SpecContext) {
 		createStatefulSet(ctx, namespace, 3, appsv1.OnDeleteStatefulSetStrategyType)
 		createRing(ctx, namespace)
-		three := waitReady(ctx, namespace, 3)
+		three := members(ctx, Default, waitReady(ctx, namespace, 3))
 
 		updateStatefulSet(ctx, namespace, func(sts *appsv1.StatefulSet) { sts.Spec.Replicas = ptr.To[int32](5) })
 		five := waitReady(ctx, namespace, 5)
 		Expect(five.Status.Replicas).To(BeEquivalentTo(5))
-		Expect(five.Status.Members[:3]).To(Equal(three.Status.Members))
+		Expect(members(ctx, Default, five)[:3]).To(Equal(three))
+		Expect(five.Status.MemberSlices).To(HaveLen(1))
 
 		updateStatefulSet(ctx, namespace, func(sts *appsv1.StatefulSet) { sts.Spec.Replicas = ptr.To[int32](2) })
 		two := waitReady(ctx, namespace, 2)
-		Expect(two.Status.Members).To(Equal(three.Status.Members[:2]))
+		Expect(members(ctx, Default, two)).To(Equal(three[:2]))
 		Eventually(func(g Gomega) []string {
 			return eventReasons(ctx, g, namespace)
 		}).WithContext(ctx).Should(ContainElement("MemberLeft"))
@@ -116,7 +119,7 @@ var _ = Describe("Ring resolution", func() {
 			g.Expect(sr).To(haveCondition(v1alpha1.ConditionDegraded, metav1.ConditionTrue, "StatefulSetNotFound"))
 			g.Expect(sr).To(haveCondition(v1alpha1.ConditionReady, metav1.ConditionFalse, "StatefulSetNotFound"))
 			g.Expect(sr).To(haveCondition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, "StatefulSetNotFound"))
-			g.Expect(sr.Status.Members).To(BeEmpty())
+			g.Expect(members(ctx, g, sr)).To(BeEmpty())
 		}).WithContext(ctx).Should(Succeed())
 
 		createStatefulSet(ctx, namespace, 3, appsv1.OnDeleteStatefulSetStrategyType)
@@ -127,7 +130,7 @@ var _ = Describe("Ring resolution", func() {
 			client.PropagationPolicy(metav1.DeletePropagationBackground))).To(Succeed())
 		Eventually(func(g Gomega) {
 			sr := getRing(ctx, g, namespace)
-			g.Expect(memberStates(sr)).To(Equal(allStates(3, v1alpha1.MemberDown)))
+			g.Expect(memberStates(members(ctx, g, sr))).To(Equal(allStates(3, v1alpha1.MemberDown)))
 			g.Expect(sr).To(haveCondition(v1alpha1.ConditionDegraded, metav1.ConditionTrue, "StatefulSetNotFound"))
 			g.Expect(condition(sr, v1alpha1.ConditionDegraded).Message).To(ContainSubstring("3 joined members are kept as Down"))
 		}).WithContext(ctx).Should(Succeed())
@@ -147,7 +150,7 @@ var _ = Describe("Ring resolution", func() {
 		createStatefulSet(ctx, namespace, 2, appsv1.OnDeleteStatefulSetStrategyType)
 		createRing(ctx, namespace)
 		sr := waitReady(ctx, namespace, 2)
-		for _, m := range sr.Status.Members {
+		for _, m := range members(ctx, Default, sr) {
 			Expect(m.Address).To(HaveSuffix(":8080"))
 		}
 
@@ -155,7 +158,7 @@ var _ = Describe("Ring resolution", func() {
 		Eventually(func(g Gomega) {
 			sr := getRing(ctx, g, namespace)
 			g.Expect(sr.Status.ObservedGeneration).To(Equal(sr.Generation))
-			for _, m := range sr.Status.Members {
+			for _, m := range members(ctx, g, sr) {
 				g.Expect(m.Address).To(HaveSuffix(":9000"))
 			}
 		}).WithContext(ctx).Should(Succeed())
@@ -165,7 +168,7 @@ var _ = Describe("Ring resolution", func() {
 			sr := getRing(ctx, g, namespace)
 			g.Expect(sr).To(haveCondition(v1alpha1.ConditionDegraded, metav1.ConditionTrue, "PortNotFound"))
 			g.Expect(condition(sr, v1alpha1.ConditionDegraded).Message).To(ContainSubstring(`spec.port "admin" is not a container port of pods chat-0, chat-1`))
-			for _, m := range sr.Status.Members {
+			for _, m := range members(ctx, g, sr) {
 				g.Expect(m.Address).To(BeEmpty())
 			}
 		}).WithContext(ctx).Should(Succeed())

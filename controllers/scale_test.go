@@ -39,7 +39,7 @@ var _ = Describe("Scale", func() {
 		})
 		createRing(ctx, namespace)
 		sr := waitReady(ctx, namespace, 2)
-		Expect(sr.Status.Members[0].Address).To(HaveSuffix(":8080"), "the named port resolves from the slimmed pod")
+		Expect(members(ctx, Default, sr)[0].Address).To(HaveSuffix(":8080"), "the named port resolves from the slimmed pod")
 
 		By("the unrelated pod is not in the cache")
 		err := reader.Get(ctx, client.ObjectKeyFromObject(bare), &corev1.Pod{})
@@ -94,7 +94,7 @@ var _ = Describe("Scale", func() {
 		Expect(k8s.Patch(ctx, pod, unlabel)).To(Succeed())
 		Eventually(func(g Gomega) {
 			sr := getRing(ctx, g, namespace)
-			g.Expect(memberStates(sr)).To(Equal(map[int32]v1alpha1.MemberState{0: v1alpha1.MemberServing, 1: v1alpha1.MemberDown}))
+			g.Expect(memberStates(members(ctx, g, sr))).To(Equal(map[int32]v1alpha1.MemberState{0: v1alpha1.MemberServing, 1: v1alpha1.MemberDown}))
 			g.Expect(sr).To(haveCondition(v1alpha1.ConditionDegraded, metav1.ConditionTrue, "MembersDown"))
 		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(pod), pod)).To(Succeed())
@@ -115,9 +115,10 @@ var _ = Describe("Scale", func() {
 		updateStatefulSet(ctx, namespace, setEnv("VERSION", "2"))
 		after := waitReady(ctx, namespace, 12)
 		Expect(after.Status.Rollout.Batch).To(BeEquivalentTo(2))
-		writes := events.ringWrites()
-		GinkgoWriter.Printf("status writes for 2 batches of 6 pods: %d\n", writes)
-		Expect(writes).To(BeNumerically("<=", 2*maxWritesPerBatch+1), "two batches and the rollout's end")
+		statusWrites, sliceWrites := events.writes()
+		GinkgoWriter.Printf("writes for 2 batches of 6 pods: %d of status, %d of the MemberSlice\n", statusWrites, sliceWrites)
+		Expect(statusWrites).To(BeNumerically("<=", 2*maxWritesPerBatch+1), "two batches and the rollout's end")
+		Expect(sliceWrites).To(BeNumerically("<=", statusWrites), "the one slice is written only with a status that names it")
 
 		By("every pod of a batch deleted once")
 		Expect(deletes.in(namespace)).To(HaveLen(12))
@@ -191,10 +192,9 @@ func startManagerWithCache(ctx SpecContext, namespace string) client.Reader {
 	return mgr.GetCache()
 }
 
-// ringWrites counts the StableRing's changes the timeline saw after its first sample (the state
-// when recording began).
-func (t *timeline) ringWrites() int {
+// writes counts the updates of StableRings and of MemberSlices the timeline saw.
+func (t *timeline) writes() (status, slices int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return max(len(t.rings)-1, 0)
+	return t.statusWrites, t.sliceWrites
 }

@@ -50,6 +50,11 @@ func (r *StableRingReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Ma
 	}); err != nil {
 		return err
 	}
+	if err := indexer.IndexField(ctx, &v1alpha1.MemberSlice{}, memberSliceRingField, func(o client.Object) []string {
+		return []string{o.(*v1alpha1.MemberSlice).Ring}
+	}); err != nil {
+		return err
+	}
 	if err := indexer.IndexField(ctx, &corev1.Pod{}, podStatefulSetField, func(o client.Object) []string {
 		if name, ok := controllingStatefulSet(o); ok {
 			return []string{name}
@@ -62,6 +67,9 @@ func (r *StableRingReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Ma
 		Named(ControllerName).
 		WithOptions(controller.Options{MaxConcurrentReconciles: reconcileWorkers}).
 		For(&v1alpha1.StableRing{}).
+		// A ring's MemberSlices are its own: a change by anyone else is undone, a deleted one
+		// written again.
+		Owns(&v1alpha1.MemberSlice{}).
 		// A StableRing that follows another's rollout takes it from the other's status, and one
 		// becomes the owner when the older one goes: any change to a StableRing reconciles the
 		// others naming the same StatefulSet.

@@ -37,7 +37,7 @@ var _ = Describe("Two StableRings over one StatefulSet", func() {
 		By("the younger StableRing says which one owns the rollout")
 		Eventually(func(g Gomega) {
 			sr := getFollower(ctx, g, namespace)
-			g.Expect(memberStates(sr)).To(Equal(allStates(4, v1alpha1.MemberServing)))
+			g.Expect(memberStates(members(ctx, g, sr))).To(Equal(allStates(4, v1alpha1.MemberServing)))
 			g.Expect(sr).To(haveCondition(v1alpha1.ConditionProgressing, metav1.ConditionFalse, "RolloutOwnedElsewhere"))
 			g.Expect(condition(sr, v1alpha1.ConditionProgressing).Message).To(ContainSubstring("StableRing chat, the oldest StableRing naming StatefulSet chat"))
 			g.Expect(eventsAbout(ctx, g, namespace, follower, "RolloutOwnedElsewhere")).To(HaveLen(1))
@@ -48,7 +48,7 @@ var _ = Describe("Two StableRings over one StatefulSet", func() {
 		waitReady(ctx, namespace, 4)
 		Eventually(func(g Gomega) {
 			sr := getFollower(ctx, g, namespace)
-			g.Expect(memberStates(sr)).To(Equal(allStates(4, v1alpha1.MemberServing)))
+			g.Expect(memberStates(members(ctx, g, sr))).To(Equal(allStates(4, v1alpha1.MemberServing)))
 			g.Expect(sr.Status.UpdatedMembers).To(BeEquivalentTo(4))
 		}).WithContext(ctx).Should(Succeed())
 
@@ -104,7 +104,7 @@ func (t *timeline) statesOf(ringName string) []v1alpha1.MemberState {
 	var states []v1alpha1.MemberState
 	for _, s := range t.rings {
 		if s.name == ringName {
-			for _, m := range s.status.Members {
+			for _, m := range s.members {
 				states = append(states, m.State)
 			}
 		}

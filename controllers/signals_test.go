@@ -63,8 +63,8 @@ var _ = Describe("Signals", func() {
 		createRing(ctx, namespace, func(sr *v1alpha1.StableRing) { sr.Spec.Port = intstr.FromString("web") })
 		Eventually(func(g Gomega) {
 			sr := getRing(ctx, g, namespace)
-			g.Expect(memberStates(sr)).To(Equal(allStates(2, v1alpha1.MemberServing)))
-			for _, m := range sr.Status.Members {
+			g.Expect(memberStates(members(ctx, g, sr))).To(Equal(allStates(2, v1alpha1.MemberServing)))
+			for _, m := range members(ctx, g, sr) {
 				g.Expect(m.Address).To(BeEmpty())
 			}
 			g.Expect(sr).To(haveCondition(v1alpha1.ConditionReady, metav1.ConditionFalse, "PortNotFound"))

@@ -26,10 +26,12 @@ import (
 )
 
 // The manager's permissions, least privilege: reads come from the informer cache (list and
-// watch, no get); status is written with update; pods are only deleted (by the podDeleter). `make manifests`
+// watch, no get); status is written with update, and a ring's MemberSlices are created, updated
+// and deleted; pods are only deleted (by the podDeleter). `make manifests`
 // generates config/rbac/role.yaml from these markers.
 // +kubebuilder:rbac:groups=ring.stablering.io,resources=stablerings,verbs=list;watch
 // +kubebuilder:rbac:groups=ring.stablering.io,resources=stablerings/status,verbs=update
+// +kubebuilder:rbac:groups=ring.stablering.io,resources=memberslices,verbs=list;watch;create;update;delete
 // +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=list;watch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -52,10 +54,12 @@ type StableRingReconciler struct {
 	deleter *podDeleter
 }
 
-// Reconcile brings one StableRing's status up to date and takes the rollout's next step. Status
-// is persisted, with optimistic locking, before any pod is deleted: a restarted controller finds
-// all progress in status and never deletes a pod twice. The pods to delete are then handed to the
-// deleter, and the reconcile returns without waiting for their deletion.
+// Reconcile brings one StableRing's members and status up to date and takes the rollout's next
+// step. The MemberSlices that changed are written first, then status, which names the slices'
+// versions, both with optimistic locking; status is persisted before any pod is deleted: a
+// restarted controller finds all progress in status and never deletes a pod twice. The pods to
+// delete are then handed to the deleter, and the reconcile returns without waiting for their
+// deletion.
 func (r *StableRingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	sr := &v1alpha1.StableRing{}
 	if err := r.Client.Get(ctx, req.NamespacedName, sr); err != nil {
@@ -66,6 +70,13 @@ func (r *StableRingReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	if r.writes.behind(req.NamespacedName, sr.ResourceVersion) {
 		return ctrl.Result{}, nil // the last status write's event brings the StableRing back
+	}
+	cached, err := r.memberSlices(ctx, sr)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if r.writes.slicesBehind(req.NamespacedName, cached) {
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil // the slices' events are on their way
 	}
 	sts, err := r.statefulSet(ctx, sr)
 	if err != nil {
@@ -79,14 +90,21 @@ func (r *StableRingReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	res := ring.Compute(ring.Input{Ring: sr, StatefulSet: sts, Pods: pods, Owner: owner, Now: r.now()})
-	if wait := r.writes.hold(req.NamespacedName, sr.Status, res); wait > 0 {
+	prev := previousMembers(sr, cached)
+	res := ring.Compute(ring.Input{Ring: sr, Members: prev, StatefulSet: sts, Pods: pods, Owner: owner, Now: r.now()})
+	if wait := r.writes.hold(req.NamespacedName, sr.Status, prev, res); wait > 0 {
 		// Events come with the write; the pods to delete are in the status already written.
 		r.deleter.add(req.NamespacedName, res.Delete)
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
+	if err := r.writeSlices(ctx, sr, cached, res.Slices); err != nil {
+		return writeFailed(ctx, err)
+	}
 	if err := r.writeStatus(ctx, sr, res.Status); err != nil {
-		return statusWriteFailed(ctx, err)
+		return writeFailed(ctx, err)
+	}
+	if err := r.deleteSurplusSlices(ctx, sr, cached, res.Slices); err != nil {
+		return ctrl.Result{}, err
 	}
 	r.emit(sr, res.Events)
 	r.deleter.add(req.NamespacedName, res.Delete)
@@ -174,15 +192,17 @@ func (r *StableRingReconciler) emit(sr *v1alpha1.StableRing, evs []ring.Event) {
 	}
 }
 
-// statusWriteFailed decides what a failed status write means: a conflict is retried soon from a
-// fresher cache, a write to a StableRing that is gone needs nothing more, and any other error is
-// retried with the workqueue's backoff.
-func statusWriteFailed(ctx context.Context, err error) (ctrl.Result, error) {
+// writeFailed decides what a failed write of status or a MemberSlice means: a conflict (or a
+// slice that exists already) is retried soon from a fresher cache; a write to an object that is
+// gone needs nothing more (a StableRing that is gone has nothing left to do, and the deletion of
+// a MemberSlice reconciles its ring again); any other error is retried with the workqueue's
+// backoff.
+func writeFailed(ctx context.Context, err error) (ctrl.Result, error) {
 	switch {
 	case apierrors.IsNotFound(err):
 		return ctrl.Result{}, nil
-	case apierrors.IsConflict(err):
-		log.FromContext(ctx).V(1).Info("status conflict; retrying from a fresher cache", "error", err.Error())
+	case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err):
+		log.FromContext(ctx).V(1).Info("write conflict; retrying from a fresher cache", "error", err.Error())
 		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	default:
 		return ctrl.Result{}, err

@@ -24,31 +24,41 @@ type podSample struct {
 	gone            bool
 }
 
-// ringSample is a StableRing's status as a watch event showed it, and when the test saw it.
+// ringSample is a StableRing's status and members as watch events showed them, and when the
+// test saw them.
 type ringSample struct {
-	at     time.Time
-	name   string
-	status v1alpha1.StableRingStatus
+	at      time.Time
+	name    string
+	status  v1alpha1.StableRingStatus
+	members []v1alpha1.Member
 }
 
-// timeline records the watch events of a namespace's pods and StableRing, with the time the test
-// saw each.
+// timeline records the watch events of a namespace's pods, StableRings and MemberSlices, with the
+// time the test saw each. A ring is recorded whenever its status and slices assemble, as a
+// gateway would route by them.
 type timeline struct {
-	mu    sync.Mutex
-	pods  []podSample
-	rings []ringSample
+	mu     sync.Mutex
+	pods   []podSample
+	rings  []ringSample
+	latest map[string]*v1alpha1.StableRing
+	slices map[string]*v1alpha1.MemberSlice
+	// statusWrites and sliceWrites count the updates of StableRings and MemberSlices seen.
+	statusWrites, sliceWrites int
 }
 
 // recordTimeline watches the pods and StableRings of namespace until the spec ends.
 func recordTimeline(ctx SpecContext, namespace string) *timeline {
 	GinkgoHelper()
-	t := &timeline{}
+	t := &timeline{latest: map[string]*v1alpha1.StableRing{}, slices: map[string]*v1alpha1.MemberSlice{}}
 	podWatch, err := k8s.Watch(ctx, &corev1.PodList{}, client.InNamespace(namespace))
 	Expect(err).NotTo(HaveOccurred())
 	ringWatch, err := k8s.Watch(ctx, &v1alpha1.StableRingList{}, client.InNamespace(namespace))
 	Expect(err).NotTo(HaveOccurred())
+	sliceWatch, err := k8s.Watch(ctx, &v1alpha1.MemberSliceList{}, client.InNamespace(namespace))
+	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(podWatch.Stop)
 	DeferCleanup(ringWatch.Stop)
+	DeferCleanup(sliceWatch.Stop)
 	DeferCleanup(func() {
 		if CurrentSpecReport().Failed() {
 			GinkgoWriter.Print(t.String())
@@ -64,10 +74,38 @@ func recordTimeline(ctx SpecContext, namespace string) *timeline {
 	})
 	go t.consume(ringWatch, func(e watch.Event, at time.Time) {
 		if sr, ok := e.Object.(*v1alpha1.StableRing); ok {
-			t.rings = append(t.rings, ringSample{at: at, name: sr.Name, status: *sr.Status.DeepCopy()})
+			if e.Type == watch.Modified {
+				t.statusWrites++
+			}
+			t.latest[sr.Name] = sr
+			t.recordRing(sr.Name, at)
+		}
+	})
+	go t.consume(sliceWatch, func(e watch.Event, at time.Time) {
+		if s, ok := e.Object.(*v1alpha1.MemberSlice); ok {
+			if e.Type == watch.Modified {
+				t.sliceWrites++
+			}
+			t.slices[s.Name] = s
+			if e.Type == watch.Deleted {
+				delete(t.slices, s.Name)
+			}
+			t.recordRing(s.Ring, at)
 		}
 	})
 	return t
+}
+
+// recordRing records the StableRing named name if its status and slices assemble.
+func (t *timeline) recordRing(name string, at time.Time) {
+	sr := t.latest[name]
+	if sr == nil {
+		return
+	}
+	members, err := sr.AssembleMembers(func(name string) *v1alpha1.MemberSlice { return t.slices[name] })
+	if err == nil {
+		t.rings = append(t.rings, ringSample{at: at, name: name, status: *sr.Status.DeepCopy(), members: members})
+	}
 }
 
 func (t *timeline) consume(w watch.Interface, record func(watch.Event, time.Time)) {
@@ -154,7 +192,7 @@ func (t *timeline) firstState(ordinal int32, state v1alpha1.MemberState, since t
 		if s.at.Before(since) {
 			continue
 		}
-		for _, m := range s.status.Members {
+		for _, m := range s.members {
 			if m.Ordinal == ordinal && m.State == state {
 				return s.at, true
 			}
@@ -190,7 +228,7 @@ func (t *timeline) String() string {
 		if r == nil {
 			r = &v1alpha1.RolloutStatus{}
 		}
-		fmt.Fprintf(&b, "%s ring %s %s batch=%d %v step=%s since=%v members=%v\n", s.at.Format("15:04:05.000"), s.name, r.Phase, r.Batch, r.BatchMembers, r.Step, r.StepStartTime, memberStates(&v1alpha1.StableRing{Status: s.status}))
+		fmt.Fprintf(&b, "%s ring %s %s batch=%d %v step=%s since=%v members=%v\n", s.at.Format("15:04:05.000"), s.name, r.Phase, r.Batch, r.BatchMembers, r.Step, r.StepStartTime, memberStates(s.members))
 	}
 	return b.String()
 }

@@ -3,10 +3,12 @@ package controllers_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -167,5 +169,43 @@ var _ = Describe("StableRing validation by the API server", func() {
 		err := k8s.Update(ctx, sr)
 		Expect(err).To(HaveOccurred())
 		Expect(err.Error()).To(ContainSubstring("statefulSetName is immutable; create a new StableRing to use another StatefulSet"))
+	}, SpecTimeout(time.Minute))
+
+	It("rejects a StableRing name too long to name its MemberSlices", func(ctx SpecContext) {
+		fields := map[string]any{}
+		Expect(yaml.Unmarshal([]byte(validSpec), &fields)).To(Succeed())
+		obj := &unstructured.Unstructured{Object: map[string]any{"spec": fields}}
+		obj.SetAPIVersion(v1alpha1.GroupVersion.String())
+		obj.SetKind("StableRing")
+		obj.SetNamespace(namespace)
+		obj.SetName(strings.Repeat("r", 244))
+		err := k8s.Create(ctx, obj)
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(ContainSubstring("a StableRing's name is at most 243 characters, so that the names of its MemberSlices (<name>-members-<n>) are valid"))
+
+		obj.SetName(strings.Repeat("r", 243))
+		Expect(k8s.Create(ctx, obj)).To(Succeed())
+	}, SpecTimeout(time.Minute))
+
+	It("rejects a MemberSlice of more than 100 members, or without its ring and version", func(ctx SpecContext) {
+		slice := &v1alpha1.MemberSlice{
+			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "chat-members-0"},
+			Ring:       "chat", Version: "0123456789abcdef",
+		}
+		for i := range v1alpha1.MembersPerSlice + 1 {
+			slice.Members = append(slice.Members, v1alpha1.Member{Ordinal: int32(i), State: v1alpha1.MemberPending})
+		}
+		err := k8s.Create(ctx, slice.DeepCopy())
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(ContainSubstring("members: Too many: 101: must have at most 100 items"))
+
+		slice.Members = slice.Members[:v1alpha1.MembersPerSlice]
+		slice.Ring, slice.Version = "", ""
+		err = k8s.Create(ctx, slice.DeepCopy())
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(SatisfyAll(ContainSubstring("ring: Invalid value"), ContainSubstring("version: Invalid value")))
+
+		slice.Ring, slice.Version = "chat", "0123456789abcdef"
+		Expect(k8s.Create(ctx, slice)).To(Succeed())
 	}, SpecTimeout(time.Minute))
 })

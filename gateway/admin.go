@@ -69,7 +69,7 @@ type RingView struct {
 	DrainSeconds         float64      `json:"drainSeconds"`         // drain window
 	MaxConnectsPerSecond int32        `json:"maxConnectsPerSecond"` // admission rate; 0 unlimited
 	Error                string       `json:"error,omitempty"`      // why the ring cannot route
-	Members              []MemberView `json:"members"`              // every member in status
+	Members              []MemberView `json:"members"`              // every member of the ring
 }
 
 // MemberView is a ring member in /debug/rings and /debug/lookup.
@@ -77,7 +77,7 @@ type MemberView struct {
 	Ordinal          int32      `json:"ordinal"`                    // pod ordinal
 	Pod              string     `json:"pod"`                        // pod name
 	Address          string     `json:"address"`                    // podIP:port proxied to
-	State            string     `json:"state"`                      // member state from status
+	State            string     `json:"state"`                      // member state resolved
 	Since            time.Time  `json:"since"`                      // when it entered State
 	Joined           bool       `json:"joined"`                     // on the hash ring (not Pending)
 	UnreachableUntil *time.Time `json:"unreachableUntil,omitempty"` // passive health mark

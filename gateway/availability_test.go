@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/gateway/resolved"
 )
 
 // TestRingSwapKeepsConnections swaps ring versions through the rings file while WebSockets are
@@ -45,8 +46,8 @@ func TestRingSwapKeepsConnections(t *testing.T) {
 	}
 	// An address change (member 3 moved to the spare backend's port) and a Pending member.
 	swap("address change", func() {
-		sr.Status.Members[3].Address = bs[4].addr
-		sr.Status.Members = append(sr.Status.Members, v1alpha1.Member{Ordinal: 4, State: v1alpha1.MemberPending})
+		sr.Members[3].Address = bs[4].addr
+		sr.Members = append(sr.Members, v1alpha1.Member{Ordinal: 4, State: v1alpha1.MemberPending})
 	})
 	for i, c := range clients {
 		if err := c.echo("after swap"); err != nil {
@@ -55,8 +56,8 @@ func TestRingSwapKeepsConnections(t *testing.T) {
 	}
 	// Scale-up: member 4 joins; Jump moves about a fifth of the rooms to it.
 	swap("scale-up", func() {
-		sr.Status.Members[3].Address = bs[3].addr
-		sr.Status.Members[4].State, sr.Status.Members[4].Address = v1alpha1.MemberServing, bs[4].addr
+		sr.Members[3].Address = bs[3].addr
+		sr.Members[4].State, sr.Members[4].Address = v1alpha1.MemberServing, bs[4].addr
 	})
 	moved := map[string]bool{}
 	for _, k := range keysOwnedBy(t, sr, 4, 40) {
@@ -97,7 +98,7 @@ func TestDrainPacing(t *testing.T) {
 	bs := newBackends(t, 3)
 	sr := newRing("chat", bs)
 	h := startGateway(t, testOptions(t))
-	h.g.Update([]v1alpha1.StableRing{sr})
+	h.g.Update([]resolved.Ring{sr})
 	keys := keysOwnedBy(t, sr, 1, 11)
 	var clients []*wsClient
 	for _, k := range keys[:10] {
@@ -107,7 +108,7 @@ func TestDrainPacing(t *testing.T) {
 
 	start := time.Now()
 	setState(&sr, 1, v1alpha1.MemberDraining) // drainSeconds: 2
-	h.g.Update([]v1alpha1.StableRing{sr})
+	h.g.Update([]resolved.Ring{sr})
 
 	// New connections for the draining member's rooms are held.
 	resp, body := get(t, h.url+"/ws?room="+keys[10])
@@ -165,7 +166,7 @@ func TestHoldAnswers(t *testing.T) {
 	setState(&sr, 1, v1alpha1.MemberRestarting)
 	setState(&sr, 2, v1alpha1.MemberDown) // holdSeconds 60
 	h := startGateway(t, testOptions(t))
-	h.g.Update([]v1alpha1.StableRing{sr})
+	h.g.Update([]resolved.Ring{sr})
 	cases := []struct {
 		member    int32
 		body      string
@@ -209,16 +210,16 @@ func TestFailoverAndReunion(t *testing.T) {
 	for _, policy := range []v1alpha1.UnavailablePolicy{v1alpha1.UnavailableFailover, v1alpha1.UnavailableHold} {
 		t.Run(string(policy), func(t *testing.T) {
 			bs := newBackends(t, 4)
-			sr := newRing("chat", bs, func(sr *v1alpha1.StableRing) {
+			sr := newRing("chat", bs, func(sr *resolved.Ring) {
 				sr.Spec.Unavailable = v1alpha1.UnavailableSpec{Policy: policy, HoldSeconds: 1}
 			})
 			h := startGateway(t, testOptions(t))
-			h.g.Update([]v1alpha1.StableRing{sr})
+			h.g.Update([]resolved.Ring{sr})
 			keys := keysOwnedBy(t, sr, 2, 8)
 			bystander := mustDialWS(t, h, keysOwnedBy(t, sr, 0, 1)[0])
 
 			setState(&sr, 2, v1alpha1.MemberDown)
-			h.g.Update([]v1alpha1.StableRing{sr})
+			h.g.Update([]resolved.Ring{sr})
 			if policy == v1alpha1.UnavailableHold {
 				if resp, _ := get(t, h.url+"/?room="+keys[0]); resp.StatusCode != 503 {
 					t.Fatalf("within holdSeconds: %s", resp.Status)
@@ -239,7 +240,7 @@ func TestFailoverAndReunion(t *testing.T) {
 			}
 
 			setState(&sr, 2, v1alpha1.MemberServing)
-			h.g.Update([]v1alpha1.StableRing{sr})
+			h.g.Update([]resolved.Ring{sr})
 			for i, c := range placed {
 				if !c.waitClosed(2*time.Second) || c.code != websocket.StatusServiceRestart {
 					t.Fatalf("failed-over connection %d not reunited: closed=%v code=%v", i, c.isClosed(), c.code)
@@ -261,9 +262,9 @@ func TestFailoverAndReunion(t *testing.T) {
 // 5 are admitted, 15 get 503 with a Retry-After, and a second later more are admitted.
 func TestAdmissionLimit(t *testing.T) {
 	bs := newBackends(t, 2)
-	sr := newRing("chat", bs, func(sr *v1alpha1.StableRing) { sr.Spec.Rollout.MaxConnectsPerSecond = 5 })
+	sr := newRing("chat", bs, func(sr *resolved.Ring) { sr.Spec.Rollout.MaxConnectsPerSecond = 5 })
 	h := startGateway(t, testOptions(t))
-	h.g.Update([]v1alpha1.StableRing{sr})
+	h.g.Update([]resolved.Ring{sr})
 	keys := keysOwnedBy(t, sr, 1, 20)
 	admitted, refused := 0, 0
 	for _, k := range keys {
@@ -301,9 +302,9 @@ func TestPassiveHealth(t *testing.T) {
 	for _, policy := range []v1alpha1.UnavailablePolicy{v1alpha1.UnavailableHold, v1alpha1.UnavailableFailover} {
 		t.Run(string(policy), func(t *testing.T) {
 			bs := newBackends(t, 3)
-			sr := newRing("chat", bs, func(sr *v1alpha1.StableRing) { sr.Spec.Unavailable.Policy = policy })
+			sr := newRing("chat", bs, func(sr *resolved.Ring) { sr.Spec.Unavailable.Policy = policy })
 			h := startGateway(t, testOptions(t))
-			h.g.Update([]v1alpha1.StableRing{sr})
+			h.g.Update([]resolved.Ring{sr})
 			keys := keysOwnedBy(t, sr, 1, 3)
 			bs[1].srv.Close()
 
@@ -341,7 +342,7 @@ func TestUpgradeRefused(t *testing.T) {
 		http.Error(w, "forbidden room", http.StatusForbidden)
 	})
 	h := startGateway(t, testOptions(t))
-	h.g.Update([]v1alpha1.StableRing{newRing("chat", []*backend{refuser})})
+	h.g.Update([]resolved.Ring{newRing("chat", []*backend{refuser})})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_, resp, err := dialWS(ctx, h, "a")
@@ -358,7 +359,7 @@ func TestGracefulShutdown(t *testing.T) {
 	opts := testOptions(t)
 	opts.ShutdownDelay = 300 * time.Millisecond
 	h := startGateway(t, opts)
-	h.g.Update([]v1alpha1.StableRing{newRing("chat", bs)})
+	h.g.Update([]resolved.Ring{newRing("chat", bs)})
 	var clients []*wsClient
 	for i := range 10 {
 		clients = append(clients, mustDialWS(t, h, fmt.Sprintf("room-%d", i)))

@@ -17,8 +17,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
 	"github.com/stablering/stablering/gateway"
+	"github.com/stablering/stablering/gateway/resolved"
 )
 
 // Benchmarks of the gateway over loopback, with clients and members in the same process.
@@ -62,7 +62,7 @@ func benchGateway(b *testing.B) (*harness, []string) {
 	}
 	opts := gateway.Options{ShutdownWindow: 100 * time.Millisecond, MaxIdleConnsPerMember: 256}
 	h := startGateway(b, opts)
-	h.g.Update([]v1alpha1.StableRing{newRing("bench", bs)})
+	h.g.Update([]resolved.Ring{newRing("bench", bs)})
 	return h, addrs
 }
 
@@ -150,7 +150,7 @@ func BenchmarkIdleWebSocketMemory(b *testing.B) {
 	const n = 1000
 	member := newParkingMember(b)
 	h := startGateway(b, gateway.Options{ShutdownWindow: 100 * time.Millisecond})
-	h.g.Update([]v1alpha1.StableRing{newRing("idle", []*backend{{ordinal: 0, addr: member.addr}})})
+	h.g.Update([]resolved.Ring{newRing("idle", []*backend{{ordinal: 0, addr: member.addr}})})
 	for range b.N {
 		direct := measureIdle(b, member.addr, n)
 		member.closeAll()

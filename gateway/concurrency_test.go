@@ -14,7 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/gateway/resolved"
 )
 
 // TestManyClientsAtOnce has clients of three kinds use the gateway at the same time: some send
@@ -25,7 +25,7 @@ import (
 // connections are served at once.
 func TestManyClientsAtOnce(t *testing.T) {
 	h := startGateway(t, testOptions(t))
-	h.g.Update([]v1alpha1.StableRing{newRing("mix", newBackends(t, 3))})
+	h.g.Update([]resolved.Ring{newRing("mix", newBackends(t, 3))})
 	const clients, requests = 24, 40
 	kinds := []func(h *harness, id, n int) error{keepAliveClient, pipeliningClient, webSocketClient}
 	errs := make(chan error, clients)

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
 	"github.com/stablering/stablering/gateway"
+	"github.com/stablering/stablering/gateway/resolved"
 )
 
 // Tests of the plain-HTTP fast path: pooled member connections, their reuse and retirement,
@@ -110,7 +110,7 @@ func answerEach(c net.Conn, br *bufio.Reader, answer string) {
 // gatewayFor starts a gateway with opts whose ring "fast" has the single member b.
 func gatewayFor(t testing.TB, b *backend, opts gateway.Options) *harness {
 	h := startGateway(t, opts)
-	h.g.Update([]v1alpha1.StableRing{newRing("fast", []*backend{b})})
+	h.g.Update([]resolved.Ring{newRing("fast", []*backend{b})})
 	return h
 }
 
@@ -432,7 +432,7 @@ func TestFastPathClosesConnectionsOfGoneMembers(t *testing.T) {
 	h := gatewayFor(t, first.backend, testOptions(t))
 	mustGet(t, h.url+"/?room=a", 200)
 	second.ordinal = 0
-	h.g.Update([]v1alpha1.StableRing{newRing("fast", []*backend{second.backend}, bumpVersion)})
+	h.g.Update([]resolved.Ring{newRing("fast", []*backend{second.backend}, bumpVersion)})
 	eventually(t, time.Second, "the gone address's connection closed", func() bool { return first.closed.Load() == 1 })
 	mustGet(t, h.url+"/?room=a", 200)
 	h.stop()

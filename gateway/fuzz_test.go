@@ -9,6 +9,7 @@ import (
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
 	"github.com/stablering/stablering/gateway"
+	"github.com/stablering/stablering/gateway/resolved"
 )
 
 // FuzzServeHTTP sends hostile requests through the whole handler (routing, key extraction,
@@ -24,7 +25,7 @@ func FuzzServeHTTP(f *testing.F) {
 	live := newBackend(f, 0)
 	seg := int32(1)
 	g := gateway.New(gateway.Options{})
-	g.Update([]v1alpha1.StableRing{
+	g.Update([]resolved.Ring{
 		newRing("query", []*backend{live}, routeTo("/", "chat.example.com")),
 		newRing("path", []*backend{live}, routeTo("/rooms", "*.example.com"),
 			keyFrom(v1alpha1.KeySpec{Source: v1alpha1.KeySourcePath, PathSegment: &seg})),

@@ -1,7 +1,7 @@
 // Package gateway is StableRing's reverse proxy. It routes each request by its room key on the
-// ring that a StableRing's status resolves (package route). Cleartext HTTP/1.1 requests without a
-// body and WebSocket handshakes take its own serving path (h1server.go, heads parsed in place by
-// package h1); a connection with any other request goes to net/http's server, which also serves
+// ring that a StableRing's status and MemberSlices resolve (package route). Cleartext HTTP/1.1
+// requests without a body and WebSocket handshakes take its own serving path (h1server.go, heads
+// parsed in place by package h1); a connection with any other request goes to net/http's server, which also serves
 // TLS and HTTP/2 and proxies through httputil.ReverseProxy. Both use the same per-member pools
 // (package upstream), splice upgrades themselves (package tunnel, their closes scheduled by
 // package splice), and apply the availability semantics of the product:
@@ -39,6 +39,7 @@ import (
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
 	"github.com/stablering/stablering/gateway/bufpool"
 	"github.com/stablering/stablering/gateway/coarse"
+	"github.com/stablering/stablering/gateway/resolved"
 	"github.com/stablering/stablering/gateway/resume"
 	"github.com/stablering/stablering/gateway/route"
 	"github.com/stablering/stablering/gateway/splice"
@@ -125,10 +126,11 @@ func (g *Gateway) Registry() *prometheus.Registry { return g.opts.Registry }
 // Ready reports whether the gateway has a routing table and is not shutting down.
 func (g *Gateway) Ready() bool { return g.ready.Load() && !g.stopping.Load() }
 
-// Update swaps the routing table for one built from rings (a complete snapshot). Requests
-// move to the new table atomically; established connections are closed only where the new
-// table says so: their member is Draining, or their room's owner serves again elsewhere.
-func (g *Gateway) Update(rings []v1alpha1.StableRing) {
+// Update swaps the routing table for one built from rings (a complete snapshot, as a
+// source.Source publishes it). Requests move to the new table atomically; established
+// connections are closed only where the new table says so: their member is Draining, or their
+// room's owner serves again elsewhere.
+func (g *Gateway) Update(rings []resolved.Ring) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := time.Now()

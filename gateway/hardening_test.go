@@ -20,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/gateway/resolved"
 )
 
 // Tests of the gateway under hostile input, from raw sockets: no answer reaches the wrong
@@ -302,7 +303,7 @@ func TestH2CUpgradeRefused(t *testing.T) {
 func TestPathNormalised(t *testing.T) {
 	chat, admin := newRecorder(t, nil), newRecorder(t, nil)
 	h := startGateway(t, testOptions(t))
-	h.g.Update([]v1alpha1.StableRing{
+	h.g.Update([]resolved.Ring{
 		newRing("chat", []*backend{chat.backend}, routeTo("/chat")),
 		newRing("admin", []*backend{admin.backend}, routeTo("/admin")),
 	})
@@ -379,8 +380,8 @@ func grepLines(text, substr string) string {
 func TestLocalErrorsDoNotMarkMembers(t *testing.T) {
 	bs := newBackends(t, 2)
 	h := startGateway(t, testOptions(t))
-	sr := newRing("fast", bs, func(sr *v1alpha1.StableRing) { sr.Spec.Unavailable.Policy = v1alpha1.UnavailableFailover })
-	h.g.Update([]v1alpha1.StableRing{sr})
+	sr := newRing("fast", bs, func(sr *resolved.Ring) { sr.Spec.Unavailable.Policy = v1alpha1.UnavailableFailover })
+	h.g.Update([]resolved.Ring{sr})
 	key := keysOwnedBy(t, sr, 1, 1)[0]
 	c := dialRaw(t, h)
 	c.send(t, "GET / HTTP/1.1\r\nHost: x\r\n\r\n") // answered by the gateway: the connection is accepted
@@ -504,9 +505,9 @@ func TestDrainBoundedForStalledClient(t *testing.T) {
 	}))
 	t.Cleanup(flood.srv.Close)
 	flood.addr = flood.srv.Listener.Addr().String()
-	sr := newRing("chat", []*backend{flood}, func(sr *v1alpha1.StableRing) { sr.Spec.Rollout.DrainSeconds = 1 })
+	sr := newRing("chat", []*backend{flood}, func(sr *resolved.Ring) { sr.Spec.Rollout.DrainSeconds = 1 })
 	h := startGateway(t, testOptions(t)) // close grace 500 ms
-	h.g.Update([]v1alpha1.StableRing{sr})
+	h.g.Update([]resolved.Ring{sr})
 
 	c := dialRaw(t, h)
 	c.send(t, "GET /ws?room=a HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
@@ -523,7 +524,7 @@ func TestDrainBoundedForStalledClient(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // the client reads nothing more: the buffers fill
 	start := time.Now()
 	setState(&sr, 0, v1alpha1.MemberDraining)
-	h.g.Update([]v1alpha1.StableRing{sr})
+	h.g.Update([]resolved.Ring{sr})
 	select {
 	case at := <-ended:
 		t.Logf("member connection closed %v after the drain started", at.Sub(start).Round(time.Millisecond))
@@ -565,7 +566,7 @@ func TestEmptyRingsFileKeepsRings(t *testing.T) {
 func TestOwnAnswersDoNotWaitForTheBody(t *testing.T) {
 	rec := newRecorder(t, nil)
 	h := startGateway(t, testOptions(t)) // client body timeout 60 s
-	h.g.Update([]v1alpha1.StableRing{newRing("chat", []*backend{rec.backend}, routeTo("/chat"))})
+	h.g.Update([]resolved.Ring{newRing("chat", []*backend{rec.backend}, routeTo("/chat"))})
 	var fields strings.Builder
 	for i := range 150 {
 		fmt.Fprintf(&fields, "X-H-%d: v\r\n", i)

@@ -21,6 +21,7 @@ import (
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
 	"github.com/stablering/stablering/gateway"
+	"github.com/stablering/stablering/gateway/resolved"
 	"github.com/stablering/stablering/gateway/route"
 )
 
@@ -178,8 +179,8 @@ func (h *harness) stop() {
 
 // newRing is a StableRing routing /-prefixed requests by the "room" query parameter over the
 // backends as members 0..n-1, all Serving.
-func newRing(name string, bs []*backend, mods ...func(*v1alpha1.StableRing)) v1alpha1.StableRing {
-	sr := v1alpha1.StableRing{
+func newRing(name string, bs []*backend, mods ...func(*resolved.Ring)) resolved.Ring {
+	sr := resolved.Ring{StableRing: &v1alpha1.StableRing{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "StableRing"},
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
 		Spec: v1alpha1.StableRingSpec{
@@ -189,9 +190,9 @@ func newRing(name string, bs []*backend, mods ...func(*v1alpha1.StableRing)) v1a
 			Rollout:         v1alpha1.RolloutSpec{DrainSeconds: 2},
 		},
 		Status: v1alpha1.StableRingStatus{RingVersion: "v1"},
-	}
+	}}
 	for _, b := range bs {
-		sr.Status.Members = append(sr.Status.Members, v1alpha1.Member{
+		sr.Members = append(sr.Members, v1alpha1.Member{
 			Ordinal: b.ordinal, Address: b.addr,
 			State: v1alpha1.MemberServing,
 		})
@@ -204,11 +205,11 @@ func newRing(name string, bs []*backend, mods ...func(*v1alpha1.StableRing)) v1a
 
 // setState sets member o's state (since now) and bumps the ring version, as the controller
 // does.
-func setState(sr *v1alpha1.StableRing, o int32, state v1alpha1.MemberState) {
-	for i := range sr.Status.Members {
-		if sr.Status.Members[i].Ordinal == o {
-			sr.Status.Members[i].State = state
-			sr.Status.Members[i].LastTransitionTime = &metav1.Time{Time: time.Now()}
+func setState(sr *resolved.Ring, o int32, state v1alpha1.MemberState) {
+	for i := range sr.Members {
+		if sr.Members[i].Ordinal == o {
+			sr.Members[i].State = state
+			sr.Members[i].LastTransitionTime = &metav1.Time{Time: time.Now()}
 		}
 	}
 	bumpVersion(sr)
@@ -216,14 +217,14 @@ func setState(sr *v1alpha1.StableRing, o int32, state v1alpha1.MemberState) {
 
 var versions atomic.Int64
 
-func bumpVersion(sr *v1alpha1.StableRing) {
+func bumpVersion(sr *resolved.Ring) {
 	sr.Status.RingVersion = fmt.Sprintf("v%d", versions.Add(1)+1)
 }
 
 // keysOwnedBy returns n room keys whose owner on sr is ordinal o.
-func keysOwnedBy(t testing.TB, sr v1alpha1.StableRing, o int32, n int) []string {
+func keysOwnedBy(t testing.TB, sr resolved.Ring, o int32, n int) []string {
 	t.Helper()
-	r := route.Build([]v1alpha1.StableRing{sr}, nil, time.Now()).Ring(sr.Namespace + "/" + sr.Name)
+	r := route.Build([]resolved.Ring{sr}, nil, time.Now()).Ring(sr.Namespace + "/" + sr.Name)
 	var keys []string
 	for i := 0; len(keys) < n && i < 100000; i++ {
 		k := fmt.Sprintf("room-%d", i)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/gateway/resolved"
 )
 
 // TestActiveConnectionsMetric checks that stablering_gateway_active_connections has a series
@@ -17,7 +17,7 @@ func TestActiveConnectionsMetric(t *testing.T) {
 	bs := newBackends(t, 3)
 	h := startGateway(t, testOptions(t))
 	sr := newRing("chat", bs)
-	h.g.Update([]v1alpha1.StableRing{sr})
+	h.g.Update([]resolved.Ring{sr})
 	w := mustDialWS(t, h, keysOwnedBy(t, sr, 1, 1)[0])
 
 	const series = "stablering_gateway_active_connections{"

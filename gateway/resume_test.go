@@ -20,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/gateway/resolved"
 	"github.com/stablering/stablering/gateway/resume"
 )
 
@@ -92,31 +93,31 @@ func (m *resumeMember) resumeHeaders() []http.Header {
 }
 
 // resumeRing is a ring of one member at addr with resume on, bounded by maxBytes and maxSeconds.
-func resumeRing(addr string, maxBytes, maxSeconds int32) v1alpha1.StableRing {
-	sr := newRing("chat", nil, func(sr *v1alpha1.StableRing) {
+func resumeRing(addr string, maxBytes, maxSeconds int32) resolved.Ring {
+	sr := newRing("chat", nil, func(sr *resolved.Ring) {
 		sr.Spec.Connections.Resume = &v1alpha1.ResumeSpec{MaxBufferedBytes: maxBytes, MaxSeconds: maxSeconds}
-		sr.Status.Members = []v1alpha1.Member{{Ordinal: 0, Address: addr, State: v1alpha1.MemberServing}}
+		sr.Members = []v1alpha1.Member{{Ordinal: 0, Address: addr, State: v1alpha1.MemberServing}}
 	})
 	return sr
 }
 
 // restart takes the ring's member through a planned restart: Draining, then Restarting with
 // the old member closed, as the controller and the StatefulSet do.
-func restart(t *testing.T, h *harness, sr *v1alpha1.StableRing, old *resumeMember) {
+func restart(t *testing.T, h *harness, sr *resolved.Ring, old *resumeMember) {
 	t.Helper()
 	setState(sr, 0, v1alpha1.MemberDraining)
-	h.g.Update([]v1alpha1.StableRing{*sr})
+	h.g.Update([]resolved.Ring{*sr})
 	time.Sleep(300 * time.Millisecond) // the member answers the gateway's Close frame
 	setState(sr, 0, v1alpha1.MemberRestarting)
-	h.g.Update([]v1alpha1.StableRing{*sr})
+	h.g.Update([]resolved.Ring{*sr})
 	old.srv.CloseClientConnections()
 }
 
 // serveAgain makes the ring's member Serving at addr, as a restarted pod.
-func serveAgain(h *harness, sr *v1alpha1.StableRing, addr string) {
-	sr.Status.Members[0].Address = addr
+func serveAgain(h *harness, sr *resolved.Ring, addr string) {
+	sr.Members[0].Address = addr
 	setState(sr, 0, v1alpha1.MemberServing)
-	h.g.Update([]v1alpha1.StableRing{*sr})
+	h.g.Update([]resolved.Ring{*sr})
 }
 
 func metricsOf(t *testing.T, h *harness) string {
@@ -167,7 +168,7 @@ func testResume(t *testing.T, header http.Header) {
 	old := newResumeMember(t, false, "")
 	sr := resumeRing(old.addr, 1<<16, 30)
 	h := startGateway(t, testOptions(t))
-	h.g.Update([]v1alpha1.StableRing{sr})
+	h.g.Update([]resolved.Ring{sr})
 	c := dialResumableWith(t, h, header)
 	if err := c.echo("a"); err != nil {
 		t.Fatal(err)
@@ -233,36 +234,36 @@ func TestResumeFails(t *testing.T) {
 		hold     int32
 		budget   int
 		protocol string // the client's and first member's subprotocol
-		act      func(t *testing.T, h *harness, sr *v1alpha1.StableRing, c *wsClient)
+		act      func(t *testing.T, h *harness, sr *resolved.Ring, c *wsClient)
 		code     websocket.StatusCode
 		reason   string
 	}{
-		{name: "refused", act: func(t *testing.T, h *harness, sr *v1alpha1.StableRing, _ *wsClient) {
+		{name: "refused", act: func(t *testing.T, h *harness, sr *resolved.Ring, _ *wsClient) {
 			serveAgain(h, sr, newResumeMember(t, true, "").addr)
 		}, code: websocket.StatusServiceRestart, reason: "refused"},
-		{name: "another subprotocol", protocol: "chat", act: func(t *testing.T, h *harness, sr *v1alpha1.StableRing, _ *wsClient) {
+		{name: "another subprotocol", protocol: "chat", act: func(t *testing.T, h *harness, sr *resolved.Ring, _ *wsClient) {
 			serveAgain(h, sr, newResumeMember(t, false, "").addr)
 		}, code: websocket.StatusServiceRestart, reason: "mismatch"},
-		{name: "unreachable", act: func(t *testing.T, h *harness, sr *v1alpha1.StableRing, _ *wsClient) {
+		{name: "unreachable", act: func(t *testing.T, h *harness, sr *resolved.Ring, _ *wsClient) {
 			serveAgain(h, sr, closedAddress(t))
 		}, code: websocket.StatusServiceRestart, reason: "unreached"},
-		{name: "over the connection's bound", maxBytes: 100, act: func(t *testing.T, _ *harness, _ *v1alpha1.StableRing, c *wsClient) {
+		{name: "over the connection's bound", maxBytes: 100, act: func(t *testing.T, _ *harness, _ *resolved.Ring, c *wsClient) {
 			_ = c.conn.Write(context.Background(), websocket.MessageText, make([]byte, 200))
 		}, code: websocket.StatusServiceRestart, reason: "buffer"},
-		{name: "over the gateway's budget", budget: 100, act: func(t *testing.T, _ *harness, _ *v1alpha1.StableRing, c *wsClient) {
+		{name: "over the gateway's budget", budget: 100, act: func(t *testing.T, _ *harness, _ *resolved.Ring, c *wsClient) {
 			_ = c.conn.Write(context.Background(), websocket.MessageText, make([]byte, 200))
 		}, code: websocket.StatusServiceRestart, reason: "budget"},
-		{name: "held too long", hold: 1, act: func(*testing.T, *harness, *v1alpha1.StableRing, *wsClient) {},
+		{name: "held too long", hold: 1, act: func(*testing.T, *harness, *resolved.Ring, *wsClient) {},
 			code: websocket.StatusServiceRestart, reason: "timeout"},
-		{name: "member down", act: func(t *testing.T, h *harness, sr *v1alpha1.StableRing, _ *wsClient) {
+		{name: "member down", act: func(t *testing.T, h *harness, sr *resolved.Ring, _ *wsClient) {
 			setState(sr, 0, v1alpha1.MemberDown)
-			h.g.Update([]v1alpha1.StableRing{*sr})
+			h.g.Update([]resolved.Ring{*sr})
 		}, code: websocket.StatusServiceRestart, reason: "down"},
-		{name: "resume turned off", act: func(t *testing.T, h *harness, sr *v1alpha1.StableRing, _ *wsClient) {
+		{name: "resume turned off", act: func(t *testing.T, h *harness, sr *resolved.Ring, _ *wsClient) {
 			sr.Spec.Connections.Resume = nil
-			h.g.Update([]v1alpha1.StableRing{*sr})
+			h.g.Update([]resolved.Ring{*sr})
 		}, code: websocket.StatusServiceRestart, reason: "down"},
-		{name: "gateway shutdown", act: func(t *testing.T, h *harness, _ *v1alpha1.StableRing, _ *wsClient) {
+		{name: "gateway shutdown", act: func(t *testing.T, h *harness, _ *resolved.Ring, _ *wsClient) {
 			go h.stop()
 		}, code: websocket.StatusGoingAway, reason: "shutdown"},
 	}
@@ -273,7 +274,7 @@ func TestResumeFails(t *testing.T) {
 			opts := testOptions(t)
 			opts.ResumeBufferBudget = tc.budget
 			h := startGateway(t, opts)
-			h.g.Update([]v1alpha1.StableRing{sr})
+			h.g.Update([]resolved.Ring{sr})
 			var protocols []string
 			if tc.protocol != "" {
 				protocols = []string{tc.protocol}
@@ -314,14 +315,14 @@ func TestResumeMidMessage(t *testing.T) {
 	old := newResumeMember(t, false, "")
 	sr := resumeRing(old.addr, 1<<16, 30)
 	h := startGateway(t, testOptions(t)) // close grace 500ms
-	h.g.Update([]v1alpha1.StableRing{sr})
+	h.g.Update([]resolved.Ring{sr})
 	conn, br := bareWebSocket(t, h.host)
 	readServerFrame(t, br) // the greeting
 	// The first fragment of a text message, and no more.
 	writeClientFrame(t, conn, false, websocket.MessageText, []byte("half"))
 	time.Sleep(100 * time.Millisecond)
 	setState(&sr, 0, v1alpha1.MemberDraining)
-	h.g.Update([]v1alpha1.StableRing{sr})
+	h.g.Update([]resolved.Ring{sr})
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	op, payload := readServerFrame(t, br)
 	if op != 0x8 || len(payload) < 2 || binary.BigEndian.Uint16(payload) != 1012 {
@@ -337,7 +338,7 @@ func TestResumeForgedHeaders(t *testing.T) {
 	m := newResumeMember(t, false, "")
 	sr := resumeRing(m.addr, 1<<16, 30)
 	h := startGateway(t, testOptions(t))
-	h.g.Update([]v1alpha1.StableRing{sr})
+	h.g.Update([]resolved.Ring{sr})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, resp, err := websocket.Dial(ctx, "ws://"+h.host+"/ws?room=r", &websocket.DialOptions{
@@ -355,14 +356,14 @@ func TestResumeForgedHeaders(t *testing.T) {
 // client is closed with 1012.
 func TestResumeNeedsToken(t *testing.T) {
 	bs := newBackends(t, 1) // greets with "member 0", gives no token
-	sr := newRing("chat", bs, func(sr *v1alpha1.StableRing) {
+	sr := newRing("chat", bs, func(sr *resolved.Ring) {
 		sr.Spec.Connections.Resume = &v1alpha1.ResumeSpec{MaxBufferedBytes: 1 << 16, MaxSeconds: 30}
 	})
 	h := startGateway(t, testOptions(t))
-	h.g.Update([]v1alpha1.StableRing{sr})
+	h.g.Update([]resolved.Ring{sr})
 	c := mustDialWS(t, h, "r")
 	setState(&sr, 0, v1alpha1.MemberDraining)
-	h.g.Update([]v1alpha1.StableRing{sr})
+	h.g.Update([]resolved.Ring{sr})
 	if !c.waitClosed(4*time.Second) || c.code != websocket.StatusServiceRestart {
 		t.Fatalf("closed %v with %v, want 1012 within the drain", c.isClosed(), c.code)
 	}

@@ -12,25 +12,36 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
 	"github.com/stablering/stablering/balancer"
 	"github.com/stablering/stablering/gateway"
+	"github.com/stablering/stablering/gateway/resolved"
 	"github.com/stablering/stablering/gateway/source"
 )
 
-// writeRings writes rings as a multi-document YAML file, replacing it atomically (as editors
-// and ConfigMap volumes do).
-func writeRings(t testing.TB, path string, rings ...v1alpha1.StableRing) {
+// writeRings writes rings, each with its members in one MemberSlice that its status names, as
+// a multi-document YAML file, replacing it atomically (as editors and ConfigMap volumes do).
+func writeRings(t testing.TB, path string, rings ...resolved.Ring) {
 	t.Helper()
 	var docs []string
-	for _, sr := range rings {
-		data, err := yaml.Marshal(sr)
-		if err != nil {
-			t.Fatal(err)
+	for _, r := range rings {
+		sr := r.DeepCopy()
+		slice := &v1alpha1.MemberSlice{
+			TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "MemberSlice"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: sr.Namespace, Name: v1alpha1.MemberSliceName(sr.Name, 0)},
+			Ring:       sr.Name, Version: sr.Status.RingVersion, Members: r.Members,
 		}
-		docs = append(docs, string(data))
+		sr.Status.MemberSlices = []v1alpha1.MemberSliceRef{{Name: slice.Name, Version: slice.Version}}
+		for _, obj := range []any{sr, slice} {
+			data, err := yaml.Marshal(obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			docs = append(docs, string(data))
+		}
 	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(strings.Join(docs, "---\n")), 0o600); err != nil {
@@ -79,12 +90,12 @@ func ringVersion(t testing.TB, h *harness, id string) string {
 func TestRoutingPerKeySource(t *testing.T) {
 	bs := newBackends(t, 5)
 	seg := int32(1)
-	rings := []v1alpha1.StableRing{
+	rings := []resolved.Ring{
 		newRing("query", bs, routeTo("/q")),
 		newRing("header", bs, routeTo("/h"), keyFrom(v1alpha1.KeySpec{Source: v1alpha1.KeySourceHeader, Name: "X-Room"})),
 		newRing("cookie", bs, routeTo("/c"), keyFrom(v1alpha1.KeySpec{Source: v1alpha1.KeySourceCookie, Name: "room"})),
 		newRing("path", bs, routeTo("/rooms"), keyFrom(v1alpha1.KeySpec{Source: v1alpha1.KeySourcePath, PathSegment: &seg})),
-		newRing("maglev", bs, routeTo("/m"), func(sr *v1alpha1.StableRing) {
+		newRing("maglev", bs, routeTo("/m"), func(sr *resolved.Ring) {
 			sr.Status.Hash = &v1alpha1.HashSpec{Algorithm: v1alpha1.AlgorithmMaglev}
 		}),
 	}
@@ -124,19 +135,19 @@ func TestRoutingPerKeySource(t *testing.T) {
 	}
 }
 
-func routeTo(prefix string, hosts ...string) func(*v1alpha1.StableRing) {
-	return func(sr *v1alpha1.StableRing) { sr.Spec.Route = v1alpha1.RouteSpec{PathPrefix: prefix, Hosts: hosts} }
+func routeTo(prefix string, hosts ...string) func(*resolved.Ring) {
+	return func(sr *resolved.Ring) { sr.Spec.Route = v1alpha1.RouteSpec{PathPrefix: prefix, Hosts: hosts} }
 }
 
-func keyFrom(k v1alpha1.KeySpec) func(*v1alpha1.StableRing) {
-	return func(sr *v1alpha1.StableRing) { sr.Spec.Key = k }
+func keyFrom(k v1alpha1.KeySpec) func(*resolved.Ring) {
+	return func(sr *resolved.Ring) { sr.Spec.Key = k }
 }
 
 // TestBadRequests checks the precise answers to requests the gateway cannot route.
 func TestBadRequests(t *testing.T) {
 	bs := newBackends(t, 2)
 	h := startGateway(t, testOptions(t))
-	h.g.Update([]v1alpha1.StableRing{
+	h.g.Update([]resolved.Ring{
 		newRing("chat", bs, routeTo("/chat", "chat.example.com")),
 		newRing("empty", nil, routeTo("/empty")),
 	})
@@ -179,7 +190,7 @@ func TestForwardedAndHopByHop(t *testing.T) {
 		opts := testOptions(t)
 		opts.TrustForwarded = trust
 		h := startGateway(t, opts)
-		h.g.Update([]v1alpha1.StableRing{newRing("chat", bs)})
+		h.g.Update([]resolved.Ring{newRing("chat", bs)})
 		resp, body := get(t, h.url+"/a/b?room=x&z=1",
 			"Connection", "X-Secret, keep-alive", "X-Secret", "hop", "Keep-Alive", "timeout=5",
 			"Proxy-Authorization", "Basic x", "X-Forwarded-For", "203.0.113.7", "X-Forwarded-Proto", "https",
@@ -212,7 +223,7 @@ func TestForwardedAndHopByHop(t *testing.T) {
 func TestServerSentEvents(t *testing.T) {
 	bs := newBackends(t, 1)
 	h := startGateway(t, testOptions(t))
-	h.g.Update([]v1alpha1.StableRing{newRing("chat", bs)})
+	h.g.Update([]resolved.Ring{newRing("chat", bs)})
 	start := time.Now()
 	resp, err := http.Get(h.url + "/sse?room=a")
 	if err != nil {
@@ -239,7 +250,7 @@ func TestH2C(t *testing.T) {
 	opts := testOptions(t)
 	opts.H2C = true
 	h := startGateway(t, opts)
-	h.g.Update([]v1alpha1.StableRing{newRing("chat", bs)})
+	h.g.Update([]resolved.Ring{newRing("chat", bs)})
 	var protocols http.Protocols
 	protocols.SetUnencryptedHTTP2(true)
 	client := &http.Client{Transport: &http.Transport{Protocols: &protocols}}
@@ -266,7 +277,7 @@ func TestAdmin(t *testing.T) {
 	}
 	sr := newRing("chat", bs)
 	setState(&sr, 2, v1alpha1.MemberRestarting)
-	h.g.Update([]v1alpha1.StableRing{sr})
+	h.g.Update([]resolved.Ring{sr})
 	if resp, _ := get(t, h.admin+"/readyz"); resp.StatusCode != 200 {
 		t.Fatalf("readyz %s", resp.Status)
 	}

@@ -2,24 +2,27 @@ package gateway
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/gateway/resolved"
 )
 
 // syntheticRings returns r StableRings (default/ring-000...) of n Serving members each, at
 // resourceVersion "1", every member at an address of its own.
-func syntheticRings(r, n int) []v1alpha1.StableRing {
-	rings := make([]v1alpha1.StableRing, r)
+func syntheticRings(r, n int) []resolved.Ring {
+	rings := make([]resolved.Ring, r)
 	for i := range rings {
 		sr := &rings[i]
+		sr.StableRing = &v1alpha1.StableRing{}
 		sr.Namespace, sr.Name, sr.ResourceVersion = "default", fmt.Sprintf("ring-%03d", i), "1"
 		sr.Spec.Route.PathPrefix = fmt.Sprintf("/r%d", i)
 		sr.Spec.Key = v1alpha1.KeySpec{Source: v1alpha1.KeySourceQuery, Name: "room"}
 		sr.Status.RingVersion = "v1"
 		for o := range n {
-			sr.Status.Members = append(sr.Status.Members, v1alpha1.Member{
+			sr.Members = append(sr.Members, v1alpha1.Member{
 				Ordinal: int32(o),
 				Address: fmt.Sprintf("10.%d.%d.%d:8080", i, o/256, o%256), State: v1alpha1.MemberServing,
 			})
@@ -30,11 +33,11 @@ func syntheticRings(r, n int) []v1alpha1.StableRing {
 
 // restarted returns rings with ring i's member o at a new address, as after that member's pod
 // was replaced: a new resourceVersion (rv) and ring version.
-func restarted(rings []v1alpha1.StableRing, i int, o int32, rv string) []v1alpha1.StableRing {
-	next := append([]v1alpha1.StableRing(nil), rings...)
-	next[i] = *rings[i].DeepCopy()
+func restarted(rings []resolved.Ring, i int, o int32, rv string) []resolved.Ring {
+	next := append([]resolved.Ring(nil), rings...)
+	next[i] = resolved.Ring{StableRing: rings[i].DeepCopy(), Members: slices.Clone(rings[i].Members)}
 	next[i].ResourceVersion, next[i].Status.RingVersion = rv, "v"+rv
-	next[i].Status.Members[o].Address = fmt.Sprintf("10.255.%d.%d:8080", o/256, o%256)
+	next[i].Members[o].Address = fmt.Sprintf("10.255.%d.%d:8080", o/256, o%256)
 	return next
 }
 
@@ -69,25 +72,25 @@ func TestSnapshotRebuildsOnlyChangedRings(t *testing.T) {
 			t.Errorf("member %d of the changed ring kept its target: %v; only the restarted member 2 has a new one", o, kept)
 		}
 	}
-	oldAddress, newAddress := rings[1].Status.Members[2].Address, next[1].Status.Members[2].Address
+	oldAddress, newAddress := rings[1].Members[2].Address, next[1].Members[2].Address
 	if g.targets.get(oldAddress) != nil || g.targets.get(newAddress) != s.slots[1][2].target {
 		t.Errorf("after member 2 moved from %s to %s the targets are %v and %v; want the old one forgotten",
 			oldAddress, newAddress, g.targets.get(oldAddress), g.targets.get(newAddress))
 	}
-	if _, ok := s.Unreachable(rings[0].Status.Members[0].Address, time.Now()); !ok {
+	if _, ok := s.Unreachable(rings[0].Members[0].Address, time.Now()); !ok {
 		t.Error("an unchanged ring's member lost its passive health mark")
 	}
 
 	// Ring 3 shares member 0's address with ring 0; removing ring 0 keeps that address's target.
 	shared := syntheticRings(4, 4)[3]
-	shared.Status.Members[0].Address = rings[0].Status.Members[0].Address
+	shared.Members[0].Address = rings[0].Members[0].Address
 	g.Update(append(next, shared))
 	g.Update(append(next[1:], shared))
 	s = g.snap.Load()
-	if got := g.targets.get(shared.Status.Members[0].Address); got != marked || s.slots[2][0].target != marked {
+	if got := g.targets.get(shared.Members[0].Address); got != marked || s.slots[2][0].target != marked {
 		t.Error("removing a ring forgot an address another ring still routes to")
 	}
-	for _, m := range rings[0].Status.Members[1:] {
+	for _, m := range rings[0].Members[1:] {
 		if g.targets.get(m.Address) != nil {
 			t.Errorf("the removed ring's address %s is still a target", m.Address)
 		}
@@ -106,7 +109,7 @@ func BenchmarkUpdateOneRingChanged(b *testing.B) {
 	for _, size := range []struct{ r, n int }{{10, 1000}, {100, 100}, {100, 1000}} {
 		b.Run(fmt.Sprintf("rings=%d/members=%d", size.r, size.n), func(b *testing.B) {
 			rings := syntheticRings(size.r, size.n)
-			versions := [][]v1alpha1.StableRing{restarted(rings, 0, 0, "2"), restarted(rings, 0, 1, "3")}
+			versions := [][]resolved.Ring{restarted(rings, 0, 0, "2"), restarted(rings, 0, 1, "3")}
 			g := New(Options{})
 			g.Update(rings)
 			b.ReportAllocs()

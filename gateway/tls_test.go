@@ -20,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/gateway/resolved"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 and its key to dir.
@@ -60,7 +61,7 @@ func TestTLS(t *testing.T) {
 	opts.TLSCertFile, opts.TLSKeyFile = selfSigned(t, t.TempDir())
 	h := startGateway(t, opts)
 	sr := newRing("chat", bs)
-	h.g.Update([]v1alpha1.StableRing{sr})
+	h.g.Update([]resolved.Ring{sr})
 	insecure := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // self-signed test certificate
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: insecure, ForceAttemptHTTP2: true}}
 	resp, err := client.Get("https://" + h.host + "/x?room=a")
@@ -92,7 +93,7 @@ func TestTLS(t *testing.T) {
 		t.Fatalf("echo %q %v", echo, err)
 	}
 	setState(&sr, 1, v1alpha1.MemberDraining)
-	h.g.Update([]v1alpha1.StableRing{sr})
+	h.g.Update([]resolved.Ring{sr})
 	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusServiceRestart {
 		t.Fatalf("drained over TLS: %v", err)
 	}

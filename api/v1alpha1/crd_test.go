@@ -16,11 +16,21 @@ import (
 	"github.com/stablering/stablering/ringhash"
 )
 
-// crdFile is the generated CRD (make manifests); the Helm chart ships a copy of it.
-var crdFile = filepath.Join("..", "..", "config", "crd", "bases", "ring.stablering.io_stablerings.yaml")
+// crdFile and sliceCRDFile are the generated CRDs (make manifests); the Helm chart ships copies
+// of them.
+var (
+	crdFile      = filepath.Join("..", "..", "config", "crd", "bases", "ring.stablering.io_stablerings.yaml")
+	sliceCRDFile = filepath.Join("..", "..", "config", "crd", "bases", "ring.stablering.io_memberslices.yaml")
+)
 
-// loadSchema returns the OpenAPI schema of the CRD's only version.
+// loadSchema returns the OpenAPI schema of the StableRing CRD's only version.
 func loadSchema(t *testing.T) *apiextensionsv1.JSONSchemaProps {
+	t.Helper()
+	return loadSchemaOf(t, crdFile)
+}
+
+// loadSchemaOf returns the OpenAPI schema of the only version of the CRD in crdFile.
+func loadSchemaOf(t *testing.T, crdFile string) *apiextensionsv1.JSONSchemaProps {
 	t.Helper()
 	data, err := os.ReadFile(crdFile)
 	if err != nil {
@@ -130,23 +140,48 @@ func TestCRDDescriptions(t *testing.T) {
 		}
 	}
 	walk("", loadSchema(t))
-	if count < 40 {
+	walk("", loadSchemaOf(t, sliceCRDFile))
+	if count < 50 {
 		t.Errorf("checked only %d descriptions; the walk of the schema misses fields", count)
 	}
 }
 
-// TestChartCRD checks that the Helm chart ships the generated CRD unchanged.
+// TestChartCRD checks that the Helm chart ships the generated CRDs unchanged.
 func TestChartCRD(t *testing.T) {
-	want, err := os.ReadFile(crdFile)
-	if err != nil {
-		t.Fatal(err)
+	for _, crdFile := range []string{crdFile, sliceCRDFile} {
+		want, err := os.ReadFile(crdFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join("..", "..", "charts", "stablering", "crds", filepath.Base(crdFile)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("charts/stablering/crds/%s differs from %s: run make manifests", filepath.Base(crdFile), crdFile)
+		}
 	}
-	got, err := os.ReadFile(filepath.Join("..", "..", "charts", "stablering", "crds", filepath.Base(crdFile)))
-	if err != nil {
-		t.Fatal(err)
+}
+
+// TestCRDMemberLimits checks the list limits that markers cannot take from the constants: a
+// MemberSlice holds MembersPerSlice members, a status names MaxMemberSlices slices, and those
+// hold MaxMembers.
+func TestCRDMemberLimits(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		got  *int64
+		want int64
+	}{
+		{"MemberSlice members", field(t, loadSchemaOf(t, sliceCRDFile), "members").MaxItems, v1alpha1.MembersPerSlice},
+		{"StableRing status.memberSlices", field(t, loadSchema(t), "status", "memberSlices").MaxItems, int64(v1alpha1.MaxMemberSlices)},
+		{"StableRing status.rollout.batchMembers", field(t, loadSchema(t), "status", "rollout", "batchMembers").MaxItems, int64(v1alpha1.MaxMembers)},
+	} {
+		if c.got == nil || *c.got != c.want {
+			t.Errorf("%s: maxItems %v, want %d", c.name, c.got, c.want)
+		}
 	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("charts/stablering/crds/%s differs from %s: run make manifests", filepath.Base(crdFile), crdFile)
+	if v1alpha1.MaxMemberSlices*v1alpha1.MembersPerSlice < v1alpha1.MaxMembers {
+		t.Errorf("%d slices of %d members hold fewer than MaxMembers (%d)", v1alpha1.MaxMemberSlices, v1alpha1.MembersPerSlice, v1alpha1.MaxMembers)
 	}
 }
 

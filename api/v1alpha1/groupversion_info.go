@@ -24,9 +24,9 @@ var (
 	AddToScheme = SchemeBuilder.AddToScheme
 )
 
-// addKnownTypes registers StableRing and StableRingList under GroupVersion.
+// addKnownTypes registers the API types and their lists under GroupVersion.
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &StableRing{}, &StableRingList{})
+	s.AddKnownTypes(GroupVersion, &StableRing{}, &StableRingList{}, &MemberSlice{}, &MemberSliceList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -235,10 +235,11 @@ type ResumeSpec struct {
 	MaxSeconds int32 `json:"maxSeconds,omitempty"`
 }
 
-// MaxMembers is the most members a ring holds (the MaxItems of status.members). At 2,000
-// members the StableRing is at most about 391 KiB (long names, IPv6 addresses and a batch of
-// every member; see TestStatusSizeAtMaxMembers in controllers/ring), under half of etcd's
-// 1.5 MiB limit on one object; docs/scale.md measures it at 1,000.
+// MaxMembers is the most members a ring holds, in at most MaxMemberSlices MemberSlices of
+// MembersPerSlice members. At 2,000 members with long names and IPv6 addresses a MemberSlice is
+// at most about 14 KiB, and the StableRing about 136 KiB in a batch of every member (a few KiB
+// with small batches), far under etcd's 1.5 MiB limit on one object: see
+// TestObjectSizesAtMaxMembers in controllers/ring.
 const MaxMembers int32 = 2000
 
 // MemberState is the routing state of a ring member.
@@ -260,8 +261,6 @@ const (
 )
 
 // Member is one ordinal of the ring as resolved by the controller. It holds what gateways route by and when the member entered its state, no more: its pod is the StatefulSet name, a dash and the ordinal (web-3 for ordinal 3 of StatefulSet web), and the pod's revision is its controller-revision-hash label.
-//
-// The API server decodes, validates and stores every field of every member on each status write, which at a thousand members is most of the write's cost (docs/scale.md).
 type Member struct {
 	// ordinal is the StatefulSet pod ordinal: the member's identity on the ring.
 	Ordinal int32 `json:"ordinal"`
@@ -372,11 +371,11 @@ type StableRingStatus struct {
 	// ringVersion fingerprints everything a gateway routes by (hash, ordinalsStart, members, states and addresses). It changes exactly when routing could change.
 	// +optional
 	RingVersion string `json:"ringVersion,omitempty"`
-	// members are the ring's ordinals from ordinalsStart to ordinalsStart+replicas-1, at most 2000 (MaxMembers): a StatefulSet with more replicas has the first 2000 in the ring and is Degraded (TooManyMembers).
+	// memberSlices name the MemberSlices that hold the ring's members, in ordinal order, each with the version this status was resolved with. The members are the ordinals from ordinalsStart to ordinalsStart+replicas-1, at most 2000 (MaxMembers): a StatefulSet with more replicas has the first 2000 in the ring and is Degraded (TooManyMembers). Gateways route by the members only once they have every slice at the version named here.
 	// +optional
-	// +kubebuilder:validation:MaxItems=2000
+	// +kubebuilder:validation:MaxItems=20
 	// +listType=atomic
-	Members []Member `json:"members,omitempty"`
+	MemberSlices []MemberSliceRef `json:"memberSlices,omitempty"`
 	// rollout is the progress of the current rollout.
 	// +optional
 	Rollout *RolloutStatus `json:"rollout,omitempty"`
@@ -402,6 +401,7 @@ const (
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=sr
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 243",message="a StableRing's name is at most 243 characters, so that the names of its MemberSlices (<name>-members-<n>) are valid"
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyMembers`,description="Members Serving"
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.status.replicas`,description="StatefulSet replicas"
 // +kubebuilder:printcolumn:name="Updated",type=integer,JSONPath=`.status.updatedMembers`,description="Members at the update revision"

@@ -1,11 +1,11 @@
 // Command gateway is StableRing's gateway: a reverse proxy that routes HTTP and WebSocket
-// requests by room key onto the ring each StableRing's status resolves, and holds a
-// restarting member's rooms instead of spilling them to a neighbour.
+// requests by room key onto the ring each StableRing's status and MemberSlices resolve, and
+// holds a restarting member's rooms instead of spilling them to a neighbour.
 //
-// It watches StableRings through the Kubernetes API (all namespaces, or --namespaces, and an
-// optional --selector), or reads them from --rings-file for running outside Kubernetes. It
-// proxies on --listen and serves /healthz, /readyz, /metrics, /debug/rings and /debug/lookup
-// on --admin. SIGTERM or SIGINT shut it down gracefully.
+// It watches StableRings and their MemberSlices through the Kubernetes API (all namespaces, or
+// --namespaces, and an optional --selector of StableRings), or reads them from --rings-file for
+// running outside Kubernetes. It proxies on --listen and serves /healthz, /readyz, /metrics,
+// /debug/rings and /debug/lookup on --admin. SIGTERM or SIGINT shut it down gracefully.
 package main
 
 import (
@@ -63,7 +63,7 @@ func registerFlags(fs *flag.FlagSet, f *flags) {
 	d := gateway.DefaultOptions()
 	fs.StringVar(&f.listen, "listen", ":8080", "address to proxy on")
 	fs.StringVar(&f.admin, "admin", ":9090", "address of /healthz, /readyz, /metrics and /debug")
-	fs.StringVar(&f.ringsFile, "rings-file", "", "read StableRings (YAML, spec and status) from this file instead of the Kubernetes API")
+	fs.StringVar(&f.ringsFile, "rings-file", "", "read StableRings and their MemberSlices (YAML, as kubectl get stablerings,memberslices -o yaml writes them) from this file instead of the Kubernetes API")
 	fs.StringVar(&f.namespaces, "namespaces", "", "comma-separated namespaces to watch (default all)")
 	fs.StringVar(&f.selector, "selector", "", "label selector of the StableRings to route (default all)")
 	o := &f.gw
@@ -120,10 +120,11 @@ func parseFlags() *flags {
 const usage = `Usage: gateway [flags]
 
 StableRing's gateway routes HTTP and WebSocket requests by room key onto the ring each
-StableRing's status resolves, and holds a restarting member's rooms instead of moving them to
-another pod. It watches StableRings through the Kubernetes API (or reads --rings-file), proxies on
---listen, and serves /healthz, /readyz, /metrics and /debug/ on --admin. docs/user-guide.md lists
-every limit and timeout below, with what a client sees when it is reached.
+StableRing's status and MemberSlices resolve, and holds a restarting member's rooms instead of
+moving them to another pod. It watches StableRings and MemberSlices through the Kubernetes API
+(or reads --rings-file), proxies on --listen, and serves /healthz, /readyz, /metrics and /debug/
+on --admin. docs/user-guide.md lists every limit and timeout below, with what a client sees when
+it is reached.
 
 Flags:
 `

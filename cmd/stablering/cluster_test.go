@@ -25,6 +25,7 @@ import (
 	"github.com/stablering/stablering/api/v1alpha1"
 	"github.com/stablering/stablering/balancer"
 	"github.com/stablering/stablering/controllers"
+	"github.com/stablering/stablering/gateway/resolved"
 	"github.com/stablering/stablering/test/controlplane"
 	"github.com/stablering/stablering/test/nodesim"
 )
@@ -102,7 +103,7 @@ func startLiveCluster(t *testing.T) *liveCluster {
 			Rollout:         v1alpha1.RolloutSpec{BatchSize: ptr.To(intstr.FromInt32(1)), DrainSeconds: 1},
 		},
 	})).To(Succeed())
-	c.eventually(t, 2*time.Minute, func(g Gomega, sr *v1alpha1.StableRing) {
+	c.eventually(t, 2*time.Minute, func(g Gomega, sr *resolved.Ring) {
 		g.Expect(sr.Status.ReadyMembers).To(BeEquivalentTo(3))
 		g.Expect(sr.Status.Rollout).NotTo(BeNil())
 		g.Expect(sr.Status.Rollout.Phase).To(Equal(v1alpha1.RolloutComplete))
@@ -111,17 +112,19 @@ func startLiveCluster(t *testing.T) *liveCluster {
 }
 
 // eventually waits until check passes on the ring.
-func (c *liveCluster) eventually(t *testing.T, timeout time.Duration, check func(Gomega, *v1alpha1.StableRing)) {
+func (c *liveCluster) eventually(t *testing.T, timeout time.Duration, check func(Gomega, *resolved.Ring)) {
 	t.Helper()
 	NewWithT(t).Eventually(func(g Gomega) {
 		check(g, c.ring(g))
 	}).WithTimeout(timeout).WithPolling(100 * time.Millisecond).Should(Succeed())
 }
 
-func (c *liveCluster) ring(g Gomega) *v1alpha1.StableRing {
-	sr := &v1alpha1.StableRing{}
-	g.Expect(c.k8s.Get(context.Background(), client.ObjectKey{Namespace: c.namespace, Name: ringName}, sr)).To(Succeed())
-	return sr
+// ring reads the ring with its members.
+func (c *liveCluster) ring(g Gomega) *resolved.Ring {
+	sr, members, err := readResolved(context.Background(), c.k8s, client.ObjectKey{Namespace: c.namespace, Name: ringName})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(members.err).NotTo(HaveOccurred())
+	return &resolved.Ring{StableRing: sr, Members: members.list}
 }
 
 // stablering runs the command line args against the cluster, with -n the ring's namespace, and
@@ -169,7 +172,7 @@ func testStatus(t *testing.T, c *liveCluster) {
 			t.Errorf("status printed:\n%s\nwant a line %q", text, want)
 		}
 	}
-	for _, m := range sr.Status.Members {
+	for _, m := range sr.Members {
 		row := regexp.MustCompile(fmt.Sprintf(`(?m)^%d +%s +%s +Serving +%s +\S+$`, m.Ordinal, sr.PodName(m.Ordinal), regexp.QuoteMeta(m.Address), sr.Status.Rollout.UpdateRevision))
 		if !row.MatchString(text) {
 			t.Errorf("status printed:\n%s\nwant a row for member %d matching %s", text, m.Ordinal, row)
@@ -187,7 +190,8 @@ func testStatus(t *testing.T, c *liveCluster) {
 		t.Fatal(err)
 	}
 	for _, got := range []v1alpha1.StableRing{fromJSON, fromYAML} {
-		if got.Kind != "StableRing" || got.Name != ringName || got.Status.RingVersion != sr.Status.RingVersion || len(got.Status.Members) != 3 {
+		if got.Kind != "StableRing" || got.Name != ringName || got.Status.RingVersion != sr.Status.RingVersion ||
+			!slices.Equal(got.Status.MemberSlices, sr.Status.MemberSlices) {
 			t.Errorf("status -o printed %+v, want the ring", got)
 		}
 	}
@@ -234,7 +238,7 @@ func testLiveLookup(t *testing.T, c *liveCluster, keys []string) {
 	owners := offlineOwners(t, keys)
 	text := c.mustRun(t, append([]string{"lookup", "--ring", ringName}, keys...)...)
 	for _, k := range keys {
-		m := sr.Status.Members[owners[k]]
+		m := sr.Members[owners[k]]
 		row := fmt.Sprintf("%s  %d      proxy to %d (%s %s)\n", k, m.Ordinal, m.Ordinal, sr.PodName(m.Ordinal), m.Address)
 		g.Expect(text).To(ContainSubstring(row))
 	}
@@ -250,8 +254,8 @@ func testLiveLookup(t *testing.T, c *liveCluster, keys []string) {
 	}
 	g.Expect(down).NotTo(BeEmpty())
 	g.Expect(c.sim.SetReady(c.namespace, ringName+"-1", false)).To(Succeed())
-	c.eventually(t, time.Minute, func(g Gomega, sr *v1alpha1.StableRing) {
-		g.Expect(sr.Status.Members[1].State).To(Equal(v1alpha1.MemberDown))
+	c.eventually(t, time.Minute, func(g Gomega, sr *resolved.Ring) {
+		g.Expect(sr.Members[1].State).To(Equal(v1alpha1.MemberDown))
 	})
 	for k, a := range liveLookup(t, c, down) {
 		g.Expect(a.Action).To(Equal("hold"), k)
@@ -269,7 +273,7 @@ func testLiveLookup(t *testing.T, c *liveCluster, keys []string) {
 	}
 	g.Expect(c.sim.SetReady(c.namespace, ringName+"-1", true)).To(Succeed())
 	setPolicy(t, c, v1alpha1.UnavailableHold)
-	c.eventually(t, time.Minute, func(g Gomega, sr *v1alpha1.StableRing) {
+	c.eventually(t, time.Minute, func(g Gomega, sr *resolved.Ring) {
 		g.Expect(sr.Status.ReadyMembers).To(BeEquivalentTo(3))
 	})
 }
@@ -278,7 +282,7 @@ func setPolicy(t *testing.T, c *liveCluster, policy v1alpha1.UnavailablePolicy) 
 	t.Helper()
 	sr := c.ring(NewWithT(t))
 	patch := fmt.Appendf(nil, `{"spec":{"unavailable":{"policy":%q}}}`, policy)
-	if err := c.k8s.Patch(context.Background(), sr, client.RawPatch("application/merge-patch+json", patch)); err != nil {
+	if err := c.k8s.Patch(context.Background(), sr.StableRing, client.RawPatch("application/merge-patch+json", patch)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -359,7 +363,7 @@ func testRestart(t *testing.T, c *liveCluster) {
 	sts := &appsv1.StatefulSet{}
 	g.Expect(c.k8s.Get(context.Background(), client.ObjectKey{Namespace: c.namespace, Name: ringName}, sts)).To(Succeed())
 	g.Expect(sts.Spec.Template.Annotations).To(HaveKey(restartedAtAnnotation))
-	c.eventually(t, time.Minute, func(g Gomega, sr *v1alpha1.StableRing) {
+	c.eventually(t, time.Minute, func(g Gomega, sr *resolved.Ring) {
 		g.Expect(sr.Status.Rollout.UpdateRevision).NotTo(Equal(before.Status.Rollout.UpdateRevision))
 		g.Expect(sr.Status.Rollout.Phase).To(Equal(v1alpha1.RolloutPaused))
 	})
@@ -369,7 +373,7 @@ func testRestart(t *testing.T, c *liveCluster) {
 	}).WithTimeout(2 * time.Second).Should(Succeed())
 
 	g.Expect(c.mustRun(t, "resume", ringName)).To(Equal("stablering cli/chat resumed\n"))
-	c.eventually(t, 2*time.Minute, func(g Gomega, sr *v1alpha1.StableRing) {
+	c.eventually(t, 2*time.Minute, func(g Gomega, sr *resolved.Ring) {
 		g.Expect(sr.Status.Rollout.Phase).To(Equal(v1alpha1.RolloutComplete))
 		g.Expect(sr.Status.UpdatedMembers).To(BeEquivalentTo(3))
 		g.Expect(sr.Status.ReadyMembers).To(BeEquivalentTo(3))

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/gateway/resolved"
 	"github.com/stablering/stablering/gateway/route"
 )
 
@@ -33,8 +33,8 @@ type liveAnswer struct {
 	text string
 }
 
-// runLiveLookup is lookup --ring: the gateway's routing decision for each key, on the ring's
-// status as it is in the cluster now.
+// runLiveLookup is lookup --ring: the gateway's routing decision for each key, on the ring as it
+// is resolved in the cluster now.
 func runLiveLookup(cmd *cobra.Command, c *cli, opts *lookupOptions) error {
 	for _, name := range offlineFlags {
 		if cmd.Flags().Changed(name) {
@@ -44,11 +44,11 @@ func runLiveLookup(cmd *cobra.Command, c *cli, opts *lookupOptions) error {
 	if err := checkKeysAndOutput(opts); err != nil {
 		return err
 	}
-	sr, _, err := c.getRing(cmd.Context(), opts.ring)
+	ring, err := c.getResolvedRing(cmd.Context(), opts.ring)
 	if err != nil {
 		return err
 	}
-	answers, err := decideKeys(sr, opts.keys, c.now())
+	answers, err := decideKeys(ring, opts.keys, c.now())
 	if err != nil {
 		return err
 	}
@@ -60,11 +60,11 @@ func runLiveLookup(cmd *cobra.Command, c *cli, opts *lookupOptions) error {
 	return writeAnswers(cmd.OutOrStdout(), answers)
 }
 
-// decideKeys decides each key on sr at now with the gateway's routing table, without passive
+// decideKeys decides each key on in at now with the gateway's routing table, without passive
 // health (which each gateway replica keeps for itself).
-func decideKeys(sr *v1alpha1.StableRing, keys []string, now time.Time) ([]liveAnswer, error) {
-	table := route.Build([]v1alpha1.StableRing{*sr}, nil, now)
-	ring := table.Ring(sr.Namespace + "/" + sr.Name)
+func decideKeys(in *resolved.Ring, keys []string, now time.Time) ([]liveAnswer, error) {
+	table := route.Build([]resolved.Ring{*in}, nil, now)
+	ring := table.Ring(in.Namespace + "/" + in.Name)
 	if ring.Err != nil {
 		return nil, fmt.Errorf("gateways cannot route ring %s: %w", ring.ID, ring.Err)
 	}

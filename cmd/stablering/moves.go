@@ -49,9 +49,9 @@ func newMovesCommand(c *cli) *cobra.Command {
 		Use:   "moves --ring RING --replicas N [--keys-file FILE]",
 		Short: "show which room keys would change owner if a ring had N replicas",
 		Long: `Compares the ring of the StableRing RING as gateways route it now (its joined members, from
-status) with the same ring scaled to N replicas (ordinals start .. start+N-1), and prints how many
-room keys would change owner, and their share. With --keys-file (one key a line) it compares those
-keys and lists the ones that move; without, it compares ` + fmt.Sprint(syntheticKeys) + ` synthetic keys "room-0", "room-1", ...`,
+its MemberSlices) with the same ring scaled to N replicas (ordinals start .. start+N-1), and prints
+how many room keys would change owner, and their share. With --keys-file (one key a line) it
+compares those keys and lists the ones that move; without, it compares ` + fmt.Sprint(syntheticKeys) + ` synthetic keys "room-0", "room-1", ...`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output, "text", "json"); err != nil {
@@ -70,11 +70,11 @@ keys and lists the ones that move; without, it compares ` + fmt.Sprint(synthetic
 					return err
 				}
 			}
-			sr, _, err := c.getRing(cmd.Context(), ring)
+			sr, err := c.getResolvedRing(cmd.Context(), ring)
 			if err != nil {
 				return err
 			}
-			before := ringhash.Config(sr.Status.Hash, sr.Status.OrdinalsStart, sr.Status.Members)
+			before := ringhash.Config(sr.Status.Hash, sr.Status.OrdinalsStart, sr.Members)
 			report, err := compareRings(sr.Namespace+"/"+sr.Name, before, replicas, keys, keysFile != "")
 			if err != nil {
 				return err

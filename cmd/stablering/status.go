@@ -26,23 +26,28 @@ func newStatusCommand(c *cli) *cobra.Command {
 		Use:   "status RING",
 		Short: "show a ring's members, its rollout and its conditions",
 		Long: `Shows the StableRing RING (NAME, or NAMESPACE/NAME) as the controller resolved it, on one screen:
-its members (ordinal, pod, address, state, time in state and the pod's revision, read from the
-pods), the rollout (phase,
+its members (ordinal, pod, address, state and time in state, from its MemberSlices, and the pod's
+revision, read from the pods), the rollout (phase,
 batch, the batch's members, the step and time in step, the revisions) and the conditions.
--o yaml or -o json prints the whole StableRing instead.`,
+-o yaml or -o json prints the whole StableRing instead (its members are in its MemberSlices:
+kubectl get memberslices).`,
 		Args: oneRing,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output, "text", "yaml", "json"); err != nil {
 				return err
 			}
-			sr, k8s, err := c.getRing(cmd.Context(), args[0])
+			if output != "text" {
+				sr, _, err := c.getRing(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				return writeRing(cmd.OutOrStdout(), output, sr, memberList{}, revisions{}, c.now())
+			}
+			sr, members, k8s, err := c.getRingAndMembers(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			if output != "text" {
-				return writeRing(cmd.OutOrStdout(), output, sr, revisions{}, c.now())
-			}
-			return writeRing(cmd.OutOrStdout(), output, sr, podRevisions(cmd.Context(), k8s, sr), c.now())
+			return writeRing(cmd.OutOrStdout(), output, sr, members, podRevisions(cmd.Context(), k8s, sr), c.now())
 		},
 	}
 	addOutputFlag(cmd.Flags(), &output, "text", "yaml", "json")
@@ -78,9 +83,9 @@ func podRevisions(ctx context.Context, k8s client.Client, sr *v1alpha1.StableRin
 	return revisions{byPod: byPod}
 }
 
-// writeRing prints sr in format text, yaml or json; revs are the pods' revisions (text only),
-// and now is when the text's ages end.
-func writeRing(w io.Writer, format string, sr *v1alpha1.StableRing, revs revisions, now time.Time) error {
+// writeRing prints sr in format text, yaml or json; members are its members and revs the pods'
+// revisions (text only), and now is when the text's ages end.
+func writeRing(w io.Writer, format string, sr *v1alpha1.StableRing, members memberList, revs revisions, now time.Time) error {
 	sr = sr.DeepCopy()
 	sr.ManagedFields = nil
 	sr.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("StableRing"))
@@ -97,11 +102,12 @@ func writeRing(w io.Writer, format string, sr *v1alpha1.StableRing, revs revisio
 		_, err = w.Write(data)
 		return err
 	}
-	return writeRingText(w, sr, revs, now)
+	return writeRingText(w, sr, members, revs, now)
 }
 
-// writeRingText prints the ring's summary, members, rollout and conditions.
-func writeRingText(w io.Writer, sr *v1alpha1.StableRing, revs revisions, now time.Time) error {
+// writeRingText prints the ring's summary, members, rollout and conditions. When the members are
+// unknown it says why in their place, and prints the rest.
+func writeRingText(w io.Writer, sr *v1alpha1.StableRing, members memberList, revs revisions, now time.Time) error {
 	st := &sr.Status
 	algorithm := sr.Spec.Hash.Algorithm
 	if st.Hash != nil {
@@ -115,9 +121,27 @@ func writeRingText(w io.Writer, sr *v1alpha1.StableRing, revs revisions, now tim
 	}
 	fmt.Fprintln(w)
 
+	if members.err != nil {
+		fmt.Fprintf(w, "(members unknown: %v)\n", members.err)
+	} else if err := writeMembers(w, sr, members.list, revs, now); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nRollout: %s\n", rolloutLine(sr, now))
+
+	fmt.Fprintln(w, "\nConditions:")
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "TYPE\tSTATUS\tREASON\tAGE\tMESSAGE")
+	for _, cond := range st.Conditions {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cond.Type, cond.Status, cond.Reason, age(&cond.LastTransitionTime, now), cond.Message)
+	}
+	return tw.Flush()
+}
+
+// writeMembers prints the members table of sr, and why the revisions are unknown if they are.
+func writeMembers(w io.Writer, sr *v1alpha1.StableRing, members []v1alpha1.Member, revs revisions, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "ORDINAL\tPOD\tADDRESS\tSTATE\tREVISION\tSINCE")
-	for _, m := range st.Members {
+	for _, m := range members {
 		pod := sr.PodName(m.Ordinal)
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", m.Ordinal, pod, orNone(m.Address), m.State, orNone(revs.byPod[pod]), age(m.LastTransitionTime, now))
 	}
@@ -127,15 +151,7 @@ func writeRingText(w io.Writer, sr *v1alpha1.StableRing, revs revisions, now tim
 	if revs.err != nil {
 		fmt.Fprintf(w, "(revisions unknown: %v)\n", revs.err)
 	}
-	fmt.Fprintf(w, "\nRollout: %s\n", rolloutLine(sr, now))
-
-	fmt.Fprintln(w, "\nConditions:")
-	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "TYPE\tSTATUS\tREASON\tAGE\tMESSAGE")
-	for _, cond := range st.Conditions {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cond.Type, cond.Status, cond.Reason, age(&cond.LastTransitionTime, now), cond.Message)
-	}
-	return tw.Flush()
+	return nil
 }
 
 // rolloutLine describes the rollout in one line, e.g. "Progressing, batch 2: members [5 4]

@@ -20,10 +20,10 @@ func TestStatusTextRevisions(t *testing.T) {
 	since := metav1.NewTime(now.Add(-90 * time.Second))
 	sr := &v1alpha1.StableRing{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "chat"}}
 	sr.Spec.StatefulSetName = "chat"
-	sr.Status.Members = []v1alpha1.Member{
+	members := memberList{list: []v1alpha1.Member{
 		{Ordinal: 0, Address: "10.0.0.1:8080", State: v1alpha1.MemberServing, LastTransitionTime: &since},
 		{Ordinal: 1, State: v1alpha1.MemberRestarting, LastTransitionTime: &since},
-	}
+	}}
 	for _, tc := range []struct {
 		name string
 		revs revisions
@@ -44,7 +44,7 @@ func TestStatusTextRevisions(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b strings.Builder
-			if err := writeRing(&b, "text", sr, tc.revs, now); err != nil {
+			if err := writeRing(&b, "text", sr, members, tc.revs, now); err != nil {
 				t.Fatal(err)
 			}
 			text := b.String()
@@ -57,5 +57,34 @@ func TestStatusTextRevisions(t *testing.T) {
 				t.Errorf("status printed:\n%s\nwant the note %q", text, tc.note)
 			}
 		})
+	}
+}
+
+// TestStatusTextMembersUnknown: when the ring's members do not assemble from its MemberSlices,
+// the text says why in place of the members table, and still shows the rollout and the
+// conditions.
+func TestStatusTextMembersUnknown(t *testing.T) {
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	sr := &v1alpha1.StableRing{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "chat"}}
+	sr.Spec.StatefulSetName = "chat"
+	sr.Status.Rollout = &v1alpha1.RolloutStatus{Phase: v1alpha1.RolloutComplete, UpdateRevision: "chat-6f7"}
+	sr.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "AllMembersServing",
+		LastTransitionTime: metav1.NewTime(now.Add(-time.Minute))}}
+	missing := errors.New("MemberSlice default/chat-members-0 of StableRing chat does not exist")
+	var b strings.Builder
+	if err := writeRing(&b, "text", sr, memberList{err: missing}, revisions{}, now); err != nil {
+		t.Fatal(err)
+	}
+	text := b.String()
+	for _, want := range []string{
+		"\n(members unknown: MemberSlice default/chat-members-0 of StableRing chat does not exist)\n",
+		"\nRollout: Complete at revision chat-6f7\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("status printed:\n%s\nwant %q", text, want)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^Ready +True +AllMembersServing +60s +$`).MatchString(text) || strings.Contains(text, "ORDINAL") {
+		t.Errorf("status printed:\n%s\nwant the Ready condition and no members table", text)
 	}
 }

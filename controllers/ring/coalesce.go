@@ -6,19 +6,20 @@ import (
 	"github.com/stablering/stablering/api/v1alpha1"
 )
 
-// Deferrable reports whether writing status next in place of prev may wait (the controller
+// Deferrable reports whether writing status next with members nextMembers in place of prev
+// with prevMembers may wait (the controller
 // coalesces such writes, see controllers): routing loses nothing by the wait. That is the case
 // when the rollout keeps its phase, batch and step, the conditions keep their statuses, and every
 // member either keeps its state and, if Serving, its address, or comes to Serving. Members
 // leaving Serving, a Serving member moving, steps and pods to delete are never deferred, and a
 // member coming to Serving waits at most the coalescing window.
-func Deferrable(prev, next v1alpha1.StableRingStatus) bool {
+func Deferrable(prev v1alpha1.StableRingStatus, prevMembers []v1alpha1.Member, next v1alpha1.StableRingStatus, nextMembers []v1alpha1.Member) bool {
 	if !sameStep(prev.Rollout, next.Rollout) || !sameConditions(prev.Conditions, next.Conditions) ||
-		len(prev.Members) != len(next.Members) || prev.RingVersion == "" {
+		len(prevMembers) != len(nextMembers) || prev.RingVersion == "" {
 		return false
 	}
-	for i, n := range next.Members {
-		p := prev.Members[i]
+	for i, n := range nextMembers {
+		p := prevMembers[i]
 		switch {
 		case p.Ordinal != n.Ordinal:
 			return false

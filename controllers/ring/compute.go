@@ -16,6 +16,10 @@ import (
 type Input struct {
 	// Ring is the StableRing: its spec and the status last written. It must not be nil.
 	Ring *v1alpha1.StableRing
+	// Members are the members of the last resolution, in ordinal order: what the ring's
+	// MemberSlices hold. They tell who has joined, and since when each member has been in its
+	// state.
+	Members []v1alpha1.Member
 	// StatefulSet is the StatefulSet the ring names, nil when it does not exist.
 	StatefulSet *appsv1.StatefulSet
 	// Pods are the StatefulSet's pods. Compute only reads them: they may be an informer cache's own objects.
@@ -30,8 +34,13 @@ type Input struct {
 
 // Result is what the controller should do.
 type Result struct {
-	// Status is the StableRing status to persist.
+	// Status is the StableRing status to persist, after Slices: it names each slice's version.
 	Status v1alpha1.StableRingStatus
+	// Members are the ring's members, in ordinal order.
+	Members []v1alpha1.Member
+	// Slices are the MemberSlices that hold Members, to persist before Status. A ring has no
+	// other slices: those of a larger ring before are to be deleted once Status is persisted.
+	Slices []v1alpha1.MemberSlice
 	// Delete are the pods to delete, after Status is persisted.
 	Delete []PodRef
 	// RequeueAfter is when to compute again although nothing changes; 0 for never.
@@ -81,7 +90,7 @@ func Compute(in Input) Result {
 	if sts == nil {
 		batchRollout = nil
 	}
-	members, events := resolveMembers(obs, prev.Members, batchRollout, in.Now)
+	members, events := resolveMembers(obs, in.Members, batchRollout, in.Now)
 	if sts == nil && !statefulSetWasMissing(prev) {
 		events = append([]Event{statefulSetNotFound(ring, members)}, events...)
 	}
@@ -90,8 +99,11 @@ func Compute(in Input) Result {
 		Replicas:           replicas,
 		OrdinalsStart:      start,
 		Hash:               ringhash.Spec(&ring.Spec.Hash),
-		Members:            members,
 		Rollout:            plan.status,
+	}
+	slices := memberSlices(ring, members)
+	for _, s := range slices {
+		status.MemberSlices = append(status.MemberSlices, v1alpha1.MemberSliceRef{Name: s.Name, Version: s.Version})
 	}
 	for _, m := range members {
 		if m.State == v1alpha1.MemberServing {
@@ -105,9 +117,9 @@ func Compute(in Input) Result {
 			}
 		}
 	}
-	status.RingVersion = Version(&status)
+	status.RingVersion = Version(&status, members)
 	status.Conditions = conditions(conditionInput{ring: ring, sts: sts, owner: in.Owner, members: members, obs: obs, plan: plan}, prev.Conditions, in.Now)
-	result := Result{Status: status, Delete: plan.delete, Events: append(events, plan.events...)}
+	result := Result{Status: status, Members: members, Slices: slices, Delete: plan.delete, Events: append(events, plan.events...)}
 	if !plan.wake.IsZero() {
 		result.RequeueAfter = max(plan.wake.Sub(in.Now), 0) + wakeSlack
 	}

@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,12 +18,15 @@ import (
 	"github.com/stablering/stablering/api/v1alpha1"
 )
 
-// compute runs Compute on ring and feeds the resulting status back into it, as the controller's
-// status write would.
+// resolved holds the members each test ring last resolved to, as its MemberSlices would.
+var resolved = map[*v1alpha1.StableRing][]v1alpha1.Member{}
+
+// compute runs Compute on ring and feeds the resulting status and members back, as the
+// controller's writes of the ring's MemberSlices and status would.
 func compute(t *testing.T, ring *v1alpha1.StableRing, sts *appsv1.StatefulSet, pods []corev1.Pod, now time.Time) Result {
 	t.Helper()
-	res := Compute(Input{Ring: ring, StatefulSet: sts, Pods: pods, Now: now})
-	ring.Status = res.Status
+	res := Compute(Input{Ring: ring, Members: resolved[ring], StatefulSet: sts, Pods: pods, Now: now})
+	ring.Status, resolved[ring] = res.Status, res.Members
 	return res
 }
 
@@ -81,7 +85,7 @@ func TestComputeResolvesAStableRing(t *testing.T) {
 		{Ordinal: 1, Address: "10.0.0.2:8080", State: v1alpha1.MemberServing, LastTransitionTime: mtime(t0.Truncate(time.Second))},
 		{Ordinal: 2, Address: "10.0.0.3:8080", State: v1alpha1.MemberServing, LastTransitionTime: mtime(t0.Truncate(time.Second))},
 	}
-	if diff := cmp.Diff(want, st.Members); diff != "" {
+	if diff := cmp.Diff(want, res.Members); diff != "" {
 		t.Errorf("members (-want +got):\n%s", diff)
 	}
 	if st.ObservedGeneration != 1 || st.Replicas != 3 || st.ReadyMembers != 3 || st.UpdatedMembers != 3 || st.RingVersion == "" {
@@ -123,17 +127,17 @@ func TestComputeMemberStates(t *testing.T) {
 	pods = append(pods, testPod(5, oldRev, false, ""))
 	sts.Status.UpdateRevision = oldRev // no rollout yet
 	res := compute(t, ring, sts, pods, t0)
-	if got := states(res.Status.Members)[5]; got != v1alpha1.MemberPending {
+	if got := states(res.Members)[5]; got != v1alpha1.MemberPending {
 		t.Errorf("member 5 never Ready is %s, want Pending", got)
 	}
-	if res.Status.Members[5].Address != "" {
-		t.Errorf("member without IP has address %q", res.Status.Members[5].Address)
+	if res.Members[5].Address != "" {
+		t.Errorf("member without IP has address %q", res.Members[5].Address)
 	}
 	requireCondition(t, res.Status, v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonAllMembersServing, "1 Pending member joins", "5 (chat-5)")
 	sts.Status.UpdateRevision = newRev
 	res = compute(t, ring, sts, pods, t0)
 	// The batch [5, 4] starts: 4 is Draining, 5 stays Pending (it has not joined).
-	if got := states(res.Status.Members); got[4] != v1alpha1.MemberDraining || got[3] != v1alpha1.MemberServing {
+	if got := states(res.Members); got[4] != v1alpha1.MemberDraining || got[3] != v1alpha1.MemberServing {
 		t.Errorf("states = %v, want 4 Draining, 3 Serving", got)
 	}
 	requireCondition(t, res.Status, v1alpha1.ConditionProgressing, metav1.ConditionTrue, ReasonBatchProgressing, "batch 1 (members 5, 4) is Draining")
@@ -142,7 +146,7 @@ func TestComputeMemberStates(t *testing.T) {
 	// Member 2 fails outside the batch: Down.
 	pods[2].Status.Conditions[0].Status = corev1.ConditionFalse
 	res = compute(t, ring, sts, pods, t0.Add(time.Second))
-	if got := states(res.Status.Members)[2]; got != v1alpha1.MemberDown {
+	if got := states(res.Members)[2]; got != v1alpha1.MemberDown {
 		t.Errorf("member 2 not Ready outside a batch is %s, want Down", got)
 	}
 	requireCondition(t, res.Status, v1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonMembersDown, "member 2 (chat-2) is Down", "hold its rooms for 60s")
@@ -150,7 +154,7 @@ func TestComputeMemberStates(t *testing.T) {
 
 	// The drain ends: 4's pod is deleted, 4 is Restarting; 2 is still Down.
 	res = compute(t, ring, sts, pods, t0.Add(20*time.Second))
-	if got := states(res.Status.Members); got[4] != v1alpha1.MemberRestarting || got[2] != v1alpha1.MemberDown {
+	if got := states(res.Members); got[4] != v1alpha1.MemberRestarting || got[2] != v1alpha1.MemberDown {
 		t.Errorf("states = %v, want 4 Restarting and 2 Down", got)
 	}
 	if diff := cmp.Diff([]string{"chat-5", "chat-4"}, podNames(res.Delete)); diff != "" {
@@ -160,13 +164,13 @@ func TestComputeMemberStates(t *testing.T) {
 	pods[4] = testPod(4, newRev, true, "10.0.0.44")
 	pods[2].Status.Conditions[0].Status = corev1.ConditionTrue
 	res = compute(t, ring, sts, pods, t0.Add(21*time.Second))
-	if got := states(res.Status.Members); got[4] != v1alpha1.MemberServing || got[2] != v1alpha1.MemberServing || got[5] != v1alpha1.MemberPending {
+	if got := states(res.Members); got[4] != v1alpha1.MemberServing || got[2] != v1alpha1.MemberServing || got[5] != v1alpha1.MemberPending {
 		t.Errorf("states = %v, want 4 and 2 Serving, 5 Pending", got)
 	}
 	// A joined member is never Pending again.
 	pods[4].Status.Conditions[0].Status = corev1.ConditionFalse
 	res = compute(t, ring, sts, pods, t0.Add(22*time.Second))
-	if got := states(res.Status.Members)[4]; got == v1alpha1.MemberPending {
+	if got := states(res.Members)[4]; got == v1alpha1.MemberPending {
 		t.Errorf("joined member 4 became Pending")
 	}
 }
@@ -184,15 +188,23 @@ func TestComputeIPChangeKeepsIdentity(t *testing.T) {
 	sts := testStatefulSet(3, appsv1.OnDeleteStatefulSetStrategyType)
 	sts.Status.UpdateRevision = oldRev
 	pods := testPods(3)
-	compute(t, ring, sts, pods, t0)
+	first := compute(t, ring, sts, pods, t0)
 	before := ring.Status.DeepCopy()
 	pods[1].Status.PodIP = "10.9.9.9"
 	after := compute(t, ring, sts, pods, t0.Add(time.Minute))
-	want := before.DeepCopy()
-	want.Members[1].Address = "10.9.9.9:8080"
-	want.RingVersion = after.Status.RingVersion
-	if diff := cmp.Diff(want, &after.Status); diff != "" {
+	wantMembers := slices.Clone(first.Members)
+	wantMembers[1].Address = "10.9.9.9:8080"
+	if diff := cmp.Diff(wantMembers, after.Members); diff != "" {
 		t.Errorf("an IP change changed more than the address (-want +got):\n%s", diff)
+	}
+	want := before.DeepCopy()
+	want.RingVersion = after.Status.RingVersion
+	want.MemberSlices = after.Status.MemberSlices
+	if diff := cmp.Diff(want, &after.Status); diff != "" {
+		t.Errorf("an IP change changed more of the status than the versions (-want +got):\n%s", diff)
+	}
+	if after.Status.MemberSlices[0].Version == before.MemberSlices[0].Version {
+		t.Errorf("an IP change kept the MemberSlice's version %s", before.MemberSlices[0].Version)
 	}
 	if after.Status.RingVersion == before.RingVersion {
 		t.Errorf("an IP change kept ring version %s", before.RingVersion)
@@ -211,7 +223,7 @@ func TestComputeScaling(t *testing.T) {
 	sts.Spec.Replicas = ptr.To[int32](5)
 	pods := append(testPods(3), testPod(3, oldRev, false, "10.0.0.4"))
 	res := compute(t, ring, sts, pods, t0.Add(time.Second))
-	if got := states(res.Status.Members); len(got) != 5 || got[3] != v1alpha1.MemberPending || got[4] != v1alpha1.MemberPending {
+	if got := states(res.Members); len(got) != 5 || got[3] != v1alpha1.MemberPending || got[4] != v1alpha1.MemberPending {
 		t.Errorf("after scale-up states = %v, want 3 and 4 Pending", got)
 	}
 	version := res.Status.RingVersion
@@ -225,7 +237,7 @@ func TestComputeScaling(t *testing.T) {
 
 	sts.Spec.Replicas = ptr.To[int32](2)
 	res = compute(t, ring, sts, pods[:2], t0.Add(4*time.Second))
-	if got := states(res.Status.Members); len(got) != 2 {
+	if got := states(res.Members); len(got) != 2 {
 		t.Errorf("after scale-down states = %v, want 2 members", got)
 	}
 	requireEvents(t, res.Events, "MemberLeft: members 2, 3, 4 left the ring: the StatefulSet no longer has these ordinals")
@@ -237,9 +249,9 @@ func TestComputeOrdinalsStart(t *testing.T) {
 	sts.Status.UpdateRevision = oldRev
 	sts.Spec.Ordinals = &appsv1.StatefulSetOrdinals{Start: 3}
 	pods := []corev1.Pod{testPod(3, oldRev, true, "10.0.0.4"), testPod(4, oldRev, true, "10.0.0.5"), testPod(0, oldRev, true, "10.0.0.1")}
-	st := compute(t, ring, sts, pods, t0).Status
-	if st.OrdinalsStart != 3 || len(st.Members) != 2 || st.Members[0].Ordinal != 3 || st.Members[1].Ordinal != 4 {
-		t.Errorf("members = %+v, want ordinals 3 and 4", st.Members)
+	res := compute(t, ring, sts, pods, t0)
+	if ms := res.Members; res.Status.OrdinalsStart != 3 || len(ms) != 2 || ms[0].Ordinal != 3 || ms[1].Ordinal != 4 {
+		t.Errorf("members = %+v, want ordinals 3 and 4", ms)
 	}
 }
 
@@ -253,8 +265,8 @@ func TestComputeMatchesPodsByLabelThenName(t *testing.T) {
 	pods[2].Labels[appsv1.PodIndexLabel] = "1"         //
 	unrelated := testPod(7, oldRev, true, "10.0.0.99") // outside the ring
 	unrelated.Name, unrelated.Labels = "chat-07", nil  // not a StatefulSet name
-	st := compute(t, ring, sts, append(pods, unrelated), t0).Status
-	got := []string{st.Members[0].Address, st.Members[1].Address, st.Members[2].Address}
+	ms := compute(t, ring, sts, append(pods, unrelated), t0).Members
+	got := []string{ms[0].Address, ms[1].Address, ms[2].Address}
 	if diff := cmp.Diff([]string{"10.0.0.1:8080", "10.0.0.3:8080", "10.0.0.2:8080"}, got); diff != "" {
 		t.Errorf("members' addresses, which tell their pods (-want +got):\n%s", diff)
 	}
@@ -273,12 +285,12 @@ func TestComputeNamedPorts(t *testing.T) {
 		{intstr.FromString("nope"), ""},
 	} {
 		ring := testRing(tc.port)
-		st := compute(t, ring, sts, testPods(2), t0).Status
-		if st.Members[0].Address != tc.address {
-			t.Errorf("port %s: address %q, want %q", tc.port.String(), st.Members[0].Address, tc.address)
+		res := compute(t, ring, sts, testPods(2), t0)
+		if res.Members[0].Address != tc.address {
+			t.Errorf("port %s: address %q, want %q", tc.port.String(), res.Members[0].Address, tc.address)
 		}
 		if tc.address == "" {
-			requireCondition(t, st, v1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonPortNotFound, `"nope"`, "chat-0, chat-1")
+			requireCondition(t, res.Status, v1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonPortNotFound, `"nope"`, "chat-0, chat-1")
 		}
 	}
 	// A sidecar's port counts, as it does for a Service; a plain init container's does not.
@@ -286,16 +298,16 @@ func TestComputeNamedPorts(t *testing.T) {
 	pods[0].Spec.InitContainers = []corev1.Container{{Name: "proxy", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
 		Ports: []corev1.ContainerPort{{Name: "proxy", ContainerPort: 15001}}}}
 	pods[1].Spec.InitContainers = []corev1.Container{{Name: "setup", Ports: []corev1.ContainerPort{{Name: "proxy", ContainerPort: 15001}}}}
-	st := compute(t, testRing(intstr.FromString("proxy")), sts, pods, t0).Status
-	if st.Members[0].Address != "10.0.0.1:15001" || st.Members[1].Address != "" {
-		t.Errorf("addresses with a sidecar port: %q and %q, want 10.0.0.1:15001 and none", st.Members[0].Address, st.Members[1].Address)
+	ms := compute(t, testRing(intstr.FromString("proxy")), sts, pods, t0).Members
+	if ms[0].Address != "10.0.0.1:15001" || ms[1].Address != "" {
+		t.Errorf("addresses with a sidecar port: %q and %q, want 10.0.0.1:15001 and none", ms[0].Address, ms[1].Address)
 	}
 
 	ring := testRing(intstr.FromString("http"))
 	pods = testPods(1)
 	pods[0].Status.PodIP = "fd00::1"
 	sts.Spec.Replicas = ptr.To[int32](1)
-	if got := compute(t, ring, sts, pods, t0).Status.Members[0].Address; got != "[fd00::1]:8080" {
+	if got := compute(t, ring, sts, pods, t0).Members[0].Address; got != "[fd00::1]:8080" {
 		t.Errorf("IPv6 address %q", got)
 	}
 }
@@ -310,7 +322,7 @@ func TestComputeMissingStatefulSet(t *testing.T) {
 
 	res := compute(t, ring, nil, nil, t0.Add(time.Second))
 	st := res.Status
-	if diff := cmp.Diff(map[int32]v1alpha1.MemberState{0: v1alpha1.MemberDown, 1: v1alpha1.MemberDown, 2: v1alpha1.MemberPending}, states(st.Members)); diff != "" {
+	if diff := cmp.Diff(map[int32]v1alpha1.MemberState{0: v1alpha1.MemberDown, 1: v1alpha1.MemberDown, 2: v1alpha1.MemberPending}, states(res.Members)); diff != "" {
 		t.Errorf("states without StatefulSet (-want +got):\n%s", diff)
 	}
 	if st.Replicas != 3 || st.ReadyMembers != 0 || st.UpdatedMembers != 0 {
@@ -328,9 +340,10 @@ func TestComputeMissingStatefulSet(t *testing.T) {
 
 	// A StableRing created before its StatefulSet has no members at all.
 	fresh := testRing(intstr.FromInt32(8080))
-	st = compute(t, fresh, nil, nil, t0).Status
-	if len(st.Members) != 0 {
-		t.Errorf("members %+v without a StatefulSet ever seen", st.Members)
+	res = compute(t, fresh, nil, nil, t0)
+	st = res.Status
+	if len(res.Members) != 0 || len(st.MemberSlices) != 0 {
+		t.Errorf("members %+v in %v without a StatefulSet ever seen", res.Members, st.MemberSlices)
 	}
 	requireCondition(t, st, v1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonStatefulSetNotFound)
 }
@@ -348,7 +361,7 @@ func TestComputeRollingUpdate(t *testing.T) {
 	// The StatefulSet controller restarts a pod: Down, not Restarting.
 	pods[2] = testPod(2, newRev, false, "10.0.0.30")
 	res = compute(t, ring, sts, pods, t0.Add(time.Second))
-	if got := states(res.Status.Members)[2]; got != v1alpha1.MemberDown {
+	if got := states(res.Members)[2]; got != v1alpha1.MemberDown {
 		t.Errorf("member restarted by RollingUpdate is %s, want Down", got)
 	}
 	requireCondition(t, res.Status, v1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonMembersDown, "uses updateStrategy RollingUpdate")
@@ -404,7 +417,7 @@ func TestComputeConditionsOfARollout(t *testing.T) {
 	requireCondition(t, res.Status, v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonProgressDeadlineExceeded)
 	requireCondition(t, res.Status, v1alpha1.ConditionDegraded, metav1.ConditionTrue, ReasonProgressDeadlineExceeded,
 		"batch 2 (members 1, 0)", "not Ready: chat-1, chat-0", "raise progressDeadlineSeconds")
-	if got := states(res.Status.Members); got[1] != v1alpha1.MemberServing {
+	if got := states(res.Members); got[1] != v1alpha1.MemberServing {
 		// chat-1 was never really deleted in this test, so it is still Ready at the old revision.
 		t.Errorf("states = %v", got)
 	}

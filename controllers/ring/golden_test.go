@@ -21,6 +21,7 @@ import (
 type computeCase struct {
 	Now         time.Time            `json:"now"`
 	Ring        v1alpha1.StableRing  `json:"ring"`
+	Members     []v1alpha1.Member    `json:"members,omitempty"`
 	StatefulSet *appsv1.StatefulSet  `json:"statefulSet,omitempty"`
 	Pods        []corev1.Pod         `json:"pods,omitempty"`
 	Owner       *v1alpha1.StableRing `json:"owner,omitempty"`
@@ -29,6 +30,7 @@ type computeCase struct {
 // computeResult is Compute's Result as a golden file shows it.
 type computeResult struct {
 	Status       v1alpha1.StableRingStatus `json:"status"`
+	Members      []v1alpha1.Member         `json:"members,omitempty"`
 	Delete       []goldenPodRef            `json:"delete,omitempty"`
 	Events       []goldenEvent             `json:"events,omitempty"`
 	RequeueAfter string                    `json:"requeueAfter,omitempty"`
@@ -55,16 +57,17 @@ type goldenEvent struct {
 func TestComputeGolden(t *testing.T) {
 	var results []computeResult
 	golden.Run(t, "testdata/compute", func(t *testing.T, c *computeCase) any {
-		in := Input{Ring: &c.Ring, StatefulSet: c.StatefulSet, Pods: c.Pods, Owner: c.Owner, Now: c.Now}
+		in := Input{Ring: &c.Ring, Members: c.Members, StatefulSet: c.StatefulSet, Pods: c.Pods, Owner: c.Owner, Now: c.Now}
 		res := Compute(in)
 		again := c.Ring.DeepCopy()
 		again.Status = res.Status
-		in.Ring = again
-		if next := Compute(in); !equality.Semantic.DeepEqual(next.Status, res.Status) || len(next.Events) > 0 || !slices.Equal(next.Delete, res.Delete) {
+		in.Ring, in.Members = again, res.Members
+		if next := Compute(in); !equality.Semantic.DeepEqual(next.Status, res.Status) || !equality.Semantic.DeepEqual(next.Slices, res.Slices) ||
+			len(next.Events) > 0 || !slices.Equal(next.Delete, res.Delete) {
 			t.Errorf("computing again from the status written changes it, emits %v or deletes other pods %v:\n%s", next.Events, next.Delete,
 				cmp.Diff(res.Status, next.Status))
 		}
-		out := computeResult{Status: res.Status}
+		out := computeResult{Status: res.Status, Members: res.Members}
 		for _, d := range res.Delete {
 			out.Delete = append(out.Delete, goldenPodRef{Name: d.Name, UID: string(d.UID), ResourceVersion: d.ResourceVersion})
 		}
@@ -80,7 +83,7 @@ func TestComputeGolden(t *testing.T) {
 	t.Run("coverage", func(t *testing.T) {
 		seen := map[string]bool{}
 		for _, r := range results {
-			for _, m := range r.Status.Members {
+			for _, m := range r.Members {
 				seen["state "+string(m.State)] = true
 			}
 			if r.Status.Rollout != nil {

@@ -60,8 +60,8 @@ func TestComputeFollowsTheOwnersRollout(t *testing.T) {
 	pods := testPods(3)
 	follow := func(now time.Time) Result {
 		t.Helper()
-		res := Compute(Input{Ring: follower, StatefulSet: sts, Pods: pods, Owner: owner, Now: now})
-		follower.Status = res.Status
+		res := Compute(Input{Ring: follower, Members: resolved[follower], StatefulSet: sts, Pods: pods, Owner: owner, Now: now})
+		follower.Status, resolved[follower] = res.Status, res.Members
 		if len(res.Delete) > 0 {
 			t.Fatalf("the follower deletes %v", podNames(res.Delete))
 		}
@@ -84,7 +84,7 @@ func TestComputeFollowsTheOwnersRollout(t *testing.T) {
 		t.Errorf("events %v, want none: the follower said once that it follows", eventReasons(res.Events))
 	}
 	want := map[int32]v1alpha1.MemberState{0: v1alpha1.MemberServing, 1: v1alpha1.MemberDraining, 2: v1alpha1.MemberDraining}
-	if diff := cmp.Diff(want, states(res.Status.Members)); diff != "" {
+	if diff := cmp.Diff(want, states(res.Members)); diff != "" {
 		t.Errorf("follower states (-want +got):\n%s", diff)
 	}
 	requireCondition(t, res.Status, v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonRolloutOwnedElsewhere, "batch 1: members 2, 1 Draining")
@@ -110,7 +110,7 @@ func TestComputeFollowsTheOwnersRollout(t *testing.T) {
 	}
 	res = follow(now)
 	want = map[int32]v1alpha1.MemberState{0: v1alpha1.MemberServing, 1: v1alpha1.MemberRestarting, 2: v1alpha1.MemberRestarting}
-	if diff := cmp.Diff(want, states(res.Status.Members)); diff != "" {
+	if diff := cmp.Diff(want, states(res.Members)); diff != "" {
 		t.Errorf("follower states (-want +got):\n%s", diff)
 	}
 	requireCondition(t, res.Status, v1alpha1.ConditionDegraded, metav1.ConditionFalse, ReasonAsExpected)
@@ -122,8 +122,8 @@ func TestComputeFollowsTheOwnersRollout(t *testing.T) {
 	pods[1] = testPod(1, newRev, true, "10.0.0.2")
 	pods[2] = testPod(2, newRev, true, "10.0.0.3")
 	now = now.Add(5 * time.Second)
-	res = Compute(Input{Ring: follower, StatefulSet: sts, Pods: pods, Now: now})
-	follower.Status = res.Status
+	res = Compute(Input{Ring: follower, Members: resolved[follower], StatefulSet: sts, Pods: pods, Now: now})
+	follower.Status, resolved[follower] = res.Status, res.Members
 	if diff := cmp.Diff([]string(nil), podNames(res.Delete)); diff != "" {
 		t.Errorf("new owner deletes (-want +got):\n%s", diff)
 	}
@@ -131,7 +131,7 @@ func TestComputeFollowsTheOwnersRollout(t *testing.T) {
 		t.Errorf("new owner's rollout = batch %d %s, want batch 1 Settling (the owner's batch, carried on)", r.Batch, r.Step)
 	}
 	now = now.Add(2 * time.Second)
-	res = Compute(Input{Ring: follower, StatefulSet: sts, Pods: pods, Now: now})
+	res = Compute(Input{Ring: follower, Members: resolved[follower], StatefulSet: sts, Pods: pods, Now: now})
 	if len(res.Delete) != 0 {
 		t.Errorf("new owner deletes %v while draining", podNames(res.Delete))
 	}

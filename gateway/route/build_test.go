@@ -2,14 +2,16 @@ package route
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/gateway/resolved"
 )
 
 // ringsAt returns r rings of n Serving members, each at resourceVersion "1".
-func ringsAt(r, n int) []v1alpha1.StableRing {
-	rings := make([]v1alpha1.StableRing, 0, r)
+func ringsAt(r, n int) []resolved.Ring {
+	rings := make([]resolved.Ring, 0, r)
 	for i := range r {
 		sr := newRingSpec(fmt.Sprintf("ring-%03d", i), n, withRoute(fmt.Sprintf("/r%d", i)))
 		sr.ResourceVersion = "1"
@@ -19,11 +21,11 @@ func ringsAt(r, n int) []v1alpha1.StableRing {
 }
 
 // changeOne gives the first ring a new resourceVersion with its first member Draining.
-func changeOne(rings []v1alpha1.StableRing) []v1alpha1.StableRing {
-	next := append([]v1alpha1.StableRing(nil), rings...)
-	next[0] = *rings[0].DeepCopy()
+func changeOne(rings []resolved.Ring) []resolved.Ring {
+	next := append([]resolved.Ring(nil), rings...)
+	next[0] = resolved.Ring{StableRing: rings[0].DeepCopy(), Members: slices.Clone(rings[0].Members)}
 	next[0].ResourceVersion = "2"
-	next[0].Status.Members[0].State = v1alpha1.MemberDraining
+	next[0].Members[0].State = v1alpha1.MemberDraining
 	next[0].Status.RingVersion += "-2"
 	return next
 }

@@ -9,17 +9,25 @@ import (
 	"time"
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/gateway/resolved"
 	"github.com/stablering/stablering/internal/golden"
 )
 
-// buildCase is the input of a golden Build case, testdata/build/*.in.yaml: StableRings, the
-// passive health marks, and requests to decide at now.
+// buildCase is the input of a golden Build case, testdata/build/*.in.yaml: StableRings with
+// their members, the passive health marks, and requests to decide at now.
 type buildCase struct {
-	Now   time.Time             `json:"now"`
-	Rings []v1alpha1.StableRing `json:"rings"`
+	Now   time.Time   `json:"now"`
+	Rings []inputRing `json:"rings"`
 	// Unreachable marks addresses unusable until a time.
 	Unreachable map[string]time.Time `json:"unreachable,omitempty"`
 	Requests    []goldenRequest      `json:"requests"`
+}
+
+// inputRing is a StableRing of a case, with the members its MemberSlices would hold beside its
+// metadata, spec and status.
+type inputRing struct {
+	v1alpha1.StableRing `json:",inline"`
+	Members             []v1alpha1.Member `json:"members"`
 }
 
 // goldenRequest is a request: its Host, its target (path and query, as sent) and its header
@@ -90,7 +98,11 @@ func TestBuildGolden(t *testing.T) {
 	seen := map[Reason]bool{}
 	states := map[v1alpha1.MemberState]bool{}
 	golden.Run(t, "testdata/build", func(t *testing.T, c *buildCase) any {
-		table := Build(c.Rings, nil, c.Now)
+		rings := make([]resolved.Ring, len(c.Rings))
+		for i := range c.Rings {
+			rings[i] = resolved.Ring{StableRing: &c.Rings[i].StableRing, Members: c.Rings[i].Members}
+		}
+		table := Build(rings, nil, c.Now)
 		var out buildResult
 		for _, r := range table.Rings() {
 			out.Rings = append(out.Rings, goldenRingOf(r))

@@ -9,10 +9,11 @@ import (
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
 	"github.com/stablering/stablering/balancer"
+	"github.com/stablering/stablering/gateway/resolved"
 )
 
 // Ring is one StableRing as the gateway routes it: its route and key from spec, and the
-// resolved ring (hash, members, states and addresses) from status.
+// resolved ring (hash from status; members, states and addresses from its MemberSlices).
 type Ring struct {
 	// ID is namespace/name.
 	ID string
@@ -90,18 +91,20 @@ type Member struct {
 // Joined reports whether the member is on the hash ring (every state but Pending).
 func (m *Member) Joined() bool { return m.State.Joined() }
 
-// reuseOrNewRing returns a copy of prev, which shares its members and hash ring, when sr is the
-// object prev was built from (same namespace, name and resourceVersion), else a new ring.
-func reuseOrNewRing(sr *v1alpha1.StableRing, prev *Ring, now time.Time) *Ring {
-	if prev != nil && sr.ResourceVersion != "" && prev.resourceVersion == sr.ResourceVersion {
+// reuseOrNewRing returns a copy of prev, which shares its members and hash ring, when in is the
+// StableRing object prev was built from (same namespace, name and resourceVersion), else a new
+// ring.
+func reuseOrNewRing(in *resolved.Ring, prev *Ring, now time.Time) *Ring {
+	if prev != nil && in.ResourceVersion != "" && prev.resourceVersion == in.ResourceVersion {
 		r := *prev // Index is set by Build; the old table keeps its own
 		return &r
 	}
-	return newRing(sr, prev, now)
+	return newRing(in, prev, now)
 }
 
-// newRing builds the routing view of sr; prev is the same ring in the previous table, or nil.
-func newRing(sr *v1alpha1.StableRing, prev *Ring, now time.Time) *Ring {
+// newRing builds the routing view of in; prev is the same ring in the previous table, or nil.
+func newRing(in *resolved.Ring, prev *Ring, now time.Time) *Ring {
+	sr := in.StableRing
 	r := &Ring{
 		ID:                   ringID(sr),
 		Namespace:            sr.Namespace,
@@ -113,7 +116,7 @@ func newRing(sr *v1alpha1.StableRing, prev *Ring, now time.Time) *Ring {
 		DrainFor:             seconds(sr.Spec.Rollout.DrainSeconds),
 		MaxConnectsPerSecond: max(sr.Spec.Rollout.MaxConnectsPerSecond, 0),
 		Resume:               newResume(sr.Spec.Connections.Resume),
-		cfg:                  hashConfig(sr),
+		cfg:                  hashConfig(in),
 		resourceVersion:      sr.ResourceVersion,
 	}
 	r.origin = r
@@ -132,7 +135,7 @@ func newRing(sr *v1alpha1.StableRing, prev *Ring, now time.Time) *Ring {
 	if r.Key, err = newKey(sr.Spec.Key); err != nil {
 		errs = append(errs, err)
 	}
-	if r.members, err = newMembers(r.ID, sr, prev, now); err != nil {
+	if r.members, err = newMembers(r.ID, in, prev, now); err != nil {
 		errs = append(errs, err)
 	}
 	if r.hash, err = r.hashRing(prev); err != nil {
@@ -164,16 +167,16 @@ func normalizeHosts(hosts []string) []string {
 	return out
 }
 
-// newMembers converts sr's status members, sorted by ordinal; ordinals must be unique.
-func newMembers(ringID string, sr *v1alpha1.StableRing, prev *Ring, now time.Time) ([]Member, error) {
-	members := make([]Member, 0, len(sr.Status.Members))
-	for _, sm := range sr.Status.Members {
+// newMembers converts in's members, sorted by ordinal; ordinals must be unique.
+func newMembers(ringID string, in *resolved.Ring, prev *Ring, now time.Time) ([]Member, error) {
+	members := make([]Member, 0, len(in.Members))
+	for _, sm := range in.Members {
 		label := strconv.FormatInt(int64(sm.Ordinal), 10)
 		m := Member{
 			Ordinal: sm.Ordinal,
 			Label:   label,
 			ID:      ringID + "/" + label,
-			Pod:     sr.PodName(sm.Ordinal),
+			Pod:     in.PodName(sm.Ordinal),
 			Address: sm.Address,
 			State:   sm.State,
 			Since:   since(sm, prev, now),
@@ -184,7 +187,7 @@ func newMembers(ringID string, sr *v1alpha1.StableRing, prev *Ring, now time.Tim
 	for i := range members {
 		members[i].Index = i
 		if i > 0 && members[i-1].Ordinal == members[i].Ordinal {
-			return nil, fmt.Errorf("status lists member %d more than once", members[i].Ordinal)
+			return nil, fmt.Errorf("member %d is listed more than once", members[i].Ordinal)
 		}
 	}
 	return members, nil
@@ -208,7 +211,7 @@ func (r *Ring) Reuses(prev *Ring) bool {
 	return r != nil && prev != nil && r.origin == prev.origin
 }
 
-// Members returns the ring's members (every status member, joined or not), ascending by
+// Members returns the ring's members (every member, joined or not), ascending by
 // ordinal. The slice must not be modified.
 func (r *Ring) Members() []Member {
 	if r == nil {

@@ -12,13 +12,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/gateway/resolved"
 )
 
 var now = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 // newRingSpec is a ring over members 0..n-1, all Serving, with the room in query "room".
-func newRingSpec(name string, n int, mods ...func(*v1alpha1.StableRing)) v1alpha1.StableRing {
-	sr := v1alpha1.StableRing{
+func newRingSpec(name string, n int, mods ...func(*resolved.Ring)) resolved.Ring {
+	sr := resolved.Ring{StableRing: &v1alpha1.StableRing{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
 		Spec: v1alpha1.StableRingSpec{
 			StatefulSetName: name,
@@ -27,9 +28,9 @@ func newRingSpec(name string, n int, mods ...func(*v1alpha1.StableRing)) v1alpha
 			Rollout:         v1alpha1.RolloutSpec{DrainSeconds: 10},
 		},
 		Status: v1alpha1.StableRingStatus{RingVersion: "v1"},
-	}
+	}}
 	for i := range n {
-		sr.Status.Members = append(sr.Status.Members, v1alpha1.Member{
+		sr.Members = append(sr.Members, v1alpha1.Member{
 			Ordinal: int32(i), State: v1alpha1.MemberServing,
 			Address: fmt.Sprintf("10.0.0.%d:8080", i+1),
 		})
@@ -40,27 +41,27 @@ func newRingSpec(name string, n int, mods ...func(*v1alpha1.StableRing)) v1alpha
 	return sr
 }
 
-func withRoute(prefix string, hosts ...string) func(*v1alpha1.StableRing) {
-	return func(sr *v1alpha1.StableRing) { sr.Spec.Route = v1alpha1.RouteSpec{PathPrefix: prefix, Hosts: hosts} }
+func withRoute(prefix string, hosts ...string) func(*resolved.Ring) {
+	return func(sr *resolved.Ring) { sr.Spec.Route = v1alpha1.RouteSpec{PathPrefix: prefix, Hosts: hosts} }
 }
 
-func withKey(k v1alpha1.KeySpec) func(*v1alpha1.StableRing) {
-	return func(sr *v1alpha1.StableRing) { sr.Spec.Key = k }
+func withKey(k v1alpha1.KeySpec) func(*resolved.Ring) {
+	return func(sr *resolved.Ring) { sr.Spec.Key = k }
 }
 
-func withMember(o int32, state v1alpha1.MemberState, since time.Time) func(*v1alpha1.StableRing) {
-	return func(sr *v1alpha1.StableRing) {
-		for i := range sr.Status.Members {
-			if sr.Status.Members[i].Ordinal == o {
-				sr.Status.Members[i].State = state
-				sr.Status.Members[i].LastTransitionTime = &metav1.Time{Time: since}
+func withMember(o int32, state v1alpha1.MemberState, since time.Time) func(*resolved.Ring) {
+	return func(sr *resolved.Ring) {
+		for i := range sr.Members {
+			if sr.Members[i].Ordinal == o {
+				sr.Members[i].State = state
+				sr.Members[i].LastTransitionTime = &metav1.Time{Time: since}
 			}
 		}
 	}
 }
 
-func withPolicy(p v1alpha1.UnavailablePolicy) func(*v1alpha1.StableRing) {
-	return func(sr *v1alpha1.StableRing) { sr.Spec.Unavailable.Policy = p }
+func withPolicy(p v1alpha1.UnavailablePolicy) func(*resolved.Ring) {
+	return func(sr *resolved.Ring) { sr.Spec.Unavailable.Policy = p }
 }
 
 func request(host, target string, header ...string) Request {
@@ -76,7 +77,7 @@ func request(host, target string, header ...string) Request {
 }
 
 func TestMatch(t *testing.T) {
-	table := Build([]v1alpha1.StableRing{
+	table := Build([]resolved.Ring{
 		newRingSpec("any-root", 1),
 		newRingSpec("any-chat", 1, withRoute("/chat/")),
 		newRingSpec("exact", 1, withRoute("/", "chat.example.com")),
@@ -115,7 +116,7 @@ func TestMatch(t *testing.T) {
 }
 
 func TestMatchTieBreaks(t *testing.T) {
-	table := Build([]v1alpha1.StableRing{
+	table := Build([]resolved.Ring{
 		newRingSpec("b-any", 1, withRoute("/x")),
 		newRingSpec("a-wild", 1, withRoute("/x", "*.example.com")),
 		newRingSpec("c-exact", 1, withRoute("/x", "www.example.com")),
@@ -205,7 +206,7 @@ func TestMissingKeyMessages(t *testing.T) {
 		{v1alpha1.KeySpec{Source: v1alpha1.KeySourceCookie, Name: "room"}, `stablering: ring default/chat needs a room key in cookie "room"` + "\n"},
 		{v1alpha1.KeySpec{Source: v1alpha1.KeySourcePath, PathSegment: &seg}, "stablering: ring default/chat needs a room key in path segment 2 (0-based) of the URL path\n"},
 	} {
-		table := Build([]v1alpha1.StableRing{newRingSpec("chat", 3, withKey(c.key))}, nil, now)
+		table := Build([]resolved.Ring{newRingSpec("chat", 3, withKey(c.key))}, nil, now)
 		d := table.Decide(request("h", "/a"), now, nil)
 		if d.Action != BadRequest || d.Reason != ReasonMissingKey || d.Action.Status() != 400 {
 			t.Fatalf("%s: decision %v/%v", c.key.Source, d.Action, d.Reason)
@@ -229,7 +230,7 @@ func TestDuplicateKeyDecisions(t *testing.T) {
 		{v1alpha1.KeySpec{Source: v1alpha1.KeySourceCookie, Name: "room"}, request("h", "/a", "Cookie", "room=a", "Cookie", "room=b"),
 			`stablering: ring default/chat got the room key in cookie "room" more than once` + "\n"},
 	} {
-		table := Build([]v1alpha1.StableRing{newRingSpec("chat", 3, withKey(c.key))}, nil, now)
+		table := Build([]resolved.Ring{newRingSpec("chat", 3, withKey(c.key))}, nil, now)
 		d := table.Decide(c.req, now, nil)
 		if d.Action != BadRequest || d.Reason != ReasonDuplicateKey || d.Action.Status() != 400 {
 			t.Fatalf("%s: decision %v/%v", c.key.Source, d.Action, d.Reason)
@@ -285,12 +286,12 @@ func (h health) Unreachable(address string, now time.Time) (time.Time, bool) {
 }
 
 func TestDecideStates(t *testing.T) {
-	base := Build([]v1alpha1.StableRing{newRingSpec("chat", 4)}, nil, now)
+	base := Build([]resolved.Ring{newRingSpec("chat", 4)}, nil, now)
 	key := keyOwnedBy(t, base.Ring("default/chat"), 1)
 	owner := "10.0.0.2:8080"
 	cases := []struct {
 		name       string
-		mods       []func(*v1alpha1.StableRing)
+		mods       []func(*resolved.Ring)
 		health     Health
 		action     Action
 		reason     Reason
@@ -324,7 +325,7 @@ func TestDecideStates(t *testing.T) {
 		{name: "unreachable mark expired", health: health{owner: now}, action: Proxy, reason: ReasonOwner},
 		{name: "unreachable under failover", health: health{owner: now.Add(5 * time.Second)},
 			mods: mods(withPolicy(v1alpha1.UnavailableFailover)), action: Proxy, reason: ReasonFailover},
-		{name: "no address", mods: mods(func(sr *v1alpha1.StableRing) { sr.Status.Members[1].Address = "" }),
+		{name: "no address", mods: mods(func(sr *resolved.Ring) { sr.Members[1].Address = "" }),
 			action: Hold, reason: ReasonNoAddress, retryAfter: noAddressRetry,
 			message: "stablering: ring default/chat member 1 has no address: its pod does not declare the port spec.port names," +
 				" or has no IP (see the StableRing's Ready condition); retry after 2s\n"},
@@ -333,14 +334,14 @@ func TestDecideStates(t *testing.T) {
 			message: "stablering: ring default/chat has no usable member for this room; retry after 2s\n"},
 		{name: "no joined members", mods: mods(allMembers(v1alpha1.MemberPending, now)),
 			action: Unavailable, reason: ReasonNoMembers, retryAfter: noMembersRetry},
-		{name: "no members", mods: mods(func(sr *v1alpha1.StableRing) { sr.Status.Members = nil }),
+		{name: "no members", mods: mods(func(sr *resolved.Ring) { sr.Members = nil }),
 			action: Unavailable, reason: ReasonNoMembers},
-		{name: "misconfigured", mods: mods(func(sr *v1alpha1.StableRing) { sr.Spec.Hash.Algorithm = "Magic" }),
+		{name: "misconfigured", mods: mods(func(sr *resolved.Ring) { sr.Spec.Hash.Algorithm = "Magic" }),
 			action: Unavailable, reason: ReasonMisconfigured, retryAfter: misconfiguredRetry},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			table := Build([]v1alpha1.StableRing{newRingSpec("chat", 4, c.mods...)}, nil, now)
+			table := Build([]resolved.Ring{newRingSpec("chat", 4, c.mods...)}, nil, now)
 			d := table.Decide(request("h", "/ws?room="+key), now, c.health)
 			if d.Action != c.action || d.Reason != c.reason {
 				t.Fatalf("decision %v/%v, want %v/%v", d.Action, d.Reason, c.action, c.reason)
@@ -358,13 +359,13 @@ func TestDecideStates(t *testing.T) {
 	}
 }
 
-func mods(m ...func(*v1alpha1.StableRing)) []func(*v1alpha1.StableRing) { return m }
+func mods(m ...func(*resolved.Ring)) []func(*resolved.Ring) { return m }
 
-func allMembers(state v1alpha1.MemberState, since time.Time) func(*v1alpha1.StableRing) {
-	return func(sr *v1alpha1.StableRing) {
-		for i := range sr.Status.Members {
-			sr.Status.Members[i].State = state
-			sr.Status.Members[i].LastTransitionTime = &metav1.Time{Time: since}
+func allMembers(state v1alpha1.MemberState, since time.Time) func(*resolved.Ring) {
+	return func(sr *resolved.Ring) {
+		for i := range sr.Members {
+			sr.Members[i].State = state
+			sr.Members[i].LastTransitionTime = &metav1.Time{Time: since}
 		}
 	}
 }
@@ -407,7 +408,7 @@ func TestFailoverSkipsUnusable(t *testing.T) {
 		withMember(2, v1alpha1.MemberRestarting, now),
 		withMember(3, v1alpha1.MemberPending, now),
 		withPolicy(v1alpha1.UnavailableFailover))
-	table := Build([]v1alpha1.StableRing{sr}, nil, now)
+	table := Build([]resolved.Ring{sr}, nil, now)
 	r := table.Ring("default/chat")
 	h := health{"10.0.0.5:8080": now.Add(time.Minute)} // member 4 unreachable
 	for i := range 500 {
@@ -422,7 +423,7 @@ func TestFailoverSkipsUnusable(t *testing.T) {
 }
 
 func TestSameDecisionOnEveryReplica(t *testing.T) {
-	rings := []v1alpha1.StableRing{newRingSpec("chat", 7, withMember(3, v1alpha1.MemberDown, now.Add(-time.Hour)))}
+	rings := []resolved.Ring{newRingSpec("chat", 7, withMember(3, v1alpha1.MemberDown, now.Add(-time.Hour)))}
 	for _, alg := range []v1alpha1.Algorithm{v1alpha1.AlgorithmJump, v1alpha1.AlgorithmKetama, v1alpha1.AlgorithmMaglev, v1alpha1.AlgorithmRendezvous} {
 		rings[0].Status.Hash = &v1alpha1.HashSpec{Algorithm: alg}
 		a := Build(rings, nil, now).Ring("default/chat")
@@ -443,23 +444,23 @@ func TestSameDecisionOnEveryReplica(t *testing.T) {
 func TestRingsRouteByStatusHash(t *testing.T) {
 	sr := newRingSpec("chat", 5)
 	sr.Spec.Hash = v1alpha1.HashSpec{Algorithm: v1alpha1.AlgorithmMaglev}
-	if got := Build([]v1alpha1.StableRing{sr}, nil, now).Ring("default/chat").Algorithm(); got != "Maglev" {
+	if got := Build([]resolved.Ring{sr}, nil, now).Ring("default/chat").Algorithm(); got != "Maglev" {
 		t.Fatalf("without status.hash the ring uses spec.hash: got %s", got)
 	}
 	sr.Status.Hash = &v1alpha1.HashSpec{Algorithm: v1alpha1.AlgorithmRendezvous}
-	if got := Build([]v1alpha1.StableRing{sr}, nil, now).Ring("default/chat").Algorithm(); got != "Rendezvous" {
+	if got := Build([]resolved.Ring{sr}, nil, now).Ring("default/chat").Algorithm(); got != "Rendezvous" {
 		t.Fatalf("status.hash wins: got %s", got)
 	}
 }
 
 func TestBuildKeepsHashAndFirstSeen(t *testing.T) {
 	sr := newRingSpec("chat", 3)
-	sr.Status.Members[2].State = v1alpha1.MemberDraining // no lastTransitionTime
-	t1 := Build([]v1alpha1.StableRing{sr}, nil, now)
+	sr.Members[2].State = v1alpha1.MemberDraining // no lastTransitionTime
+	t1 := Build([]resolved.Ring{sr}, nil, now)
 	later := now.Add(5 * time.Second)
 	sr.Status.RingVersion = "v2"
-	sr.Status.Members[0].Address = "10.0.0.99:8080" // an address change keeps the hash ring
-	t2 := Build([]v1alpha1.StableRing{sr}, t1, later)
+	sr.Members[0].Address = "10.0.0.99:8080" // an address change keeps the hash ring
+	t2 := Build([]resolved.Ring{sr}, t1, later)
 	r1, r2 := t1.Ring("default/chat"), t2.Ring("default/chat")
 	if r1.hash != r2.hash {
 		t.Error("an unchanged member set must keep its hash ring")
@@ -467,9 +468,9 @@ func TestBuildKeepsHashAndFirstSeen(t *testing.T) {
 	if got := r2.Member(2).Since; !got.Equal(now) {
 		t.Errorf("a member still Draining keeps its first-seen time: %v", got)
 	}
-	sr.Status.Members[2].State = v1alpha1.MemberRestarting
-	sr.Status.Members = append(sr.Status.Members, v1alpha1.Member{Ordinal: 3, State: v1alpha1.MemberServing, Address: "a:1"})
-	t3 := Build([]v1alpha1.StableRing{sr}, t2, later)
+	sr.Members[2].State = v1alpha1.MemberRestarting
+	sr.Members = append(sr.Members, v1alpha1.Member{Ordinal: 3, State: v1alpha1.MemberServing, Address: "a:1"})
+	t3 := Build([]resolved.Ring{sr}, t2, later)
 	if got := t3.Ring("default/chat").Member(2).Since; !got.Equal(later) {
 		t.Errorf("a new state starts now: %v", got)
 	}
@@ -480,8 +481,8 @@ func TestBuildKeepsHashAndFirstSeen(t *testing.T) {
 
 func TestBrokenRings(t *testing.T) {
 	dup := newRingSpec("dup", 2)
-	dup.Status.Members[1].Ordinal = 0
-	cases := map[string]v1alpha1.StableRing{
+	dup.Members[1].Ordinal = 0
+	cases := map[string]resolved.Ring{
 		"policy":    newRingSpec("p", 1, withPolicy("Sometimes")),
 		"prefix":    newRingSpec("x", 1, withRoute("chat")),
 		"key name":  newRingSpec("k", 1, withKey(v1alpha1.KeySpec{Source: v1alpha1.KeySourceHeader})),
@@ -491,7 +492,7 @@ func TestBrokenRings(t *testing.T) {
 	}
 	for name, sr := range cases {
 		sr.Spec.Route.Hosts = []string{"broken.example"}
-		table := Build([]v1alpha1.StableRing{sr, newRingSpec("fallback", 1)}, nil, now)
+		table := Build([]resolved.Ring{sr, newRingSpec("fallback", 1)}, nil, now)
 		r := table.Ring("default/" + sr.Name)
 		if r == nil || r.Err == nil {
 			t.Errorf("%s: want a ring with an error", name)
@@ -508,7 +509,7 @@ func TestBrokenRings(t *testing.T) {
 }
 
 func TestNotFound(t *testing.T) {
-	table := Build([]v1alpha1.StableRing{newRingSpec("chat", 1, withRoute("/chat", "chat.example.com"))}, nil, now)
+	table := Build([]resolved.Ring{newRingSpec("chat", 1, withRoute("/chat", "chat.example.com"))}, nil, now)
 	d := table.Decide(request("evil.example", "/x\"y"), now, nil)
 	if d.Action != NotFound || d.Action.Status() != 404 {
 		t.Fatalf("decision %v", d.Action)
@@ -524,7 +525,7 @@ func TestNotFound(t *testing.T) {
 
 func TestDecideAllocatesNothing(t *testing.T) {
 	seg := int32(1)
-	rings := []v1alpha1.StableRing{
+	rings := []resolved.Ring{
 		newRingSpec("query", 5, withRoute("/q")),
 		newRingSpec("header", 5, withRoute("/h"), withKey(v1alpha1.KeySpec{Source: v1alpha1.KeySourceHeader, Name: "x-room"})),
 		newRingSpec("cookie", 5, withRoute("/c"), withKey(v1alpha1.KeySpec{Source: v1alpha1.KeySourceCookie, Name: "room"})),
@@ -559,7 +560,7 @@ func FuzzDecide(f *testing.F) {
 	f.Add(":", "", "", "&&==&room&room=%2", "Cookie", ";;=;", "=;room")
 	f.Add(strings.Repeat("a.", 100), "//////", "/%2F%2F", "r%6Fom=%F0%9F", "X-ROOM", "\x00", "room=\xff")
 	seg := int32(1)
-	rings := []v1alpha1.StableRing{
+	rings := []resolved.Ring{
 		newRingSpec("query", 3, withRoute("/", "chat.example.com")),
 		newRingSpec("wild", 3, withRoute("/rooms", "*.example.com"), withKey(v1alpha1.KeySpec{Source: v1alpha1.KeySourcePath, PathSegment: &seg})),
 		newRingSpec("header", 3, withRoute("/h"), withKey(v1alpha1.KeySpec{Source: v1alpha1.KeySourceHeader, Name: "X-Room"})),
@@ -598,7 +599,7 @@ func FuzzDecide(f *testing.F) {
 
 // BenchmarkDecide routes a request on a table of 50 rings of 100 members.
 func BenchmarkDecide(b *testing.B) {
-	var rings []v1alpha1.StableRing
+	var rings []resolved.Ring
 	for i := range 50 {
 		rings = append(rings, newRingSpec(fmt.Sprintf("ring-%d", i), 100, withRoute(fmt.Sprintf("/r%d", i), "chat.example.com")))
 	}
@@ -636,7 +637,7 @@ func TestValuesThePackageDoesNotHave(t *testing.T) {
 // TestFailureMessages checks the bodies of answers about a member that the gateway forwarded to
 // or could not forward to.
 func TestFailureMessages(t *testing.T) {
-	table := Build([]v1alpha1.StableRing{newRingSpec("chat", 3)}, nil, now)
+	table := Build([]resolved.Ring{newRingSpec("chat", 3)}, nil, now)
 	r := table.Ring("default/chat")
 	d := r.DecideKey(keyOwnedBy(t, r, 2), now, nil)
 	if got, want := d.MemberFailed("did not answer"), "stablering: ring default/chat member 2 did not answer\n"; got != want {

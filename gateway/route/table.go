@@ -1,7 +1,8 @@
-// Package route is the gateway's pure routing logic. [Build] turns StableRings (spec and the
-// resolved ring in status) into an immutable [Table]; [Table.Decide] matches a request to a ring
-// by host and longest path prefix, reads its room key, and decides what the request gets:
-// proxied to a member, held with a Retry-After, or a precise error.
+// Package route is the gateway's pure routing logic. [Build] turns StableRings (spec, and the
+// resolved ring: status and the members of its MemberSlices, as package source assembles them)
+// into an immutable [Table]; [Table.Decide] matches a request to a ring by host and longest path
+// prefix, reads its room key, and decides what the request gets: proxied to a member, held with
+// a Retry-After, or a precise error.
 //
 // A Table never changes after Build, so one atomic pointer swap moves every request to a new
 // ring version at once. Deciding allocates nothing on the common paths and depends only on the
@@ -18,6 +19,7 @@ import (
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
 	"github.com/stablering/stablering/balancer"
+	"github.com/stablering/stablering/gateway/resolved"
 	"github.com/stablering/stablering/ringhash"
 )
 
@@ -30,22 +32,22 @@ type Table struct {
 	anyHost []*Ring            // rings without hosts, most specific first
 }
 
-// Build makes a table from StableRings. prev (nil for none) is the table being replaced: a
-// StableRing at the resourceVersion prev was built from keeps its ring as it was (a change of
-// one ring costs in proportion to that ring, not to the table), a ring whose hashing inputs did
-// not change keeps its hash ring, and a member that reports no
-// lastTransitionTime keeps the time the gateway first saw it in its state; now is used for
-// members seen in a new state for the first time. A ring that cannot route (an invalid key,
-// prefix or hash) is kept in the table with Err set, so its requests get a precise 503 instead
-// of falling through to another ring.
-func Build(rings []v1alpha1.StableRing, prev *Table, now time.Time) *Table {
+// Build makes a table from StableRings and their members. prev (nil for none) is the table being
+// replaced: a StableRing at the resourceVersion prev was built from keeps its ring as it was
+// (its status names the same versions of its MemberSlices, so its members are the same; a change
+// of one ring costs in proportion to that ring, not to the table), a ring whose hashing inputs
+// did not change keeps its hash ring, and a member that reports no lastTransitionTime keeps the
+// time the gateway first saw it in its state; now is used for members seen in a new state for
+// the first time. A ring that cannot route (an invalid key, prefix or hash) is kept in the table
+// with Err set, so its requests get a precise 503 instead of falling through to another ring.
+func Build(rings []resolved.Ring, prev *Table, now time.Time) *Table {
 	t := &Table{
 		byID:   make(map[string]*Ring, len(rings)),
 		exact:  map[string][]*Ring{},
 		suffix: map[string][]*Ring{},
 	}
 	for i := range rings {
-		r := reuseOrNewRing(&rings[i], prev.Ring(ringID(&rings[i])), now)
+		r := reuseOrNewRing(&rings[i], prev.Ring(ringID(rings[i].StableRing)), now)
 		if _, dup := t.byID[r.ID]; dup {
 			continue
 		}
@@ -187,6 +189,6 @@ func ringID(sr *v1alpha1.StableRing) string { return sr.Namespace + "/" + sr.Nam
 
 // hashConfig is the balancer configuration of a StableRing's resolved ring: status.hash
 // (spec.hash until the controller has written it), status.ordinalsStart and the joined members.
-func hashConfig(sr *v1alpha1.StableRing) balancer.Config {
-	return ringhash.Config(cmp.Or(sr.Status.Hash, &sr.Spec.Hash), sr.Status.OrdinalsStart, sr.Status.Members)
+func hashConfig(in *resolved.Ring) balancer.Config {
+	return ringhash.Config(cmp.Or(in.Status.Hash, &in.Spec.Hash), in.Status.OrdinalsStart, in.Members)
 }

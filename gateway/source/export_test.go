@@ -14,14 +14,15 @@ import (
 	"github.com/stablering/stablering/gateway/source"
 )
 
-// The user guide's "A gateway outside Kubernetes" has users export the cluster's rings with
-// kubectl and hand the file to a gateway: this runs that command and routes by its output.
+// The user guide's "A gateway outside Kubernetes" has users export the cluster's rings and their
+// MemberSlices with kubectl and hand the file to a gateway: this runs that command and routes by
+// its output.
 var _ = Describe("a rings file exported with kubectl get -o yaml", func() {
-	It("parses, with every ring's status, and routes as the cluster's rings do", func(ctx SpecContext) {
+	It("parses, with every ring's members from its MemberSlices, and routes as the cluster's rings do", func(ctx SpecContext) {
 		sr := createRing(ctx, "default", "exported", nil, []string{member(0), member(1)})
 
 		kubectl := exec.CommandContext(ctx, filepath.Join(cp.BinDir, "kubectl"), "--kubeconfig", cp.KubeconfigPath,
-			"get", "stablerings", "--all-namespaces", "-o", "yaml")
+			"get", "stablerings,memberslices", "--all-namespaces", "-o", "yaml")
 		out, err := kubectl.Output()
 		Expect(err).NotTo(HaveOccurred())
 		rings, err := source.Parse(out)
@@ -33,7 +34,7 @@ var _ = Describe("a rings file exported with kubectl get -o yaml", func() {
 			}
 		}
 		Expect(got).NotTo(BeNil(), "the export lacks default/exported:\n%s", out)
-		Expect(rings[*got].Status.Members).To(Equal(sr.Status.Members))
+		Expect(rings[*got].Members).To(Equal(sr.Members))
 
 		g := gateway.New(gateway.Options{MemberHeader: "X-StableRing-Member"})
 		g.Update(rings)

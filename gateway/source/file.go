@@ -15,16 +15,20 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/gateway/resolved"
 )
 
-// File publishes the StableRings of a YAML (or JSON) file and republishes them whenever the
-// file's content changes. It watches the file's directory, so editors that replace the file
-// and Kubernetes ConfigMap volumes (which swap a symlink) are picked up, and it also polls as
-// a safety net. A file that does not parse is logged and ignored: the previous snapshot stays.
+// File publishes the StableRings of a YAML (or JSON) file, with their members from the
+// MemberSlices in the same file (see [Parse]), and republishes them whenever the file's content
+// changes. It watches the file's directory, so editors that replace the file and Kubernetes
+// ConfigMap volumes (which swap a symlink) are picked up, and it also polls as a safety net. A
+// file that does not parse, or has a ring whose MemberSlices are not those its status names, is
+// logged and ignored: the previous snapshot stays.
 // So is a file without any document (empty, blank, only comments or "---"), which is what a
 // file being written or truncated looks like: to route nothing, the file must hold an explicit
 // empty list (see [Parse]).
@@ -100,8 +104,14 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// Parse reads StableRings from YAML or JSON: any number of documents separated by "---",
-// each a StableRing or a list of them (kind StableRingList or List, with an items list).
+// Parse reads StableRings and their MemberSlices from YAML or JSON, as `kubectl get
+// stablerings,memberslices -o yaml` writes them: any number of documents separated by "---",
+// each a StableRing, a MemberSlice, or a list of them (kind StableRingList or MemberSliceList,
+// or List with items of both kinds; an item without a kind is of the list's kind, StableRing in
+// a List). It returns every ring with its members, assembled from the MemberSlices its status
+// names; a ring whose slices are missing or at another version than its status names is an
+// error naming them (slices that no ring names are ignored).
+//
 // Empty documents (blank, only comments, null) are skipped, but data without any other
 // document is an error, not zero rings: an empty or truncated file must not remove every
 // ring. The only way to get zero rings is an explicit empty list, a document such as
@@ -110,24 +120,18 @@ func orDefault(d, def time.Duration) time.Duration {
 //	items: []
 //
 // whose items key is present and a list (absent or null items are an error). Unknown fields
-// and a ring named twice are errors. Fields the StableRing CRD defaults and the gateway uses
+// and an object named twice are errors. Fields the StableRing CRD defaults and the gateway uses
 // get the CRD's defaults when absent (the API server applies them for rings read from
 // Kubernetes): holdSeconds 60, drainSeconds 10. A missing namespace is "default".
-func Parse(data []byte) ([]v1alpha1.StableRing, error) {
+func Parse(data []byte) ([]resolved.Ring, error) {
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	var rings []v1alpha1.StableRing
+	var all objects
 	seen := map[string]bool{}
 	documents := 0
 	for doc := 1; ; doc++ {
 		raw, err := reader.Read()
 		if errors.Is(err, io.EOF) {
-			if documents == 0 {
-				return nil, errNoDocuments
-			}
-			if rings == nil {
-				rings = []v1alpha1.StableRing{} // explicit empty lists
-			}
-			return rings, nil
+			break
 		}
 		if err != nil {
 			return nil, fmt.Errorf("document %d: %w", doc, err)
@@ -140,14 +144,19 @@ func Parse(data []byte) ([]v1alpha1.StableRing, error) {
 			continue
 		}
 		documents++
-		for _, sr := range got {
-			if seen[sr.Namespace+"/"+sr.Name] {
-				return nil, fmt.Errorf("document %d: StableRing %s/%s appears twice", doc, sr.Namespace, sr.Name)
+		for _, id := range got.ids() {
+			if seen[id] {
+				return nil, fmt.Errorf("document %d: %s appears twice", doc, id)
 			}
-			seen[sr.Namespace+"/"+sr.Name] = true
+			seen[id] = true
 		}
-		rings = append(rings, got...)
+		all.rings = append(all.rings, got.rings...)
+		all.slices = append(all.slices, got.slices...)
 	}
+	if documents == 0 {
+		return nil, errNoDocuments
+	}
+	return resolved.Assemble(all.rings, all.slices)
 }
 
 // errNoDocuments is Parse's error for data without any document.
@@ -155,56 +164,95 @@ var errNoDocuments = errors.New("no StableRing document (the file is empty, blan
 	"an empty file is refused, so that a truncated file does not remove every ring; " +
 	"to route nothing, write an explicit empty list: \"kind: List\" with \"items: []\"")
 
-// parseDocument parses one YAML document: a StableRing or a list, or nothing (present is
-// false) when the document is blank, only comments or null.
-func parseDocument(raw []byte) (rings []v1alpha1.StableRing, present bool, err error) {
-	if len(bytes.TrimSpace(raw)) == 0 {
-		return nil, false, nil
+// objects are the StableRings and MemberSlices of a document or a file.
+type objects struct {
+	rings  []v1alpha1.StableRing
+	slices []v1alpha1.MemberSlice
+}
+
+// ids names each object: its kind, namespace and name.
+func (o *objects) ids() []string {
+	ids := make([]string, 0, len(o.rings)+len(o.slices))
+	for _, sr := range o.rings {
+		ids = append(ids, "StableRing "+sr.Namespace+"/"+sr.Name)
 	}
-	var obj map[string]any
-	if err := yaml.Unmarshal(raw, &obj); err != nil {
-		return nil, false, err
+	for _, s := range o.slices {
+		ids = append(ids, "MemberSlice "+s.Namespace+"/"+s.Name)
 	}
-	if obj == nil {
-		return nil, false, nil
-	}
-	switch kind, _ := obj["kind"].(string); kind {
+	return ids
+}
+
+// add decodes obj as an object of kind, StableRing or MemberSlice, and adds it.
+func (o *objects) add(kind string, obj map[string]any) error {
+	switch kind {
 	case "StableRing":
 		sr, err := decodeRing(obj)
 		if err != nil {
-			return nil, true, err
+			return err
 		}
-		return []v1alpha1.StableRing{sr}, true, nil
-	case "StableRingList", "List":
-		rings, err := decodeList(obj)
-		return rings, true, err
+		o.rings = append(o.rings, sr)
+	case "MemberSlice":
+		var s v1alpha1.MemberSlice
+		if err := decodeStrict(obj, &s); err != nil {
+			return err
+		}
+		o.slices = append(o.slices, s)
 	default:
-		return nil, true, fmt.Errorf("kind %q is not StableRing, StableRingList or List", kind)
+		return fmt.Errorf("kind %q is not StableRing or MemberSlice", kind)
+	}
+	return nil
+}
+
+// itemKinds are the kinds of list Parse reads, and the kind of their items that have none.
+var itemKinds = map[string]string{"StableRingList": "StableRing", "MemberSliceList": "MemberSlice", "List": "StableRing"}
+
+// parseDocument parses one YAML document: a StableRing, a MemberSlice or a list, or nothing
+// (present is false) when the document is blank, only comments or null.
+func parseDocument(raw []byte) (got objects, present bool, err error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return got, false, nil
+	}
+	var obj map[string]any
+	if err := yaml.Unmarshal(raw, &obj); err != nil {
+		return got, false, err
+	}
+	if obj == nil {
+		return got, false, nil
+	}
+	kind, _ := obj["kind"].(string)
+	switch kind {
+	case "StableRing", "MemberSlice":
+		return got, true, got.add(kind, obj)
+	case "StableRingList", "MemberSliceList", "List":
+		return got, true, got.addList(kind, obj)
+	default:
+		return got, true, fmt.Errorf("kind %q is not StableRing, MemberSlice, StableRingList, MemberSliceList or List", kind)
 	}
 }
 
-// decodeList decodes a list's items, which must be present and a list (possibly empty).
-func decodeList(obj map[string]any) ([]v1alpha1.StableRing, error) {
+// addList decodes and adds a list's items, which must be present and a list (possibly empty).
+// The items of a StableRingList or MemberSliceList must be of its kind.
+func (o *objects) addList(listKind string, obj map[string]any) error {
 	items, ok := obj["items"].([]any)
 	if !ok {
-		return nil, errors.New("items must be present and a list (items: [] for no rings)")
+		return errors.New("items must be present and a list (items: [] for no rings)")
 	}
-	rings := make([]v1alpha1.StableRing, 0, len(items))
 	for i, item := range items {
 		m, ok := item.(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("items[%d] is not an object", i)
+			return fmt.Errorf("items[%d] is not an object", i)
 		}
-		if kind, _ := m["kind"].(string); kind != "" && kind != "StableRing" {
-			return nil, fmt.Errorf("items[%d]: kind %q is not StableRing", i, kind)
+		kind, _ := m["kind"].(string)
+		if kind == "" {
+			kind = itemKinds[listKind]
+		} else if listKind != "List" && kind != itemKinds[listKind] {
+			return fmt.Errorf("items[%d]: kind %q is not %s", i, kind, itemKinds[listKind])
 		}
-		sr, err := decodeRing(m)
-		if err != nil {
-			return nil, fmt.Errorf("items[%d]: %w", i, err)
+		if err := o.add(kind, m); err != nil {
+			return fmt.Errorf("items[%d]: %w", i, err)
 		}
-		rings = append(rings, sr)
 	}
-	return rings, nil
+	return nil
 }
 
 // crdDefaults are the CRD defaults the gateway depends on, by field path.
@@ -219,28 +267,35 @@ var crdDefaults = []struct {
 // decodeRing applies CRD defaults to obj and decodes it strictly.
 func decodeRing(obj map[string]any) (v1alpha1.StableRing, error) {
 	var sr v1alpha1.StableRing
-	if av, _ := obj["apiVersion"].(string); av != "" && av != v1alpha1.GroupVersion.String() {
-		return sr, fmt.Errorf("apiVersion %q is not %s", av, v1alpha1.GroupVersion)
-	}
 	for _, d := range crdDefaults {
 		setDefault(obj, d.value, d.path...)
 	}
+	err := decodeStrict(obj, &sr)
+	return sr, err
+}
+
+// decodeStrict decodes obj into out, a StableRing or a MemberSlice: unknown fields, another
+// apiVersion and a missing name are errors; a missing namespace is "default".
+func decodeStrict(obj map[string]any, out metav1.Object) error {
+	if av, _ := obj["apiVersion"].(string); av != "" && av != v1alpha1.GroupVersion.String() {
+		return fmt.Errorf("apiVersion %q is not %s", av, v1alpha1.GroupVersion)
+	}
 	data, err := json.Marshal(obj)
 	if err != nil {
-		return sr, err
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&sr); err != nil {
-		return sr, err
+	if err := dec.Decode(out); err != nil {
+		return err
 	}
-	if sr.Name == "" {
-		return sr, errors.New("metadata.name is required")
+	if out.GetName() == "" {
+		return errors.New("metadata.name is required")
 	}
-	if sr.Namespace == "" {
-		sr.Namespace = "default"
+	if out.GetNamespace() == "" {
+		out.SetNamespace("default")
 	}
-	return sr, nil
+	return nil
 }
 
 // setDefault sets obj[path...] to value when absent, creating intermediate objects.

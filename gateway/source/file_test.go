@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/go-logr/logr/testr"
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/gateway/resolved"
 )
 
 const twoRings = `
@@ -27,9 +29,16 @@ spec:
   unavailable: {policy: Failover, holdSeconds: 0}
 status:
   ringVersion: "7f3c"
-  members:
-  - {ordinal: 0, address: "10.0.0.1:8080", state: Serving}
-  - {ordinal: 1, address: "10.0.0.2:8080", state: Draining, lastTransitionTime: "2025-01-01T00:00:00Z"}
+  memberSlices: [{name: chat-members-0, version: "a1"}]
+---
+apiVersion: ring.stablering.io/v1alpha1
+kind: MemberSlice
+metadata: {name: chat-members-0, namespace: apps}
+ring: chat
+version: "a1"
+members:
+- {ordinal: 0, address: "10.0.0.1:8080", state: Serving}
+- {ordinal: 1, address: "10.0.0.2:8080", state: Draining, lastTransitionTime: "2025-01-01T00:00:00Z"}
 ---
 ---
 apiVersion: ring.stablering.io/v1alpha1
@@ -42,39 +51,117 @@ items:
     key: {source: Path, pathSegment: 1}
 `
 
-func TestParse(t *testing.T) {
-	rings, err := Parse([]byte(twoRings))
+// mustParse parses doc, which must hold n rings.
+func mustParse(t *testing.T, doc string, n int) []resolved.Ring {
+	t.Helper()
+	rings, err := Parse([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rings) != 2 {
-		t.Fatalf("%d rings", len(rings))
+	if len(rings) != n {
+		t.Fatalf("%d rings, want %d", len(rings), n)
 	}
+	return rings
+}
+
+func TestParse(t *testing.T) {
+	rings := mustParse(t, twoRings, 2)
 	chat, lobby := rings[0], rings[1]
-	if chat.Namespace != "apps" || chat.Status.RingVersion != "7f3c" || len(chat.Status.Members) != 2 ||
-		chat.Status.Members[1].State != v1alpha1.MemberDraining || chat.Status.Members[1].LastTransitionTime == nil {
-		t.Errorf("chat: %+v", chat)
+	if chat.Namespace != "apps" || chat.Status.RingVersion != "7f3c" || len(chat.Members) != 2 ||
+		chat.Members[1].State != v1alpha1.MemberDraining || chat.Members[1].LastTransitionTime == nil {
+		t.Errorf("chat: %+v with members %+v", chat.StableRing, chat.Members)
 	}
 	// Explicit values are kept; absent ones get the CRD defaults.
 	if chat.Spec.Unavailable.HoldSeconds != 0 || chat.Spec.Rollout.DrainSeconds != 10 {
 		t.Errorf("chat defaults: hold %d drain %d", chat.Spec.Unavailable.HoldSeconds, chat.Spec.Rollout.DrainSeconds)
 	}
-	if lobby.Namespace != "default" || lobby.Spec.Unavailable.HoldSeconds != 60 || *lobby.Spec.Key.PathSegment != 1 {
-		t.Errorf("lobby: %+v", lobby)
+	if lobby.Namespace != "default" || lobby.Spec.Unavailable.HoldSeconds != 60 || *lobby.Spec.Key.PathSegment != 1 || lobby.Members != nil {
+		t.Errorf("lobby: %+v with members %+v", lobby.StableRing, lobby.Members)
+	}
+}
+
+// kubectlList is what `kubectl get stablerings,memberslices -o yaml` writes: one List with
+// both kinds, the rings first. Ring chat's members are in two slices, in the order its status
+// names them; the slice of a ring the list does not have is ignored.
+const kubectlList = `
+apiVersion: v1
+items:
+- apiVersion: ring.stablering.io/v1alpha1
+  kind: StableRing
+  metadata: {name: chat, namespace: apps, resourceVersion: "7"}
+  spec: {statefulSetName: chat, port: 8080, key: {source: Query, name: room}}
+  status:
+    ringVersion: "7f3c"
+    memberSlices: [{name: chat-members-0, version: "a1"}, {name: chat-members-1, version: "b1"}]
+- apiVersion: ring.stablering.io/v1alpha1
+  kind: MemberSlice
+  metadata: {name: chat-members-1, namespace: apps}
+  ring: chat
+  version: "b1"
+  members: [{ordinal: 250, address: "10.0.1.250:8080", state: Serving}]
+- apiVersion: ring.stablering.io/v1alpha1
+  kind: MemberSlice
+  metadata: {name: chat-members-0, namespace: apps}
+  ring: chat
+  version: "a1"
+  members: [{ordinal: 0, address: "10.0.0.1:8080", state: Serving}, {ordinal: 1, state: Pending}]
+- apiVersion: ring.stablering.io/v1alpha1
+  kind: MemberSlice
+  metadata: {name: gone-members-0, namespace: apps}
+  ring: gone
+  version: "c1"
+kind: List
+metadata: {resourceVersion: ""}
+`
+
+func TestParseKubectlList(t *testing.T) {
+	rings := mustParse(t, kubectlList, 1)
+	var ordinals []int32
+	for _, m := range rings[0].Members {
+		ordinals = append(ordinals, m.Ordinal)
+	}
+	if !slices.Equal(ordinals, []int32{0, 1, 250}) || rings[0].Members[2].Address != "10.0.1.250:8080" {
+		t.Errorf("chat's members are %+v, want ordinals 0, 1 and 250 from its two slices", rings[0].Members)
+	}
+}
+
+// TestParseUnassembled: a ring whose status names a slice the file lacks, or at another version
+// than the file's, is an error that names the ring and the slice.
+func TestParseUnassembled(t *testing.T) {
+	const ring = "kind: StableRing\nmetadata: {name: chat}\nspec: {statefulSetName: chat}\n" +
+		"status: {memberSlices: [{name: chat-members-0, version: \"a2\"}]}\n"
+	const slice = "---\nkind: MemberSlice\nmetadata: {name: chat-members-0}\nring: chat\nversion: a1\n"
+	for name, tc := range map[string]struct{ doc, want string }{
+		"missing": {ring, "MemberSlice default/chat-members-0 of StableRing chat does not exist"},
+		"another version": {ring + slice,
+			"MemberSlice default/chat-members-0 is at version a1, StableRing chat's status names a2"},
+		"another ring's": {strings.Replace(ring+slice, "ring: chat", "ring: lobby", 1),
+			"MemberSlice default/chat-members-0 belongs to StableRing lobby, not chat"},
+	} {
+		rings, err := Parse([]byte(tc.doc))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %d rings, error %v; want an error with %q", name, len(rings), err, tc.want)
+		}
 	}
 }
 
 func TestParseErrors(t *testing.T) {
 	cases := map[string]string{
-		"unknown field": "kind: StableRing\nmetadata: {name: a}\nspec: {statefulSetName: a, colour: red}\n",
-		"wrong kind":    "kind: Deployment\nmetadata: {name: a}\n",
-		"wrong version": "apiVersion: ring.stablering.io/v2\nkind: StableRing\nmetadata: {name: a}\n",
-		"no name":       "kind: StableRing\nspec: {statefulSetName: a}\n",
-		"not yaml":      "kind: StableRing\n  metadata: [\n",
-		"bad item":      "kind: List\nitems: [3]\n",
-		"bad spec type": "kind: StableRing\nmetadata: {name: a}\nspec: 7\n",
-		"duplicate":     "kind: StableRing\nmetadata: {name: a}\n---\nkind: StableRing\nmetadata: {name: a, namespace: default}\n",
-		"empty object":  "kind: StableRing\nmetadata: {name: a}\n---\n{}\n",
+		"unknown field":        "kind: StableRing\nmetadata: {name: a}\nspec: {statefulSetName: a, colour: red}\n",
+		"unknown slice field":  "kind: MemberSlice\nmetadata: {name: a-members-0}\nring: a\nversion: v\ncolour: red\n",
+		"unknown member field": "kind: MemberSliceList\nitems: [{metadata: {name: a-members-0}, ring: a, version: v, members: [{ordinal: 0, weight: 2}]}]\n",
+		"slice in ring list":   "kind: StableRingList\nitems: [{kind: MemberSlice, metadata: {name: a-members-0}}]\n",
+		"wrong item kind":      "kind: List\nitems: [{kind: Deployment, metadata: {name: a}}]\n",
+		"unnamed slice":        "kind: MemberSlice\nring: a\nversion: v\n",
+		"duplicate slice":      "kind: MemberSlice\nmetadata: {name: a-members-0}\n---\nkind: MemberSliceList\nitems: [{metadata: {name: a-members-0, namespace: default}}]\n",
+		"wrong kind":           "kind: Deployment\nmetadata: {name: a}\n",
+		"wrong version":        "apiVersion: ring.stablering.io/v2\nkind: StableRing\nmetadata: {name: a}\n",
+		"no name":              "kind: StableRing\nspec: {statefulSetName: a}\n",
+		"not yaml":             "kind: StableRing\n  metadata: [\n",
+		"bad item":             "kind: List\nitems: [3]\n",
+		"bad spec type":        "kind: StableRing\nmetadata: {name: a}\nspec: 7\n",
+		"duplicate":            "kind: StableRing\nmetadata: {name: a}\n---\nkind: StableRing\nmetadata: {name: a, namespace: default}\n",
+		"empty object":         "kind: StableRing\nmetadata: {name: a}\n---\n{}\n",
 	}
 	for name, doc := range cases {
 		if _, err := Parse([]byte(doc)); err == nil {
@@ -136,16 +223,16 @@ func TestParseEmptyList(t *testing.T) {
 // published collects the snapshots a source publishes.
 type published struct {
 	mu    sync.Mutex
-	snaps [][]v1alpha1.StableRing
+	snaps [][]resolved.Ring
 }
 
-func (p *published) publish(rings []v1alpha1.StableRing) {
+func (p *published) publish(rings []resolved.Ring) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.snaps = append(p.snaps, rings)
 }
 
-func (p *published) last() ([]v1alpha1.StableRing, int) {
+func (p *published) last() ([]resolved.Ring, int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.snaps) == 0 {
@@ -321,7 +408,7 @@ func waitFor(t *testing.T, p *published, version string) {
 	t.Fatalf("version %s not published; last %v", version, names(rings))
 }
 
-func names(rings []v1alpha1.StableRing) string {
+func names(rings []resolved.Ring) string {
 	var out []string
 	for _, r := range rings {
 		out = append(out, r.Name+"@"+r.Status.RingVersion)
@@ -331,7 +418,7 @@ func names(rings []v1alpha1.StableRing) string {
 
 func TestFileMissingDirectory(t *testing.T) {
 	src := &File{Path: filepath.Join(t.TempDir(), "nope", "rings.yaml"), Log: testr.New(t)}
-	if err := src.Run(context.Background(), func([]v1alpha1.StableRing) {}); err == nil {
+	if err := src.Run(context.Background(), func([]resolved.Ring) {}); err == nil {
 		t.Fatal("watching a missing directory must fail")
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,17 +22,19 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
 	"github.com/stablering/stablering/gateway"
+	"github.com/stablering/stablering/gateway/resolved"
 	"github.com/stablering/stablering/gateway/route"
 	"github.com/stablering/stablering/gateway/source"
 	"github.com/stablering/stablering/test/controlplane"
 )
 
 // This suite runs the gateway on the informer source against a real kube-apiserver: StableRings
-// are created and their status written by the test, as the controller would.
+// are created, and their MemberSlices and status written, by the test, as the controller would.
 
 func TestInformer(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -105,9 +109,10 @@ func gatewayOn(inf *source.Informer) (proxy, admin string) {
 	return "http://" + proxyLn.Addr().String(), "http://" + adminLn.Addr().String()
 }
 
-// createRing creates a StableRing and writes its status: members 0..len(addrs)-1 Serving.
-func createRing(ctx context.Context, ns, name string, lbls map[string]string, addrs []string) *v1alpha1.StableRing {
-	sr := &v1alpha1.StableRing{
+// createRing creates a StableRing with members 0..len(addrs)-1 Serving, and resolves it at
+// version v1.
+func createRing(ctx context.Context, ns, name string, lbls map[string]string, addrs []string) *resolved.Ring {
+	r := &resolved.Ring{StableRing: &v1alpha1.StableRing{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: lbls},
 		Spec: v1alpha1.StableRingSpec{
 			StatefulSetName: name,
@@ -115,16 +120,38 @@ func createRing(ctx context.Context, ns, name string, lbls map[string]string, ad
 			Key:             v1alpha1.KeySpec{Source: v1alpha1.KeySourceQuery, Name: "room"},
 			Route:           v1alpha1.RouteSpec{Hosts: []string{name + ".example.com"}},
 		},
-	}
-	Expect(k.Create(ctx, sr)).To(Succeed())
-	sr.Status.RingVersion = "v1"
+	}}
+	Expect(k.Create(ctx, r.StableRing)).To(Succeed())
 	for i, a := range addrs {
-		sr.Status.Members = append(sr.Status.Members, v1alpha1.Member{
-			Ordinal: int32(i), Address: a, State: v1alpha1.MemberServing,
-		})
+		r.Members = append(r.Members, v1alpha1.Member{Ordinal: int32(i), Address: a, State: v1alpha1.MemberServing})
 	}
-	Expect(k.Status().Update(ctx, sr)).To(Succeed())
-	return sr
+	resolve(ctx, r, "v1")
+	return r
+}
+
+// resolve writes r's members at version as the controller does: its MemberSlice first, then
+// its status naming that slice at version.
+func resolve(ctx context.Context, r *resolved.Ring, version string) {
+	writeSlice(ctx, r, version)
+	writeStatus(ctx, r, version)
+}
+
+// writeSlice creates or updates r's MemberSlice (one: tests have fewer members than
+// v1alpha1.MembersPerSlice) with r's members at version.
+func writeSlice(ctx context.Context, r *resolved.Ring, version string) {
+	slice := &v1alpha1.MemberSlice{ObjectMeta: metav1.ObjectMeta{Namespace: r.Namespace, Name: v1alpha1.MemberSliceName(r.Name, 0)}}
+	_, err := controllerutil.CreateOrUpdate(ctx, k, slice, func() error {
+		slice.Ring, slice.Version, slice.Members = r.Name, version, slices.Clone(r.Members)
+		return nil
+	})
+	Expect(err).NotTo(HaveOccurred())
+}
+
+// writeStatus writes r's status at ring version version, naming its MemberSlice at version.
+func writeStatus(ctx context.Context, r *resolved.Ring, version string) {
+	r.Status.RingVersion = version
+	r.Status.MemberSlices = []v1alpha1.MemberSliceRef{{Name: v1alpha1.MemberSliceName(r.Name, 0), Version: version}}
+	Expect(k.Status().Update(ctx, r.StableRing)).To(Succeed())
 }
 
 // send makes a request for room key on ring host and returns the status, member and body.
@@ -140,8 +167,8 @@ func send(proxy, host, key string) (int, string, string) {
 }
 
 // ownedBy returns a key whose owner on sr is ordinal o.
-func ownedBy(sr *v1alpha1.StableRing, o int32) string {
-	r := route.Build([]v1alpha1.StableRing{*sr}, nil, time.Now()).Ring(sr.Namespace + "/" + sr.Name)
+func ownedBy(sr *resolved.Ring, o int32) string {
+	r := route.Build([]resolved.Ring{*sr}, nil, time.Now()).Ring(sr.Namespace + "/" + sr.Name)
 	for i := range 10000 {
 		if m := r.Owner(fmt.Sprint("room-", i)); m != nil && m.Ordinal == o {
 			return fmt.Sprint("room-", i)
@@ -152,7 +179,7 @@ func ownedBy(sr *v1alpha1.StableRing, o int32) string {
 }
 
 var _ = Describe("Informer source", func() {
-	It("routes by a StableRing's status and swaps when its ringVersion changes", func(ctx SpecContext) {
+	It("routes by a StableRing's resolved ring and swaps when its ringVersion changes", func(ctx SpecContext) {
 		addrs := []string{member(0), member(1), member(2)}
 		sr := createRing(ctx, "default", "chat", nil, addrs)
 		proxy, admin := gatewayOn(&source.Informer{Config: cp.Config, Log: GinkgoLogr})
@@ -177,15 +204,14 @@ var _ = Describe("Informer source", func() {
 
 		By("holding member 1's rooms once status says it is restarting")
 		held := ownedBy(sr, 1)
-		sr.Status.Members[1].State = v1alpha1.MemberRestarting
-		sr.Status.RingVersion = "v2"
+		sr.Members[1].State = v1alpha1.MemberRestarting
 		updated := time.Now()
-		Expect(k.Status().Update(ctx, sr)).To(Succeed())
+		resolve(ctx, sr, "v2")
 		Eventually(func() string {
 			code, _, body := send(proxy, "chat.example.com", held)
 			return fmt.Sprint(code, " ", body)
 		}).WithPolling(5 * time.Millisecond).Should(HavePrefix("503 stablering: ring default/chat member 1 is restarting (planned)"))
-		GinkgoWriter.Printf("ring change routed by the gateway %v after the status update\n", time.Since(updated).Round(time.Millisecond))
+		GinkgoWriter.Printf("ring change routed by the gateway %v after its writes began\n", time.Since(updated).Round(time.Millisecond))
 
 		By("keeping the WebSocket of an unaffected room open across the swap")
 		Expect(ws.Write(ctx, websocket.MessageText, []byte("still here"))).To(Succeed())
@@ -214,4 +240,104 @@ var _ = Describe("Informer source", func() {
 			Expect(code).To(Equal(http.StatusNotFound), body)
 		}
 	}, SpecTimeout(time.Minute))
+
+	It("publishes a ring only once its MemberSlices are those its status names, and as it last was while they are not", func(ctx SpecContext) {
+		Expect(k.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "resolutions"}})).To(Succeed())
+		r := &resolved.Ring{StableRing: &v1alpha1.StableRing{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "resolutions", Name: "chat"},
+			Spec: v1alpha1.StableRingSpec{
+				StatefulSetName: "chat",
+				Port:            intstr.FromInt32(8080),
+				Key:             v1alpha1.KeySpec{Source: v1alpha1.KeySourceQuery, Name: "room"},
+			},
+		}}
+		Expect(k.Create(ctx, r.StableRing)).To(Succeed())
+		r.Members = []v1alpha1.Member{{Ordinal: 0, Address: "10.0.0.1:8080", State: v1alpha1.MemberServing}}
+
+		By("a status naming a slice that does not exist yet: the ring is left out")
+		writeStatus(ctx, r, "v1")
+		seen := watchRing(&source.Informer{Config: cp.Config, Namespaces: []string{"resolutions"}, Log: GinkgoLogr}, "resolutions/chat")
+		Eventually(seen.last).Should(Equal("absent"))
+		Consistently(seen.last).WithTimeout(time.Second).Should(Equal("absent"))
+
+		By("the slice: the ring is published with its members")
+		writeSlice(ctx, r, "v1")
+		Eventually(seen.last).Should(Equal("v1 [0=Serving]"))
+
+		By("a status ahead of its slice: the ring stays as it last assembled")
+		r.Members = append(r.Members, v1alpha1.Member{Ordinal: 1, Address: "10.0.0.2:8080", State: v1alpha1.MemberServing})
+		writeStatus(ctx, r, "v2")
+		Consistently(seen.last).WithTimeout(time.Second).Should(Equal("v1 [0=Serving]"))
+		writeSlice(ctx, r, "v2")
+		Eventually(seen.last).Should(Equal("v2 [0=Serving 1=Serving]"))
+
+		By("a slice ahead of its status: the ring stays as it last assembled")
+		r.Members[1].State = v1alpha1.MemberDraining
+		writeSlice(ctx, r, "v3")
+		Consistently(seen.last).WithTimeout(time.Second).Should(Equal("v2 [0=Serving 1=Serving]"))
+		writeStatus(ctx, r, "v3")
+		Eventually(seen.last).Should(Equal("v3 [0=Serving 1=Draining]"))
+
+		By("never mixing two resolutions")
+		Expect(seen.all()).To(HaveEach(BeElementOf("absent", "v1 [0=Serving]", "v2 [0=Serving 1=Serving]", "v3 [0=Serving 1=Draining]")))
+	}, SpecTimeout(time.Minute))
 })
+
+// ringSeen records how each snapshot an informer source publishes has one ring: "absent", or
+// its ring version and its members' states, e.g. "v2 [0=Serving 1=Draining]".
+type ringSeen struct {
+	mu    sync.Mutex
+	snaps []string
+}
+
+// watchRing runs inf until the spec ends and records how its snapshots have ring id.
+func watchRing(inf *source.Informer, id string) *ringSeen {
+	seen := &ringSeen{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer GinkgoRecover()
+		Expect(inf.Run(ctx, func(rings []resolved.Ring) { seen.publish(rings, id) })).To(Succeed())
+	}()
+	DeferCleanup(func() {
+		cancel()
+		<-done
+	})
+	return seen
+}
+
+// publish records how the snapshot rings has ring id.
+func (s *ringSeen) publish(rings []resolved.Ring, id string) {
+	got := "absent"
+	for _, r := range rings {
+		if r.Namespace+"/"+r.Name != id {
+			continue
+		}
+		states := make([]string, 0, len(r.Members))
+		for _, m := range r.Members {
+			states = append(states, fmt.Sprintf("%d=%s", m.Ordinal, m.State))
+		}
+		got = fmt.Sprintf("%s %v", r.Status.RingVersion, states)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.snaps = append(s.snaps, got)
+}
+
+// last is how the last snapshot had the ring; "" before the first snapshot.
+func (s *ringSeen) last() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.snaps) == 0 {
+		return ""
+	}
+	return s.snaps[len(s.snaps)-1]
+}
+
+// all is how every snapshot had the ring.
+func (s *ringSeen) all() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.snaps)
+}

@@ -10,6 +10,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/gateway/resolved"
 	"github.com/stablering/stablering/gateway/route"
 	"github.com/stablering/stablering/gateway/splice"
 	"github.com/stablering/stablering/gateway/wsframe"
@@ -35,21 +36,21 @@ func (f *fakeTunnel) Kill()                            { f.closes <- closeCall{k
 
 // ring is StableRing default/chat over three Serving members, with drainSeconds 2 and holdSeconds
 // 60; states overrides members' states, since t0.
-func ring(states map[int32]v1alpha1.MemberState) v1alpha1.StableRing {
-	sr := v1alpha1.StableRing{
+func ring(states map[int32]v1alpha1.MemberState) resolved.Ring {
+	sr := resolved.Ring{StableRing: &v1alpha1.StableRing{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "chat"},
 		Spec: v1alpha1.StableRingSpec{
 			Key:         v1alpha1.KeySpec{Source: v1alpha1.KeySourceQuery, Name: "room"},
 			Unavailable: v1alpha1.UnavailableSpec{Policy: v1alpha1.UnavailableHold, HoldSeconds: 60},
 			Rollout:     v1alpha1.RolloutSpec{DrainSeconds: 2},
 		},
-	}
+	}}
 	for o := range int32(3) {
 		state := v1alpha1.MemberServing
 		if s, ok := states[o]; ok {
 			state = s
 		}
-		sr.Status.Members = append(sr.Status.Members, v1alpha1.Member{
+		sr.Members = append(sr.Members, v1alpha1.Member{
 			Ordinal: o, Address: fmt.Sprintf("10.0.0.%d:8080", o+1), State: state,
 			LastTransitionTime: &metav1.Time{Time: t0},
 		})
@@ -131,14 +132,14 @@ func (f *fixture) expectClosesAt(t *testing.T, at []time.Time, code uint16, reas
 // closed one by one over drainSeconds, at the midpoints of equal slots (100ms, 300ms, ... 1.9s for
 // ten connections over two seconds), and that connections of other members stay open.
 func TestDrainPacedOnTheClock(t *testing.T) {
-	serving := route.Build([]v1alpha1.StableRing{ring(nil)}, nil, t0)
+	serving := route.Build([]resolved.Ring{ring(nil)}, nil, t0)
 	f := newFixture(serving)
 	for _, k := range keysOf(t, serving, 1, 10) {
 		f.add(k, 1, false)
 	}
 	f.add(keysOf(t, serving, 0, 1)[0], 0, false)
 
-	draining := route.Build([]v1alpha1.StableRing{ring(map[int32]v1alpha1.MemberState{1: v1alpha1.MemberDraining})}, serving, t0)
+	draining := route.Build([]resolved.Ring{ring(map[int32]v1alpha1.MemberState{1: v1alpha1.MemberDraining})}, serving, t0)
 	f.view = splice.View{Table: draining}
 	f.reg.Reconcile(f.view, []string{"default/chat"}, f.clk.Now())
 
@@ -156,13 +157,13 @@ func TestDrainPacedOnTheClock(t *testing.T) {
 // TestDrainEndsWithTheMembersWindow checks that a drain noticed late is spread over what is
 // left of drainSeconds since the member started Draining, not over a whole new window.
 func TestDrainEndsWithTheMembersWindow(t *testing.T) {
-	serving := route.Build([]v1alpha1.StableRing{ring(nil)}, nil, t0)
+	serving := route.Build([]resolved.Ring{ring(nil)}, nil, t0)
 	f := newFixture(serving)
 	for _, k := range keysOf(t, serving, 2, 2) {
 		f.add(k, 2, false)
 	}
 	f.clk.SetTime(t0.Add(time.Second)) // the member has been Draining since t0
-	draining := route.Build([]v1alpha1.StableRing{ring(map[int32]v1alpha1.MemberState{2: v1alpha1.MemberDraining})}, serving, t0)
+	draining := route.Build([]resolved.Ring{ring(map[int32]v1alpha1.MemberState{2: v1alpha1.MemberDraining})}, serving, t0)
 	f.view = splice.View{Table: draining}
 	f.reg.Reconcile(f.view, []string{"default/chat"}, f.clk.Now())
 	f.expectClosesAt(t, []time.Time{t0.Add(1250 * time.Millisecond), t0.Add(1750 * time.Millisecond)},
@@ -173,7 +174,7 @@ func TestDrainEndsWithTheMembersWindow(t *testing.T) {
 // unusable is closed, within the reunion window, once the owner can take the room back, so the
 // room is not split; until then the connection stays.
 func TestReunionOnTheClock(t *testing.T) {
-	down := route.Build([]v1alpha1.StableRing{ring(map[int32]v1alpha1.MemberState{1: v1alpha1.MemberDown})}, nil, t0)
+	down := route.Build([]resolved.Ring{ring(map[int32]v1alpha1.MemberState{1: v1alpha1.MemberDown})}, nil, t0)
 	f := newFixture(down)
 	key := keysOf(t, down, 1, 1)[0]
 	f.add(key, 0, true) // failed over to member 0
@@ -184,7 +185,7 @@ func TestReunionOnTheClock(t *testing.T) {
 		t.Fatalf("%d closes pending while the owner is Down, want none", n)
 	}
 
-	back := route.Build([]v1alpha1.StableRing{ring(nil)}, down, t0)
+	back := route.Build([]resolved.Ring{ring(nil)}, down, t0)
 	f.view = splice.View{Table: back}
 	f.reg.Reconcile(f.view, []string{"default/chat"}, f.clk.Now())
 	f.expectClosesAt(t, []time.Time{t0.Add(30*time.Second + 500*time.Millisecond)}, wsframe.CloseServiceRestart, "room moves back to its owner", "reunion")
@@ -193,7 +194,7 @@ func TestReunionOnTheClock(t *testing.T) {
 // TestShutdownOnTheClock checks that shutdown closes every connection with 1001 over the
 // window, and that a connection registered afterwards is closed at once.
 func TestShutdownOnTheClock(t *testing.T) {
-	table := route.Build([]v1alpha1.StableRing{ring(nil)}, nil, t0)
+	table := route.Build([]resolved.Ring{ring(nil)}, nil, t0)
 	f := newFixture(table)
 	keys := keysOf(t, table, 0, 2)
 	f.add(keys[0], 0, false)

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/gateway/resolved"
 	"github.com/stablering/stablering/gateway/route"
 	"github.com/stablering/stablering/gateway/splice"
 	"github.com/stablering/stablering/gateway/wsframe"
@@ -22,7 +23,7 @@ func (f *fakeResumable) Reattach()  { f.reattaches++; f.held = false }
 func (f *fakeResumable) Held() bool { return f.held }
 
 // resumeRing is ring with resume on and the given states.
-func resumeRing(states map[int32]v1alpha1.MemberState) v1alpha1.StableRing {
+func resumeRing(states map[int32]v1alpha1.MemberState) resolved.Ring {
 	sr := ring(states)
 	sr.Spec.Connections.Resume = &v1alpha1.ResumeSpec{MaxBufferedBytes: 1 << 16, MaxSeconds: 120}
 	return sr
@@ -41,7 +42,7 @@ func TestResumeThroughARestart(t *testing.T) {
 		{"down", v1alpha1.MemberDown},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			serving := route.Build([]v1alpha1.StableRing{resumeRing(nil)}, nil, t0)
+			serving := route.Build([]resolved.Ring{resumeRing(nil)}, nil, t0)
 			f := newFixture(serving)
 			key := keysOf(t, serving, 1, 1)[0]
 			tun := &fakeResumable{fakeTunnel: fakeTunnel{key: key, closes: f.closes}}
@@ -49,7 +50,7 @@ func TestResumeThroughARestart(t *testing.T) {
 
 			prev := serving
 			step := func(state v1alpha1.MemberState) {
-				table := route.Build([]v1alpha1.StableRing{resumeRing(map[int32]v1alpha1.MemberState{1: state})}, prev, t0)
+				table := route.Build([]resolved.Ring{resumeRing(map[int32]v1alpha1.MemberState{1: state})}, prev, t0)
 				prev = table
 				f.view = splice.View{Table: table}
 				f.reg.Reconcile(f.view, []string{"default/chat"}, f.clk.Now())

@@ -42,12 +42,12 @@ func TestRingsTemplate(t *testing.T) {
 	}
 	sr := rings[0]
 	if sr.Status.RingVersion != "v1" || sr.Spec.Key.Source != v1alpha1.KeySourceQuery || sr.Spec.Key.Name != "room" {
-		t.Errorf("ring: %+v", sr)
+		t.Errorf("ring: %+v", sr.StableRing)
 	}
-	if len(sr.Status.Members) != len(cfg.Backends) {
-		t.Fatalf("%d members", len(sr.Status.Members))
+	if len(sr.Members) != len(cfg.Backends) {
+		t.Fatalf("%d members", len(sr.Members))
 	}
-	for i, m := range sr.Status.Members {
+	for i, m := range sr.Members {
 		if m.Ordinal != int32(i) || m.Address != cfg.Backends[i].Address || m.State != v1alpha1.MemberServing {
 			t.Errorf("member %d: %+v", i, m)
 		}

@@ -58,8 +58,8 @@ var _ = Describe("A pod killed outside a rollout", func() {
 		Eventually(func(g Gomega) {
 			sr, err := cluster.Ring(ctx, s.app)
 			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(sr.Status.Members).To(ContainElement(And(HaveField("Ordinal", victim), HaveField("State", v1alpha1.MemberDown))))
-			for _, m := range sr.Status.Members {
+			g.Expect(sr.Members).To(ContainElement(And(HaveField("Ordinal", victim), HaveField("State", v1alpha1.MemberDown))))
+			for _, m := range sr.Members {
 				if m.Ordinal == victim && m.LastTransitionTime != nil {
 					downAt = m.LastTransitionTime.Time
 				}

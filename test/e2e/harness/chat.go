@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/gateway/resolved"
 )
 
 // App names a chat StatefulSet and its StableRing, which share the name.
@@ -164,10 +165,28 @@ func (c *Cluster) DeleteChat(ctx context.Context, app App) error {
 	)
 }
 
-// Ring returns app's StableRing.
-func (c *Cluster) Ring(ctx context.Context, app App) (*v1alpha1.StableRing, error) {
+// Ring returns app's StableRing with its members. It fails when its MemberSlices are not those
+// its status names, as when it is read between the controller's writes of a slice and of the
+// status that names it.
+func (c *Cluster) Ring(ctx context.Context, app App) (*resolved.Ring, error) {
 	sr := &v1alpha1.StableRing{}
-	return sr, c.Client.Get(ctx, app.Key(), sr)
+	if err := c.Client.Get(ctx, app.Key(), sr); err != nil {
+		return nil, err
+	}
+	return withMembers(ctx, c.Client, sr)
+}
+
+// withMembers returns sr with its members, assembled from the MemberSlices of its namespace.
+func withMembers(ctx context.Context, cl client.Reader, sr *v1alpha1.StableRing) (*resolved.Ring, error) {
+	slices := &v1alpha1.MemberSliceList{}
+	if err := cl.List(ctx, slices, client.InNamespace(sr.Namespace)); err != nil {
+		return nil, err
+	}
+	rings, err := resolved.Assemble([]v1alpha1.StableRing{*sr}, slices.Items)
+	if err != nil {
+		return nil, err
+	}
+	return &rings[0], nil
 }
 
 // WaitRingServing waits until app's StableRing has observed its spec and is Ready with
@@ -181,11 +200,11 @@ func (c *Cluster) WaitRingServing(ctx context.Context, app App, replicas int32, 
 		}
 		last = FormatRing(sr)
 		st := sr.Status
-		if st.ObservedGeneration != sr.Generation || st.ReadyMembers != replicas || int32(len(st.Members)) != replicas ||
+		if st.ObservedGeneration != sr.Generation || st.ReadyMembers != replicas || int32(len(sr.Members)) != replicas ||
 			!conditionTrue(st.Conditions, v1alpha1.ConditionReady) {
 			return false, nil
 		}
-		for _, m := range st.Members {
+		for _, m := range sr.Members {
 			if m.State != v1alpha1.MemberServing {
 				return false, nil
 			}
@@ -242,7 +261,7 @@ func (c *Cluster) WaitRolloutComplete(ctx context.Context, app App, replicas int
 			st.UpdatedMembers != replicas || st.ReadyMembers != replicas {
 			return false, nil
 		}
-		for _, m := range st.Members {
+		for _, m := range sr.Members {
 			if m.State != v1alpha1.MemberServing {
 				return false, nil
 			}

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/gateway/resolved"
 )
 
 // DeletedPod is a chat pod that was deleted (got a deletion timestamp).
@@ -38,7 +39,7 @@ type Batch struct {
 	At      time.Duration
 }
 
-// RingSample is the StableRing's status at a moment.
+// RingSample is the StableRing's status, and its members, at a moment.
 type RingSample struct {
 	At     time.Duration
 	Line   string                         // FormatRing
@@ -48,7 +49,7 @@ type RingSample struct {
 
 // Recorder follows an app's pods and StableRing and keeps a timeline: how many of the
 // StatefulSet's ordinals had no Ready pod at once, which pods were deleted, the rollout batches
-// and every status change of the ring.
+// and every status change of the ring (with its members, from its MemberSlices).
 type Recorder struct {
 	app      App
 	start    time.Time
@@ -233,7 +234,7 @@ func (r *Recorder) watchRing(ctx context.Context, cl client.WithWatch) {
 			continue
 		}
 		for i := range list.Items {
-			r.ring(&list.Items[i])
+			r.ring(ctx, cl, &list.Items[i])
 		}
 		w, err := cl.Watch(ctx, &v1alpha1.StableRingList{}, client.InNamespace(r.app.Namespace),
 			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
@@ -243,18 +244,25 @@ func (r *Recorder) watchRing(ctx context.Context, cl client.WithWatch) {
 		}
 		for ev := range w.ResultChan() {
 			if sr, ok := ev.Object.(*v1alpha1.StableRing); ok && ev.Type != watch.Deleted && ev.Type != watch.Error {
-				r.ring(sr)
+				r.ring(ctx, cl, sr)
 			}
 		}
 		w.Stop()
 	}
 }
 
-func (r *Recorder) ring(sr *v1alpha1.StableRing) {
+// ring records sr with its members, read from its MemberSlices. A status whose slices the
+// controller has overwritten since (it writes them before the status that names them) is not
+// recorded: the status that names them follows.
+func (r *Recorder) ring(ctx context.Context, cl client.Reader, sr *v1alpha1.StableRing) {
 	if sr.Name != r.app.Name {
 		return
 	}
-	line := FormatRing(sr)
+	ring, err := withMembers(ctx, cl, sr)
+	if err != nil {
+		return
+	}
+	line := FormatRing(ring)
 	r.mu.Lock()
 	if line == r.lastLine {
 		r.mu.Unlock()
@@ -262,7 +270,7 @@ func (r *Recorder) ring(sr *v1alpha1.StableRing) {
 	}
 	r.lastLine = line
 	s := RingSample{At: r.Since(), Line: line, States: map[int32]v1alpha1.MemberState{}, Ring: sr.DeepCopy()}
-	for _, m := range sr.Status.Members {
+	for _, m := range ring.Members {
 		s.States[m.Ordinal] = m.State
 	}
 	if ro := sr.Status.Rollout; ro != nil && ro.Batch > 0 && len(ro.BatchMembers) > 0 {
@@ -301,7 +309,7 @@ const StatesLegend = "MEMBERS: one letter per ordinal: S Serving, D Draining, R 
 
 // FormatRing formats a StableRing as one line of `kubectl get sr -w`, with the rollout's batch
 // and step and the member states, one letter per ordinal.
-func FormatRing(sr *v1alpha1.StableRing) string {
+func FormatRing(sr *resolved.Ring) string {
 	st := sr.Status
 	phase, batch := "-", "-"
 	if ro := st.Rollout; ro != nil {
@@ -317,7 +325,7 @@ func FormatRing(sr *v1alpha1.StableRing) string {
 		}
 	}
 	var states strings.Builder
-	for _, m := range st.Members {
+	for _, m := range sr.Members {
 		l, ok := stateLetters[m.State]
 		if !ok {
 			l = "?"

@@ -138,14 +138,31 @@ func loadRings(ctx context.Context, c client.Client, namespace string, pt gatewa
 	return rings, err
 }
 
-// writeStatus writes the status the manager would write for s now, through the status
-// subresource, as the manager does.
+// writeStatus writes the MemberSlices and status the manager would write for s now, as the
+// manager does: the slices that changed, then status through its subresource.
 func writeStatus(ctx context.Context, c client.Client, s *syntheticRing) error {
-	status, err := s.status(time.Now())
+	res, err := s.resolve(time.Now())
 	if err != nil {
 		return err
 	}
-	s.ring.Status = status
+	for i := range res.Slices {
+		want := res.Slices[i].DeepCopy()
+		old := s.slices[want.Name]
+		switch {
+		case old != nil && old.Version == want.Version:
+			continue
+		case old == nil:
+			err = c.Create(ctx, want)
+		default:
+			want.ResourceVersion = old.ResourceVersion
+			err = c.Update(ctx, want)
+		}
+		if err != nil {
+			return err
+		}
+		s.slices[want.Name] = want
+	}
+	s.ring.Status, s.members = res.Status, res.Members
 	return c.Status().Update(ctx, s.ring)
 }
 

@@ -24,8 +24,9 @@ type measurement struct {
 	managerCPURollout          float64 // cores
 	gatewayRSS                 int64   // bytes, mean of the replicas, steady
 	reconcileP50, reconcileP99 time.Duration
-	writesPerRing, batches     float64
-	statusBytes                int     // the largest status object
+	writesPerRing, batches     float64 // status writes
+	sliceWritesPerRing         float64 // MemberSlice writes
+	statusBytes, sliceBytes    int     // the largest StableRing and MemberSlice objects
 	bytesPerRing               float64 // bytes of the objects written per ring per rollout
 	readyP50, readyP99         time.Duration
 	gatewayP50, gatewayP99     time.Duration
@@ -125,10 +126,11 @@ func (h *harness) measure(ctx context.Context, pt gridPoint) (m measurement, err
 	delta := after.minus(before)
 	m.reconcileP50 = seconds(delta.quantile(0.5))
 	m.reconcileP99 = seconds(delta.quantile(0.99))
-	writes, bytes, largest := rec.writeStats()
-	m.writesPerRing = float64(writes) / float64(pt.rings)
-	m.bytesPerRing = float64(bytes) / float64(pt.rings)
-	m.statusBytes = largest
+	w := rec.writeStats()
+	m.writesPerRing = float64(w.statusWrites) / float64(pt.rings)
+	m.sliceWritesPerRing = float64(w.sliceWrites) / float64(pt.rings)
+	m.bytesPerRing = float64(w.bytes) / float64(pt.rings)
+	m.statusBytes, m.sliceBytes = w.largestStatus, w.largestSlice
 	for _, sr := range rings {
 		m.batches += float64(sr.Status.Rollout.Batch) / float64(pt.rings)
 	}

@@ -14,19 +14,30 @@ import (
 	"github.com/stablering/stablering/api/v1alpha1"
 )
 
-// ringWrite is a StableRing change as a watch showed it.
+// ringWrite is a StableRing status write as a watch showed it.
 type ringWrite struct {
 	at      time.Time
 	ring    string
 	version string
-	size    int             // bytes of the object as JSON, managed fields included
+	size    int // bytes of the object as JSON, managed fields included
+}
+
+// ringView is a ring as its status and MemberSlices assembled, when a watch showed them so.
+type ringView struct {
+	at      time.Time
 	serving map[string]bool // pod names of Serving members
 }
 
-// recorder watches a namespace's StableRings and pods and polls the gateways' ring versions.
+// recorder watches a namespace's StableRings, MemberSlices and pods and polls the gateways' ring
+// versions.
 type recorder struct {
 	mu     sync.Mutex
 	writes []ringWrite
+	// sliceSizes are the sizes of the MemberSlice writes, as ringWrite's.
+	sliceSizes []int
+	views      []ringView
+	rings      map[string]*v1alpha1.StableRing  // by name, as last seen
+	slices     map[string]*v1alpha1.MemberSlice // by name, as last seen
 	// unready are the pods (by UID) seen not Ready and not Ready since: the pods whose readiness
 	// change the recorder can time. A pod already Ready when recording starts has no such change.
 	unready  map[string]bool
@@ -42,17 +53,27 @@ type readiness struct {
 
 // record starts recording until ctx ends; the returned function waits for it to stop.
 func record(ctx context.Context, c client.WithWatch, namespace string, gateways []*proc) (*recorder, error) {
-	rec := &recorder{unready: map[string]bool{}, seen: map[[3]string]time.Time{}}
+	rec := &recorder{
+		unready: map[string]bool{}, seen: map[[3]string]time.Time{},
+		rings: map[string]*v1alpha1.StableRing{}, slices: map[string]*v1alpha1.MemberSlice{},
+	}
 	rings, err := c.Watch(ctx, &v1alpha1.StableRingList{}, client.InNamespace(namespace))
 	if err != nil {
+		return nil, err
+	}
+	slices, err := c.Watch(ctx, &v1alpha1.MemberSliceList{}, client.InNamespace(namespace))
+	if err != nil {
+		rings.Stop()
 		return nil, err
 	}
 	pods, err := c.Watch(ctx, &corev1.PodList{}, client.InNamespace(namespace))
 	if err != nil {
 		rings.Stop()
+		slices.Stop()
 		return nil, err
 	}
 	go rec.consume(ctx, rings, rec.ring)
+	go rec.consume(ctx, slices, rec.slice)
 	go rec.consume(ctx, pods, rec.pod)
 	for _, g := range gateways {
 		go rec.poll(ctx, g)
@@ -80,17 +101,50 @@ func (rec *recorder) consume(ctx context.Context, w watch.Interface, f func(watc
 
 func (rec *recorder) ring(e watch.Event, at time.Time) {
 	sr, ok := e.Object.(*v1alpha1.StableRing)
-	if !ok || e.Type != watch.Modified {
+	if !ok {
 		return
 	}
-	body, _ := json.Marshal(sr)
-	w := ringWrite{at: at, ring: sr.Namespace + "/" + sr.Name, version: sr.Status.RingVersion, size: len(body), serving: map[string]bool{}}
-	for _, m := range sr.Status.Members {
+	rec.rings[sr.Name] = sr
+	if e.Type == watch.Modified {
+		body, _ := json.Marshal(sr)
+		rec.writes = append(rec.writes, ringWrite{at: at, ring: sr.Namespace + "/" + sr.Name, version: sr.Status.RingVersion, size: len(body)})
+	}
+	rec.view(sr.Name, at)
+}
+
+func (rec *recorder) slice(e watch.Event, at time.Time) {
+	s, ok := e.Object.(*v1alpha1.MemberSlice)
+	if !ok {
+		return
+	}
+	if e.Type == watch.Deleted {
+		delete(rec.slices, s.Name)
+		return
+	}
+	rec.slices[s.Name] = s
+	body, _ := json.Marshal(s)
+	rec.sliceSizes = append(rec.sliceSizes, len(body))
+	rec.view(s.Ring, at)
+}
+
+// view records the ring named name as a gateway would route by it, if its status and slices
+// assemble.
+func (rec *recorder) view(name string, at time.Time) {
+	sr := rec.rings[name]
+	if sr == nil {
+		return
+	}
+	members, err := sr.AssembleMembers(func(name string) *v1alpha1.MemberSlice { return rec.slices[name] })
+	if err != nil {
+		return
+	}
+	v := ringView{at: at, serving: map[string]bool{}}
+	for _, m := range members {
 		if m.State == v1alpha1.MemberServing {
-			w.serving[sr.PodName(m.Ordinal)] = true
+			v.serving[sr.PodName(m.Ordinal)] = true
 		}
 	}
-	rec.writes = append(rec.writes, w)
+	rec.views = append(rec.views, v)
 }
 
 func (rec *recorder) pod(e watch.Event, at time.Time) {
@@ -147,16 +201,16 @@ func (rec *recorder) poll(ctx context.Context, g *proc) {
 	}
 }
 
-// readinessLatencies returns, for every pod seen becoming Ready, the time until a status write
-// listed its member Serving.
+// readinessLatencies returns, for every pod seen becoming Ready, the time until the ring's status
+// and slices listed its member Serving.
 func (rec *recorder) readinessLatencies() []time.Duration {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	var out []time.Duration
 	for _, r := range rec.podReady {
-		for _, w := range rec.writes {
-			if !w.at.Before(r.at) && w.serving[r.pod] {
-				out = append(out, w.at.Sub(r.at))
+		for _, v := range rec.views {
+			if !v.at.Before(r.at) && v.serving[r.pod] {
+				out = append(out, v.at.Sub(r.at))
 				break
 			}
 		}
@@ -190,15 +244,28 @@ func (rec *recorder) gatewayLatencies(gateways []*proc) (lat []time.Duration, sk
 	return lat, skipped
 }
 
-// writeStats returns the status writes, the bytes they carried and the largest object.
-func (rec *recorder) writeStats() (writes, bytes, largest int) {
+// writeStats counts the writes of StableRings and of MemberSlices, the bytes both carried, and
+// the largest object of each kind.
+func (rec *recorder) writeStats() (s writeStats) {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	for _, w := range rec.writes {
-		bytes += w.size
-		largest = max(largest, w.size)
+		s.bytes += w.size
+		s.largestStatus = max(s.largestStatus, w.size)
 	}
-	return len(rec.writes), bytes, largest
+	for _, size := range rec.sliceSizes {
+		s.bytes += size
+		s.largestSlice = max(s.largestSlice, size)
+	}
+	s.statusWrites, s.sliceWrites = len(rec.writes), len(rec.sliceSizes)
+	return s
+}
+
+// writeStats are what a rollout wrote.
+type writeStats struct {
+	statusWrites, sliceWrites   int
+	bytes                       int
+	largestStatus, largestSlice int
 }
 
 // percentile returns the p-th percentile (0-100) of ds by nearest rank; 0 when empty.

@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/stablering/stablering/api/v1alpha1"
 )
 
 // analysis is the hand-written reading of the figures and what was not run.
@@ -66,20 +68,22 @@ func (res *results) write(path string) error {
 	p("")
 	p("## Status writes")
 	p("")
-	p("Counted on a watch of the StableRings (one event per write); bytes are the objects written, as JSON with")
-	p("their managed fields, which is what the API server stores.")
+	p("Counted on watches of the StableRings and their MemberSlices (one event per write); bytes are the objects")
+	p("written, as JSON with their managed fields, which is what the API server stores. A rollout writes a ring's status")
+	p("and the slices of %d members that hold the members whose state changed.", v1alpha1.MembersPerSlice)
 	p("")
-	p("| N | R | P | writes per ring per rollout | batches | writes per batch | largest status object (KiB) | bytes written per ring per rollout (KiB) |")
-	p("|--:|--:|--:|--:|--:|--:|--:|--:|")
+	p("| N | R | P | status writes per ring per rollout | batches | status writes per batch | slice writes per batch | largest StableRing (KiB) | largest MemberSlice (KiB) | bytes written per ring per rollout (KiB) |")
+	p("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, m := range res.points {
-		p("| %d | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f |", m.members, m.rings, m.unrelated, m.writesPerRing, m.batches,
-			m.writesPerRing/max(m.batches, 1), float64(m.statusBytes)/1024, m.bytesPerRing/1024)
+		batches := max(m.batches, 1)
+		p("| %d | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |", m.members, m.rings, m.unrelated, m.writesPerRing, m.batches,
+			m.writesPerRing/batches, m.sliceWritesPerRing/batches, float64(m.statusBytes)/1024, float64(m.sliceBytes)/1024, m.bytesPerRing/1024)
 	}
 	p("")
 	p("## Propagation")
 	p("")
 	p("Readiness to status: from a pod's change to Ready seen on a watch (pods Ready before the rollout do not count)")
-	p("to the first status write listing its member Serving.")
+	p("to the first time the ring's status and MemberSlices, seen on watches, assemble with its member Serving.")
 	p("Status to gateways: from a status write seen on a watch to the last of the %d gateways routing by its ring", gatewayReplicas)
 	p("version (stablering_gateway_ring_info, read every %s, so figures are up to %s late). Versions a newer one", gatewayPoll, gatewayPoll)
 	p("replaced before every gateway showed it are counted as skipped.")

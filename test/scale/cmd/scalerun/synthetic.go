@@ -19,14 +19,17 @@ import (
 // syntheticRevision is the one controller revision of a synthetic ring's pods.
 const syntheticRevision = "synthetic-1"
 
-// syntheticRing is a StableRing whose StatefulSet and pods exist only in memory. Its status is
-// what the manager would write for them: ring.Compute, the manager's own resolution, computes
-// it. It lets the gateways be measured at sizes the node simulator cannot run.
+// syntheticRing is a StableRing whose StatefulSet and pods exist only in memory. Its MemberSlices
+// and status are what the manager would write for them: ring.Compute, the manager's own
+// resolution, computes them. It lets the gateways be measured at sizes the node simulator cannot
+// run.
 type syntheticRing struct {
-	ring *v1alpha1.StableRing // the object as last created or written
-	sts  *appsv1.StatefulSet
-	pods []corev1.Pod // by ordinal
-	ips  *podIPs
+	ring    *v1alpha1.StableRing // the object as last created or written
+	members []v1alpha1.Member    // the members last written
+	slices  map[string]*v1alpha1.MemberSlice
+	sts     *appsv1.StatefulSet
+	pods    []corev1.Pod // by ordinal
+	ips     *podIPs
 }
 
 // newSyntheticRing gives sr (created, so with its generation) a StatefulSet of n Ready pods,
@@ -46,8 +49,9 @@ func newSyntheticRing(sr *v1alpha1.StableRing, n int, ips *podIPs) *syntheticRin
 				CurrentRevision: syntheticRevision, UpdateRevision: syntheticRevision,
 			},
 		},
-		pods: make([]corev1.Pod, n),
-		ips:  ips,
+		slices: map[string]*v1alpha1.MemberSlice{},
+		pods:   make([]corev1.Pod, n),
+		ips:    ips,
 	}
 	for ordinal := range n {
 		s.restart(ordinal)
@@ -76,14 +80,14 @@ func (s *syntheticRing) restart(ordinal int) {
 	}
 }
 
-// status is the status the manager would write now. A synthetic ring never rolls out, so a
+// resolve is the resolution the manager would write now. A synthetic ring never rolls out, so a
 // resolution that would delete pods is an error.
-func (s *syntheticRing) status(now time.Time) (v1alpha1.StableRingStatus, error) {
-	res := ring.Compute(ring.Input{Ring: s.ring, StatefulSet: s.sts, Pods: s.pods, Now: now})
+func (s *syntheticRing) resolve(now time.Time) (ring.Result, error) {
+	res := ring.Compute(ring.Input{Ring: s.ring, Members: s.members, StatefulSet: s.sts, Pods: s.pods, Now: now})
 	if len(res.Delete) > 0 {
-		return res.Status, fmt.Errorf("%s/%s: the synthetic ring would delete %d pods", s.ring.Namespace, s.ring.Name, len(res.Delete))
+		return res, fmt.Errorf("%s/%s: the synthetic ring would delete %d pods", s.ring.Namespace, s.ring.Name, len(res.Delete))
 	}
-	return res.Status, nil
+	return res, nil
 }
 
 // podIPs hands out distinct pod IPs, 10.0.0.1 upwards, from any goroutine.
