@@ -145,8 +145,8 @@ func deployment(t *testing.T, objs []*unstructured.Unstructured, component strin
 	return nil
 }
 
-// gatewayRules are all the gateway may do: read StableRings.
-var gatewayRules = []rbacv1.PolicyRule{{APIGroups: []string{"ring.stablering.io"}, Resources: []string{"stablerings"}, Verbs: []string{"get", "list", "watch"}}}
+// gatewayRules are all the gateway may do: read StableRings and their MemberSlices.
+var gatewayRules = []rbacv1.PolicyRule{{APIGroups: []string{"ring.stablering.io"}, Resources: []string{"stablerings", "memberslices"}, Verbs: []string{"get", "list", "watch"}}}
 
 // rulesOf reads the rules of an RBAC manifest in the repository.
 func rulesOf(t *testing.T, path string) []rbacv1.PolicyRule {
