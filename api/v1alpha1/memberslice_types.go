@@ -77,8 +77,9 @@ func MemberSliceName(ring string, index int) string {
 // the slices and the status are not of the same resolution yet, and routing by them would mix
 // two. A ring whose status names no slices has no members.
 func (sr *StableRing) AssembleMembers(get func(name string) *MemberSlice) ([]Member, error) {
-	var members []Member
-	for _, ref := range sr.Status.MemberSlices {
+	slices := make([]*MemberSlice, len(sr.Status.MemberSlices))
+	n := 0
+	for i, ref := range sr.Status.MemberSlices {
 		slice := get(ref.Name)
 		switch {
 		case slice == nil:
@@ -89,6 +90,14 @@ func (sr *StableRing) AssembleMembers(get func(name string) *MemberSlice) ([]Mem
 			return nil, fmt.Errorf("MemberSlice %s/%s is at version %s, StableRing %s's status names %s",
 				sr.Namespace, ref.Name, slice.Version, sr.Name, ref.Version)
 		}
+		slices[i] = slice
+		n += len(slice.Members)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	members := make([]Member, 0, n) // gateways keep it: no room to spare
+	for _, slice := range slices {
 		members = append(members, slice.Members...)
 	}
 	return members, nil
