@@ -112,8 +112,10 @@ func (s *Informer) newCache() (cache.Cache, error) {
 // published by UID; last is what it published before (nil for nothing). A ring at the
 // resourceVersion it had in last is published as it was (its status names the same slice
 // versions, so its members are the same); another is assembled from the cache's MemberSlices,
-// and published as it was in last when it does not assemble. On an error listing the cache
-// nothing is published and last is returned.
+// and published as it was in last when it does not assemble. A snapshot that would be the one
+// before (no ring assembled anew, none gone) is not published: a MemberSlice written ahead of
+// its status changes nothing a gateway routes by, and the gateway is spared a table rebuild.
+// On an error listing the cache nothing is published and last is returned.
 //
 // The rings and members share their contents with the cache, which never modifies an object it
 // holds but replaces it: a deep copy of every ring on every change cost in proportion to all
@@ -125,6 +127,7 @@ func (s *Informer) publishList(ctx context.Context, c cache.Cache, last map[type
 		return last
 	}
 	var index resolved.Index // listed once a ring needs assembling
+	changed := last == nil
 	rings := make([]resolved.Ring, 0, len(list.Items))
 	published := make(map[types.UID]resolved.Ring, len(list.Items))
 	keep := func(r resolved.Ring) {
@@ -155,6 +158,10 @@ func (s *Informer) publishList(ctx context.Context, c cache.Cache, last map[type
 			continue
 		}
 		keep(resolved.Ring{StableRing: sr, Members: members})
+		changed = true
+	}
+	if !changed && len(published) == len(last) {
+		return last
 	}
 	publish(rings)
 	return published

@@ -271,10 +271,12 @@ var _ = Describe("Informer source", func() {
 		writeSlice(ctx, r, "v2")
 		Eventually(seen.last).Should(Equal("v2 [0=Serving 1=Serving]"))
 
-		By("a slice ahead of its status: the ring stays as it last assembled")
+		By("a slice ahead of its status: the ring stays as it last assembled, and no snapshot is published")
+		before := len(seen.all())
 		r.Members[1].State = v1alpha1.MemberDraining
 		writeSlice(ctx, r, "v3")
 		Consistently(seen.last).WithTimeout(time.Second).Should(Equal("v2 [0=Serving 1=Serving]"))
+		Expect(seen.all()).To(HaveLen(before), "a snapshot that changes nothing was published")
 		writeStatus(ctx, r, "v3")
 		Eventually(seen.last).Should(Equal("v3 [0=Serving 1=Draining]"))
 
