@@ -25,35 +25,22 @@ type Ring struct {
 // that do not (nil when all do). The Rings point into rings and share the members' contents
 // with slices.
 func Assemble(rings []v1alpha1.StableRing, slices []v1alpha1.MemberSlice) ([]Ring, error) {
-	index := NewIndex(slices)
+	byName := make(map[types.NamespacedName]*v1alpha1.MemberSlice, len(slices))
+	for i := range slices {
+		byName[types.NamespacedName{Namespace: slices[i].Namespace, Name: slices[i].Name}] = &slices[i]
+	}
 	out := make([]Ring, 0, len(rings))
 	var errs []error
 	for i := range rings {
-		members, err := index.Members(&rings[i])
+		sr := &rings[i]
+		members, err := sr.AssembleMembers(func(name string) *v1alpha1.MemberSlice {
+			return byName[types.NamespacedName{Namespace: sr.Namespace, Name: name}]
+		})
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		out = append(out, Ring{StableRing: &rings[i], Members: members})
+		out = append(out, Ring{StableRing: sr, Members: members})
 	}
 	return out, errors.Join(errs...)
-}
-
-// Index finds MemberSlices by namespace and name.
-type Index map[types.NamespacedName]*v1alpha1.MemberSlice
-
-// NewIndex indexes slices; the index points into them.
-func NewIndex(slices []v1alpha1.MemberSlice) Index {
-	index := make(Index, len(slices))
-	for i := range slices {
-		index[types.NamespacedName{Namespace: slices[i].Namespace, Name: slices[i].Name}] = &slices[i]
-	}
-	return index
-}
-
-// Members assembles sr's members from the indexed slices.
-func (index Index) Members(sr *v1alpha1.StableRing) ([]v1alpha1.Member, error) {
-	return sr.AssembleMembers(func(name string) *v1alpha1.MemberSlice {
-		return index[types.NamespacedName{Namespace: sr.Namespace, Name: name}]
-	})
 }

@@ -67,6 +67,11 @@ func (s *Informer) Run(ctx context.Context, publish Publish) error {
 			return fmt.Errorf("watching %T: %w", obj, err)
 		}
 	}
+	if err := c.IndexField(ctx, &v1alpha1.MemberSlice{}, sliceRingField, func(o client.Object) []string {
+		return []string{o.(*v1alpha1.MemberSlice).Ring}
+	}); err != nil {
+		return fmt.Errorf("indexing MemberSlices by ring: %w", err)
+	}
 	cacheErr := make(chan error, 1)
 	go func() { cacheErr <- c.Start(ctx) }()
 	if !c.WaitForCacheSync(ctx) {
@@ -126,7 +131,6 @@ func (s *Informer) publishList(ctx context.Context, c cache.Cache, last map[type
 		s.Log.Error(err, "listing StableRings from the cache")
 		return last
 	}
-	var index resolved.Index // listed once a ring needs assembling
 	changed := last == nil
 	rings := make([]resolved.Ring, 0, len(list.Items))
 	published := make(map[types.UID]resolved.Ring, len(list.Items))
@@ -141,14 +145,19 @@ func (s *Informer) publishList(ctx context.Context, c cache.Cache, last map[type
 			keep(prev)
 			continue
 		}
-		if index == nil {
-			var err error
-			if index, err = listSlices(ctx, c); err != nil {
-				s.Log.Error(err, "listing MemberSlices from the cache")
-				return last
-			}
+		slices, err := ringSlices(ctx, c, sr)
+		if err != nil {
+			s.Log.Error(err, "listing MemberSlices from the cache", "ring", sr.Namespace+"/"+sr.Name)
+			return last
 		}
-		members, err := index.Members(sr)
+		members, err := sr.AssembleMembers(func(name string) *v1alpha1.MemberSlice {
+			for i := range slices {
+				if slices[i].Name == name {
+					return &slices[i]
+				}
+			}
+			return nil
+		})
 		if err != nil {
 			s.Log.V(1).Info("the StableRing's MemberSlices are not those its status names; publishing it as it last assembled, if it did",
 				"ring", sr.Namespace+"/"+sr.Name, "reason", err.Error(), "assembled", ok)
@@ -167,14 +176,21 @@ func (s *Informer) publishList(ctx context.Context, c cache.Cache, last map[type
 	return published
 }
 
-// listSlices indexes the MemberSlices in the cache, sharing their contents with it.
-func listSlices(ctx context.Context, c cache.Cache) (resolved.Index, error) {
+// ringSlices returns the MemberSlices of sr in the cache, sharing their contents with it. They
+// are found through an index of the slices by ring: a listing of every slice in the cache on
+// every change was most of the garbage a gateway made while a hundred rings of 1,000 members
+// loaded (docs/scale.md).
+func ringSlices(ctx context.Context, c cache.Cache, sr *v1alpha1.StableRing) ([]v1alpha1.MemberSlice, error) {
 	var list v1alpha1.MemberSliceList
-	if err := c.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+	if err := c.List(ctx, &list, client.InNamespace(sr.Namespace), client.MatchingFields{sliceRingField: sr.Name},
+		client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
-	return resolved.NewIndex(list.Items), nil
+	return list.Items, nil
 }
+
+// sliceRingField indexes MemberSlices by the StableRing they belong to.
+const sliceRingField = "ring"
 
 // errorIfAny returns the error in errc if there is one already.
 func errorIfAny(errc <-chan error) error {
