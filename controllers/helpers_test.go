@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/stablering/stablering/api/v1alpha1"
+	"github.com/stablering/stablering/gateway/resolved"
 )
 
 // name of the StatefulSet and StableRing in every test namespace.
@@ -186,14 +187,7 @@ func haveCondition(t string, status metav1.ConditionStatus, reason string) Omega
 func members(ctx SpecContext, g Gomega, sr *v1alpha1.StableRing) []v1alpha1.Member {
 	list := &v1alpha1.MemberSliceList{}
 	g.Expect(k8s.List(ctx, list, client.InNamespace(sr.Namespace))).To(Succeed())
-	ms, err := sr.AssembleMembers(func(name string) *v1alpha1.MemberSlice {
-		for i := range list.Items {
-			if list.Items[i].Name == name {
-				return &list.Items[i]
-			}
-		}
-		return nil
-	})
+	ms, err := resolved.Members(sr, list.Items)
 	g.Expect(err).NotTo(HaveOccurred())
 	return ms
 }

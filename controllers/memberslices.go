@@ -52,7 +52,7 @@ func (r *StableRingReconciler) writeSlices(ctx context.Context, sr *v1alpha1.Sta
 	var g errgroup.Group
 	for i := range want {
 		old := have[want[i].Name]
-		if old != nil && old.Ring == want[i].Ring && old.Version == want[i].Version && ownedBy(old, sr) {
+		if old != nil && old.Ring == want[i].Ring && old.Version == want[i].Version && metav1.IsControlledBy(old, sr) {
 			continue
 		}
 		slice := want[i].DeepCopy() // the write decodes the answer into it
@@ -94,14 +94,4 @@ func (r *StableRingReconciler) deleteSurplusSlices(ctx context.Context, sr *v1al
 		r.writes.deletedSlice(client.ObjectKeyFromObject(sr), name)
 	}
 	return nil
-}
-
-// ownedBy reports whether s is controlled by sr.
-func ownedBy(s *v1alpha1.MemberSlice, sr *v1alpha1.StableRing) bool {
-	for _, o := range s.OwnerReferences {
-		if o.Controller != nil && *o.Controller {
-			return o.UID == sr.UID
-		}
-	}
-	return false
 }

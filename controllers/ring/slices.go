@@ -17,6 +17,9 @@ import (
 // only the slices that hold them. Each slice is owned by the ring, and so deleted with it.
 func memberSlices(ring *v1alpha1.StableRing, members []v1alpha1.Member) []v1alpha1.MemberSlice {
 	var out []v1alpha1.MemberSlice
+	// Not metav1.NewControllerRef: it sets blockOwnerDeletion, which needs permission to update
+	// the StableRing's finalizers where the OwnerReferencesPermissionEnforcement admission plugin
+	// runs, and nothing waits for the slices when a ring is deleted in the foreground.
 	owner := metav1.OwnerReference{
 		APIVersion: v1alpha1.GroupVersion.String(), Kind: "StableRing",
 		Name: ring.Name, UID: ring.UID, Controller: ptr.To(true),

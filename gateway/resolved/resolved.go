@@ -7,8 +7,6 @@ package resolved
 import (
 	"errors"
 
-	"k8s.io/apimachinery/pkg/types"
-
 	v1alpha1 "github.com/stablering/stablering/api/v1alpha1"
 )
 
@@ -19,28 +17,33 @@ type Ring struct {
 	Members []v1alpha1.Member
 }
 
-// Assemble assembles each of rings from slices (any MemberSlices, matched to a ring by
-// namespace and the names its status gives), as [v1alpha1.StableRing.AssembleMembers] does. It
-// returns the rings that assemble, in their order, and an error joining the reasons of those
-// that do not (nil when all do). The Rings point into rings and share the members' contents
-// with slices.
+// Assemble assembles each of rings from slices (any MemberSlices; see [Members]). It returns the
+// rings that assemble, in their order, and an error joining the reasons of those that do not
+// (nil when all do). The Rings point into rings and share the members' contents with slices.
 func Assemble(rings []v1alpha1.StableRing, slices []v1alpha1.MemberSlice) ([]Ring, error) {
-	byName := make(map[types.NamespacedName]*v1alpha1.MemberSlice, len(slices))
-	for i := range slices {
-		byName[types.NamespacedName{Namespace: slices[i].Namespace, Name: slices[i].Name}] = &slices[i]
-	}
 	out := make([]Ring, 0, len(rings))
 	var errs []error
 	for i := range rings {
-		sr := &rings[i]
-		members, err := sr.AssembleMembers(func(name string) *v1alpha1.MemberSlice {
-			return byName[types.NamespacedName{Namespace: sr.Namespace, Name: name}]
-		})
+		members, err := Members(&rings[i], slices)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		out = append(out, Ring{StableRing: sr, Members: members})
+		out = append(out, Ring{StableRing: &rings[i], Members: members})
 	}
 	return out, errors.Join(errs...)
+}
+
+// Members assembles sr's members from slices, matched to sr by its namespace and the names its
+// status gives, as [v1alpha1.StableRing.AssembleMembers] does. The members share their contents
+// with slices.
+func Members(sr *v1alpha1.StableRing, slices []v1alpha1.MemberSlice) ([]v1alpha1.Member, error) {
+	return sr.AssembleMembers(func(name string) *v1alpha1.MemberSlice {
+		for i := range slices {
+			if slices[i].Namespace == sr.Namespace && slices[i].Name == name {
+				return &slices[i]
+			}
+		}
+		return nil
+	})
 }

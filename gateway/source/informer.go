@@ -150,14 +150,7 @@ func (s *Informer) publishList(ctx context.Context, c cache.Cache, last map[type
 			s.Log.Error(err, "listing MemberSlices from the cache", "ring", sr.Namespace+"/"+sr.Name)
 			return last
 		}
-		members, err := sr.AssembleMembers(func(name string) *v1alpha1.MemberSlice {
-			for i := range slices {
-				if slices[i].Name == name {
-					return &slices[i]
-				}
-			}
-			return nil
-		})
+		members, err := resolved.Members(sr, slices)
 		if err != nil {
 			s.Log.V(1).Info("the StableRing's MemberSlices are not those its status names; publishing it as it last assembled, if it did",
 				"ring", sr.Namespace+"/"+sr.Name, "reason", err.Error(), "assembled", ok)
