@@ -9,25 +9,36 @@ import (
 )
 
 // answerWriter is the http.ResponseWriter of the gateway's own answers (answer.go) on its
-// HTTP/1.1 path: it gathers the header and the one-line body, and flush writes them at once
-// with Content-Length and Date, as net/http's server would.
+// HTTP/1.1 paths, the goroutines' and the event loops': it gathers the header and the
+// one-line body, and appendTo writes them out at once with Content-Length and Date, as
+// net/http's server would.
 type answerWriter struct {
-	hc     *h1Conn
 	header http.Header
 	code   int
 	body   []byte
 	keep   bool // the connection stays open after the answer
+	head   bool // the answer is to a HEAD request: no body
 }
 
-// answerTo returns the connection's answer writer, reset.
-func (hc *h1Conn) answerTo(keep bool) *answerWriter {
-	w := &hc.answer
+// reset makes w ready for a new answer.
+func (w *answerWriter) reset(keep, head bool) {
 	if w.header == nil {
 		w.header = http.Header{}
 	}
 	clear(w.header)
-	w.hc, w.code, w.body, w.keep = hc, 0, w.body[:0], keep
-	return w
+	w.code, w.body, w.keep, w.head = 0, w.body[:0], keep, head
+}
+
+// answerTo returns the connection's answer writer, reset.
+func (hc *h1Conn) answerTo(keep bool) *answerWriter {
+	hc.answer.reset(keep, hc.req.Method() == http.MethodHead)
+	return &hc.answer
+}
+
+// flush writes the answer in w, and reports whether it was written.
+func (hc *h1Conn) flush(w *answerWriter) bool {
+	hc.out = w.appendTo(hc.out[:0])
+	return hc.write(hc.out)
 }
 
 // Header implements http.ResponseWriter.
@@ -49,10 +60,8 @@ func (w *answerWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// flush writes the answer, without its body to a HEAD request, and reports whether it was
-// written.
-func (w *answerWriter) flush() bool {
-	out := w.hc.out[:0]
+// appendTo appends the answer to out, without its body to a HEAD request, and returns it.
+func (w *answerWriter) appendTo(out []byte) []byte {
 	out = append(out, "HTTP/1.1 "...)
 	out = strconv.AppendInt(out, int64(w.code), 10)
 	out = append(out, ' ')
@@ -75,9 +84,8 @@ func (w *answerWriter) flush() bool {
 		out = append(out, "Connection: close\r\n"...)
 	}
 	out = append(out, "\r\n"...)
-	if w.hc.req.Method() != http.MethodHead {
+	if !w.head {
 		out = append(out, w.body...)
 	}
-	w.hc.out = out
-	return w.hc.write(out)
+	return out
 }

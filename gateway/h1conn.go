@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"net"
 	"sync/atomic"
 	"syscall"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/stablering/stablering/gateway/coarse"
 	"github.com/stablering/stablering/gateway/h1"
+	"github.com/stablering/stablering/gateway/internal/accept"
 	"github.com/stablering/stablering/gateway/peek"
 	"github.com/stablering/stablering/gateway/route"
 )
@@ -69,12 +71,26 @@ func (hc *h1Conn) serve() {
 		hc.s.release(hc)
 	}()
 	for first := true; ; first = false {
+		if hc.n == 0 {
+			switch hc.readNowOrLend() {
+			case lent:
+				handedOff = true
+				return
+			case ended:
+				return
+			case readOn:
+			}
+		}
 		v, ok := hc.readHead(first)
 		if !ok {
 			return
 		}
 		switch v {
 		case h1.Simple:
+			if !hc.req.Upgrade && hc.s.lend(hc) {
+				handedOff = true // the loop serves the request, and the connection's next ones
+				return
+			}
 			keep := hc.serveRequest()
 			if hc.switched {
 				handedOff = true
@@ -92,6 +108,39 @@ func (hc *h1Conn) serve() {
 		}
 	}
 }
+
+// readNowOrLend reads what there is of the next request without waiting, where the socket
+// is bare (package accept) and an event loop runs; if nothing is there yet, the connection
+// is lent to the loop, which waits for the request without a goroutine.
+func (hc *h1Conn) readNowOrLend() lendOutcome {
+	r, ok := hc.c.(nowReader)
+	if !ok || len(hc.s.loops) == 0 || hc.s.closing.Load() {
+		return readOn
+	}
+	m, err := r.ReadNow(hc.buf)
+	switch {
+	case m > 0:
+		hc.n = m
+		return readOn
+	case errors.Is(err, syscall.EAGAIN):
+		if hc.s.lend(hc) {
+			return lent
+		}
+		return readOn
+	case errors.Is(err, accept.ErrNotBare):
+		return readOn
+	}
+	return ended
+}
+
+// lendOutcome is what readNowOrLend did.
+type lendOutcome uint8
+
+const (
+	readOn lendOutcome = iota // the goroutine goes on with the connection: bytes read, or it waits
+	lent                      // a loop has the connection now
+	ended                     // the connection ended
+)
 
 // release keeps the state of an ended connection, with its buffers, for a new one.
 func (s *h1Server) release(hc *h1Conn) {
@@ -191,7 +240,7 @@ func (hc *h1Conn) serveRequest() bool {
 	case d.Action != route.Proxy:
 		w := hc.answerTo(keep)
 		code = g.answer(w, d)
-		keep = w.flush() && keep
+		keep = hc.flush(w) && keep
 	case hc.req.Upgrade:
 		code, keep = hc.upgrade(s, d, s.slot(d.Ring, d.Member), keep)
 	default:

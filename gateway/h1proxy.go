@@ -79,61 +79,12 @@ func (hc *h1Conn) proxy(s *snapshot, d route.Decision, sl slot, keep bool) (int,
 func (hc *h1Conn) failed(s *snapshot, d route.Decision, sl slot, err error, keep bool) (int, bool) {
 	w := hc.answerTo(keep)
 	code := hc.g.memberFailed(w, s, d, sl, err)
-	return code, w.flush() && keep
+	return code, hc.flush(w) && keep
 }
 
-// memberHead writes the request head for the member into hc.head: the request line and the
-// fields as sent, without the hop-by-hop ones (and those with an underscore in their name);
-// the forwarding fields as setForwarded does for net/http's path; for a WebSocket handshake,
-// Connection: Upgrade and its Upgrade field.
+// memberHead writes the request head for the member into hc.head (see appendMemberHead).
 func (hc *h1Conn) memberHead() {
-	r := &hc.req
-	trust := hc.g.opts.TrustForwarded
-	h := hc.head[:0]
-	h = append(h, r.Line()...)
-	xfHost, xfProto, xff := false, false, 0
-	for i := range r.Fields {
-		f := &r.Fields[i]
-		switch f.Kind {
-		case h1.Plain, h1.Host:
-			h = append(h, r.Bytes(f.Line)...)
-		case h1.XForwardedHost, h1.XForwardedProto, h1.Forwarded:
-			if trust {
-				h = append(h, r.Bytes(f.Line)...)
-				xfHost = xfHost || f.Kind == h1.XForwardedHost
-				xfProto = xfProto || f.Kind == h1.XForwardedProto
-			}
-		case h1.XForwardedFor:
-			xff++
-		case h1.Drop:
-		}
-	}
-	if hc.remote != "" {
-		h = append(h, "X-Forwarded-For: "...)
-		for i := range r.Fields {
-			if f := &r.Fields[i]; trust && f.Kind == h1.XForwardedFor {
-				h = append(h, r.Bytes(f.Value)...)
-				h = append(h, ", "...)
-			}
-		}
-		h = append(h, hc.remote...)
-		h = append(h, "\r\n"...)
-	}
-	if !xfHost {
-		h = append(h, "X-Forwarded-Host: "...)
-		h = append(h, r.Host()...)
-		h = append(h, "\r\n"...)
-	}
-	if !xfProto {
-		h = append(h, "X-Forwarded-Proto: http\r\n"...)
-	}
-	if r.Upgrade {
-		h = append(h, "Connection: Upgrade\r\nUpgrade: "...)
-		h = append(h, r.Bytes(r.UpgradeValue)...)
-		h = append(h, "\r\n"...)
-	}
-	h = append(h, "\r\n"...)
-	hc.head = h
+	hc.head = appendMemberHead(hc.head[:0], &hc.req, hc.remote, hc.g.opts.TrustForwarded)
 }
 
 // exchange sends the request head on mc and reads the answer's head into hc.resp, relaying
@@ -210,36 +161,10 @@ func (hc *h1Conn) await(mc *upstream.Conn, start int64, timeout time.Duration) e
 }
 
 // answerHead writes the head of the answer in hc.resp for the client into hc.out and returns
-// it: HTTP/1.1 and the member's status, its fields but the hop-by-hop ones, the member
-// header, and Connection: close unless keep; Connection: Upgrade and Upgrade for a switch to
-// the protocol upgrade.
+// it (see appendAnswerHead).
 func (hc *h1Conn) answerHead(sl slot, keep bool, upgrade []byte) []byte {
-	resp := &hc.resp
-	out := hc.out[:0]
-	out = append(out, "HTTP/1.1 "...)
-	out = append(out, resp.Bytes(resp.Status)...)
-	for i := range resp.Fields {
-		if f := &resp.Fields[i]; f.Kind != h1.Drop {
-			out = append(out, resp.Bytes(f.Line)...)
-		}
-	}
-	if mh := hc.g.memberHeader; mh != "" {
-		out = append(out, mh...)
-		out = append(out, ": "...)
-		out = append(out, sl.member.header[0]...)
-		out = append(out, "\r\n"...)
-	}
-	switch {
-	case upgrade != nil:
-		out = append(out, "Connection: Upgrade\r\nUpgrade: "...)
-		out = append(out, upgrade...)
-		out = append(out, "\r\n"...)
-	case !keep:
-		out = append(out, "Connection: close\r\n"...)
-	}
-	out = append(out, "\r\n"...)
-	hc.out = out
-	return out
+	hc.out = appendAnswerHead(hc.out[:0], &hc.resp, hc.g.memberHeader, sl, keep, upgrade)
+	return hc.out
 }
 
 // relay writes the answer's head and relays its body as it arrives: what the member's buffer
@@ -252,26 +177,14 @@ func (hc *h1Conn) relay(mc *upstream.Conn, sl slot, keep bool) (memberOK, client
 	out := hc.answerHead(sl, keep, nil)
 	br := mc.Reader()
 	_, _ = br.Discard(resp.Len)
-	left := resp.Length
-	var chunks h1.Chunks
-	for resp.Framing != h1.NoBody && (resp.Framing != h1.Length || left > 0) {
+	body := newBodyFramer(resp)
+	for !body.ended() {
 		if avail := br.Buffered(); avail > 0 {
 			p, _ := br.Peek(avail)
-			var n int
-			var done bool
-			switch resp.Framing {
-			case h1.Length:
-				n = int(min(int64(avail), left))
-				left -= int64(n)
-				done = left == 0
-			case h1.Chunked:
-				var err error
-				if n, done, err = chunks.Feed(p); err != nil {
-					hc.write(out)
-					return false, false
-				}
-			case h1.UntilClose, h1.NoBody:
-				n = avail
+			n, done, err := body.feed(p)
+			if err != nil {
+				hc.write(out)
+				return false, false
 			}
 			switch {
 			case len(out)+n <= maxOut:

@@ -29,10 +29,15 @@ type h1Server struct {
 	mu    sync.Mutex
 	conns map[*h1Conn]struct{}
 	wg    sync.WaitGroup // served connections
+
+	loops []*h1Loop     // the event loops connections waiting for a request are lent to
+	next  atomic.Uint32 // the loop the next connection goes to, modulo len(loops)
 }
 
 func newH1Server(g *Gateway, ln net.Listener) *h1Server {
-	return &h1Server{g: g, ln: ln, handoff: newHandoffListener(ln.Addr()), conns: map[*h1Conn]struct{}{}}
+	s := &h1Server{g: g, ln: ln, handoff: newHandoffListener(ln.Addr()), conns: map[*h1Conn]struct{}{}}
+	s.startLoops()
+	return s
 }
 
 // serve accepts connections until the listener is closed, and returns nil then.
@@ -111,9 +116,15 @@ func (s *h1Server) shutdown(limit time.Duration) {
 		hc.closeIfIdle()
 	}
 	s.mu.Unlock()
+	for _, l := range s.loops {
+		l.shutdown(false)
+	}
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
+		for _, l := range s.loops {
+			<-l.done
+		}
 		close(done)
 	}()
 	select {
@@ -124,6 +135,9 @@ func (s *h1Server) shutdown(limit time.Duration) {
 			_ = hc.c.Close()
 		}
 		s.mu.Unlock()
+		for _, l := range s.loops {
+			l.shutdown(true)
+		}
 		<-done
 	}
 }

@@ -24,12 +24,12 @@ func (hc *h1Conn) upgrade(s *snapshot, d route.Decision, sl slot, keep bool) (in
 	if d.Ring.Resume != nil && hc.forgesResume() {
 		w := hc.answerTo(keep)
 		code := g.answerStatus(w, d, http.StatusBadRequest, "resume header fields are the gateway's")
-		return code, w.flush() && keep
+		return code, hc.flush(w) && keep
 	}
 	if !sl.member.bucket.Allow(time.Now()) {
 		w := hc.answerTo(keep)
 		code := g.answer(w, rateLimited(d))
-		return code, w.flush() && keep
+		return code, hc.flush(w) && keep
 	}
 	br := g.newReader(nil)
 	defer g.putReader(br)
@@ -60,7 +60,7 @@ func (hc *h1Conn) upgrade(s *snapshot, d route.Decision, sl slot, keep bool) (in
 		mc.Close()
 		w := hc.answerTo(keep)
 		code := g.answerStatus(w, d, http.StatusBadGateway, "switched to another protocol than requested")
-		return code, w.flush() && keep
+		return code, hc.flush(w) && keep
 	}
 	var hs resume.Handshake
 	var e *early

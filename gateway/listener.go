@@ -110,6 +110,32 @@ func (c *limitedConn) ReleaseSocket() (int, bool) {
 	return -1, false
 }
 
+// ReclaimSocket takes back a socket that ReleaseSocket gave away, where the connection
+// beneath can (socketReclaimer); where it cannot, which no connection that released its
+// socket is, the socket is closed.
+func (c *limitedConn) ReclaimSocket(fd int) {
+	if r, ok := c.Conn.(socketReclaimer); ok {
+		r.ReclaimSocket(fd)
+		return
+	}
+	_ = syscall.Close(fd)
+}
+
+// socketReclaimer is a connection that takes back the socket it released (accept.Conn).
+type socketReclaimer interface{ ReclaimSocket(fd int) }
+
+// ReadNow reads without waiting, where the connection beneath can (nowReader); it fails with
+// accept.ErrNotBare where it cannot.
+func (c *limitedConn) ReadNow(p []byte) (int, error) {
+	if r, ok := c.Conn.(nowReader); ok {
+		return r.ReadNow(p)
+	}
+	return 0, accept.ErrNotBare
+}
+
+// nowReader is a connection that reads without waiting (accept.Conn).
+type nowReader interface{ ReadNow(p []byte) (int, error) }
+
 // CloseWrite half-closes the connection, as net/http does before closing after an error.
 func (c *limitedConn) CloseWrite() error { return closeWrite(c.Conn) }
 

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http/httputil"
+	"net/netip"
 	"sync"
 
 	"github.com/stablering/stablering/gateway/upstream"
@@ -13,7 +14,10 @@ type target struct {
 	*upstream.Upstream
 	proxy   *httputil.ReverseProxy
 	address string
-	refs    int // slots of the current rows that point to it; guarded by the gateway's mu
+	// addrPort is the address parsed, for the HTTP event loops' dials; the zero value when it
+	// is not an IP literal (the goroutine path dials such addresses).
+	addrPort netip.AddrPort
+	refs     int // slots of the current rows that point to it; guarded by the gateway's mu
 }
 
 func (g *Gateway) newTarget(address string) *target {
@@ -31,7 +35,8 @@ func (g *Gateway) newTarget(address string) *target {
 		ErrorHandler: recordError,
 		ErrorLog:     g.proxyLog,
 	}
-	return &target{Upstream: up, proxy: proxy, address: address}
+	ap, _ := netip.ParseAddrPort(address)
+	return &target{Upstream: up, proxy: proxy, address: address, addrPort: ap}
 }
 
 // targetSet is the gateway's targets by address. A target is made when the first member at

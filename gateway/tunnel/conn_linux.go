@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/stablering/stablering/gateway/internal/sockopt"
 )
@@ -63,29 +62,14 @@ func Dial(ctx context.Context, address string, opts DialOptions) (net.Conn, erro
 	if l == nil {
 		return nil, ErrNoLoop
 	}
-	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	family, sa := syscall.AF_INET6, syscall.Sockaddr(nil)
-	if a := ap.Addr(); a.Is4() {
-		family, sa = syscall.AF_INET, &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}
-	} else {
-		sa = &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16(), ZoneId: zoneID(a.Zone())}
-	}
-	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	fd, pending, err := sockopt.Connect(ap, opts.KeepAliveIdle)
 	if err != nil {
-		return nil, dialError(ap, os.NewSyscallError("socket", err))
-	}
-	if err := setSocketOptions(fd, opts.KeepAliveIdle); err != nil {
-		_ = syscall.Close(fd)
 		return nil, dialError(ap, err)
 	}
 	c := newConn(fd, l, ap)
-	pending, err := startConnect(fd, sa)
-	if err == nil {
-		// Registered once the connect has begun: before, the socket (closed, in TCP's terms)
-		// would be reported hung up, a stale report that the first wait would take.
-		err = l.add(c)
-	}
-	if err != nil {
+	// Registered once the connect has begun: before, the socket (closed, in TCP's terms)
+	// would be reported hung up, a stale report that the first wait would take.
+	if err := l.add(c); err != nil {
 		_ = syscall.Close(fd)
 		return nil, dialError(ap, err)
 	}
@@ -128,46 +112,7 @@ func newConn(fd int, l *rawLoop, ap netip.AddrPort) *Conn {
 	return &Conn{fd: fd, l: l, raddr: ap, rd: newWaits(), wr: newWaits(), closed: make(chan struct{})}
 }
 
-// zoneID returns the index of the network interface named zone, 0 for none or unknown.
-func zoneID(zone string) uint32 {
-	if zone == "" {
-		return 0
-	}
-	if ifi, err := net.InterfaceByName(zone); err == nil {
-		return uint32(ifi.Index)
-	}
-	return 0
-}
-
-// setSocketOptions sets what the gateway wants of a member socket: no Nagle delay, as Go's
-// net package does for every TCP connection, and keep-alive probes after idle, if not zero.
-func setSocketOptions(fd int, idle time.Duration) error {
-	if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1); err != nil {
-		return os.NewSyscallError("setsockopt", err)
-	}
-	if idle <= 0 {
-		return nil
-	}
-	return sockopt.KeepAlive(fd, idle)
-}
-
-// startConnect starts connecting the non-blocking socket fd to sa, and reports whether the
-// connection is still being made.
-func startConnect(fd int, sa syscall.Sockaddr) (pending bool, err error) {
-	err = syscall.Connect(fd, sa)
-	for errors.Is(err, syscall.EINTR) {
-		err = syscall.Connect(fd, sa)
-	}
-	switch {
-	case err == nil, errors.Is(err, syscall.EISCONN):
-		return false, nil
-	case errors.Is(err, syscall.EINPROGRESS), errors.Is(err, syscall.EALREADY):
-		return true, nil
-	}
-	return false, os.NewSyscallError("connect", err)
-}
-
-// awaitConnect waits until the connection started by startConnect is made or has failed,
+// awaitConnect waits until the connection started by sockopt.Connect is made or has failed,
 // within timeout and the context, waiting for the loop to report the socket writable when
 // it is not made yet.
 func (c *Conn) awaitConnect(ctx context.Context, timeout time.Duration) error {
@@ -180,52 +125,16 @@ func (c *Conn) awaitConnect(ctx context.Context, timeout time.Duration) error {
 	c.wr.deadline.Store(unixNano(deadline))
 	defer c.wr.deadline.Store(0)
 	for {
-		switch state, err := tcpState(c.fd); {
+		switch made, err := sockopt.Connected(c.fd); {
 		case err != nil:
-			return os.NewSyscallError("getsockopt", err)
-		case state == tcpSynSent:
-		case state != tcpClose:
-			return nil // made, and maybe already closed by the peer, which a read will tell
-		default:
-			return os.NewSyscallError("connect", connectError(c.fd))
+			return err
+		case made:
+			return nil // and maybe already closed by the peer, which a read will tell
 		}
 		if err := c.waitCtx(ctx, &c.wr); err != nil {
 			return err
 		}
 	}
-}
-
-// connectError returns why the socket's connect failed (SO_ERROR); ECONNREFUSED if the
-// kernel no longer says.
-func connectError(fd int) error {
-	n, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
-	switch {
-	case err != nil:
-		return err
-	case n == 0:
-		return syscall.ECONNREFUSED
-	}
-	return syscall.Errno(n)
-}
-
-// The TCP states tcpState tells apart (include/net/tcp_states.h).
-const (
-	tcpSynSent = 2
-	tcpClose   = 7
-)
-
-// tcpState returns the state of the socket's connection: the first byte of its TCP_INFO,
-// which is all that is asked of the kernel. On the loopback interface a connect is most often
-// made before connect(2) returns, and this one call tells so.
-func tcpState(fd int) (byte, error) {
-	var state byte
-	size := uint32(1)
-	_, _, errno := syscall.Syscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), syscall.IPPROTO_TCP,
-		syscall.TCP_INFO, uintptr(unsafe.Pointer(&state)), uintptr(unsafe.Pointer(&size)), 0)
-	if errno != 0 {
-		return 0, errno
-	}
-	return state, nil
 }
 
 // unixNano is t in Unix nanoseconds, 0 for the zero time.

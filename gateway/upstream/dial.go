@@ -53,7 +53,7 @@ func (d *Dialer) Dial(ctx context.Context, network, address string) (net.Conn, e
 	if err == nil {
 		return c, nil
 	}
-	return nil, d.failed(err)
+	return nil, d.Failed(err)
 }
 
 // DialTunnel connects to address for a connection that becomes a tunnel's backend: on an
@@ -72,11 +72,11 @@ func (d *Dialer) DialTunnel(ctx context.Context, network, address string) (net.C
 	case errors.Is(err, tunnel.ErrNoLoop):
 		return d.Dial(ctx, network, address)
 	}
-	return nil, d.failed(err)
+	return nil, d.Failed(err)
 }
 
-// failed returns err, a failure to connect, as a *LocalError or a *DialError.
-func (d *Dialer) failed(err error) error {
+// Failed returns err, a failure to connect, as a *LocalError or a *DialError.
+func (d *Dialer) Failed(err error) error {
 	for _, l := range localErrnos {
 		if errors.Is(err, l.errno) {
 			if d.LocalError != nil {

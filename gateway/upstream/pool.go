@@ -270,6 +270,13 @@ func (u *Upstream) Close() {
 	closeAll(idle)
 }
 
+// Closed reports whether the address left the table or the gateway shut down.
+func (u *Upstream) Closed() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.closed
+}
+
 func closeAll(conns []*Conn) {
 	for _, mc := range conns {
 		_ = mc.conn.Close()

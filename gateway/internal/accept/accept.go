@@ -25,3 +25,8 @@
 // loops, and would take over the HTTP path, TLS and net/http's server with it; here only the
 // accept changes, and everything else keeps the net.Conn it had.
 package accept
+
+import "errors"
+
+// ErrNotBare is Conn.ReadNow's error once the socket is in Go's netpoller, released or closed.
+var ErrNotBare = errors.New("accept: the socket is not bare")

@@ -71,6 +71,26 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return n, c.fileError("read", err)
 }
 
+// ReadNow reads from the bare socket without waiting: syscall.EAGAIN when there is nothing to
+// read yet, io.EOF at the end of the stream, ErrNotBare when there is no bare socket.
+func (c *Conn) ReadNow(p []byte) (int, error) {
+	fd, _ := c.bare()
+	if fd < 0 {
+		return 0, ErrNotBare
+	}
+	n, err := ignoringEINTR(func() (int, error) { return syscall.Read(fd, p) })
+	c.mu.RUnlock()
+	switch {
+	case errors.Is(err, syscall.EAGAIN):
+		return 0, syscall.EAGAIN
+	case err != nil:
+		return 0, c.opError("read", os.NewSyscallError("read", err))
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
 // Write writes to the bare socket what its send buffer takes, and the rest through the file.
 func (c *Conn) Write(p []byte) (int, error) {
 	fd, f := c.bare()
@@ -208,6 +228,18 @@ func (c *Conn) ReleaseSocket() (fd int, ok bool) {
 	}
 	fd, c.fd, c.released = c.fd, -1, true
 	return fd, true
+}
+
+// ReclaimSocket takes back a socket that ReleaseSocket gave away, still open and still bare
+// (never in Go's netpoller): the Conn is open again, without deadlines, as if it had never
+// been released. The gateway's HTTP event loops borrow idle connections this way, and give
+// back those whose next request they do not serve themselves.
+func (c *Conn) ReclaimSocket(fd int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fd, c.released = fd, false
+	c.rd.Store(0)
+	c.wd.Store(0)
 }
 
 // CloseWrite shuts the sending side down, as *net.TCPConn's does.
