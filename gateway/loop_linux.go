@@ -14,7 +14,7 @@ import (
 )
 
 // An h1Loop serves client connections of the gateway's own HTTP/1.1 path on an event loop,
-// as nginx's workers do: one goroutine blocks in epoll_wait, and for each readiness reads
+// as nginx's workers do: one goroutine takes what epoll reports, and for each readiness reads
 // the socket (again only while reads fill the buffer, so no read ever answers EAGAIN but
 // the last of a burst), parses request heads with package h1, routes them, exchanges them
 // with the member on connections the loop pools and dials itself, and relays the answers by
@@ -130,14 +130,14 @@ func (l *h1Loop) run() {
 	defer l.stop()
 	l.yielded = time.Now()
 	for {
-		timeout := -1
-		switch {
-		case len(l.again) > 0:
-			timeout = 0
-		case len(l.conns) > 0 || len(l.idle) > 0:
-			timeout = int(clockTick / time.Millisecond)
+		events, woken, err := l.p.Poll()
+		if err == nil && len(events) == 0 && !woken && len(l.again) == 0 {
+			var until time.Time // none: nothing to expire
+			if len(l.conns) > 0 || len(l.idle) > 0 {
+				until = time.Now().Add(clockTick)
+			}
+			events, woken, err = l.p.Park(until)
 		}
-		events, woken, err := l.p.Wait(timeout)
 		if err != nil {
 			l.g.log.Error(err, "HTTP event loop failed; its connections are closed")
 			return

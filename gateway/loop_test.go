@@ -84,6 +84,7 @@ func TestLargeAnswerToASlowReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer func() { _ = resp.Body.Close() }()
 	got := sha256.New()
 	if n, err := io.Copy(got, resp.Body); err != nil || n != int64(len(body)) {
 		t.Fatalf("read %d bytes of %d: %v", n, len(body), err)

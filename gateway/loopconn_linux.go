@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -228,7 +229,7 @@ func (c *loopConn) readRequest() {
 				x.headed = true
 				c.deadline = c.after(g.opts.ReadHeaderTimeout)
 			}
-		case err == syscall.EAGAIN:
+		case errors.Is(err, syscall.EAGAIN):
 			c.readable = false
 		default: // the end of the stream, or a failure
 			c.close()
@@ -333,7 +334,7 @@ func (c *loopConn) send() {
 		}
 		n, err := sendFd(m.fd, x.head[x.sent:])
 		switch {
-		case err == syscall.EAGAIN:
+		case errors.Is(err, syscall.EAGAIN):
 			m.writable = false
 			c.deadline = c.after(c.l.g.opts.SendTimeout)
 			return
@@ -401,7 +402,7 @@ func (c *loopConn) readAnswer() {
 			}
 			m.w += n
 			x.got = true
-		case err == syscall.EAGAIN:
+		case errors.Is(err, syscall.EAGAIN):
 			m.readable = false
 		case err == nil:
 			c.memberFailed(io.EOF)
@@ -497,7 +498,7 @@ func (c *loopConn) relay() {
 		switch {
 		case n > 0:
 			m.readable = n == len(m.buf)
-		case err == syscall.EAGAIN:
+		case errors.Is(err, syscall.EAGAIN):
 			m.readable = false
 		case err == nil && x.body.framing == h1.UntilClose:
 			c.l.closeMember(m)
@@ -552,7 +553,7 @@ func (c *loopConn) flush() bool {
 		}
 		n, err := sendFd(c.fd, x.out[x.written:])
 		switch {
-		case err == syscall.EAGAIN:
+		case errors.Is(err, syscall.EAGAIN):
 			c.writable = false
 			c.deadline = c.after(c.l.g.opts.SendTimeout)
 			return false
@@ -646,7 +647,7 @@ func (c *loopConn) close() {
 func readFd(fd int, p []byte) (int, error) {
 	for {
 		n, err := syscall.Read(fd, p)
-		if err == syscall.EINTR {
+		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
 		if err != nil {

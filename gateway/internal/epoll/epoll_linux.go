@@ -6,6 +6,8 @@ package epoll
 import (
 	"errors"
 	"os"
+	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,10 +29,19 @@ type Event struct {
 	Events uint32
 }
 
-// Poller is an epoll instance and its wake-up eventfd. Wait is for one goroutine at a time;
-// Add, Modify, Delete and Wake may be called from any.
+// Poller is an epoll instance and its wake-up eventfd. Wait and Park are for one goroutine
+// at a time; Add, Delete and Wake may be called from any.
+//
+// Park waits in Go's netpoller, on the epoll instance's own descriptor (readable while events
+// are ready), rather than in epoll_wait: a goroutine blocked in a system call keeps its Go
+// processor until the runtime's monitor takes it back, which takes up to 10 ms in a quiet
+// process, and meanwhile every goroutine that wakes waits for a processor. With two
+// processors, two such loops (the tunnels' and the HTTP path's) would hold both.
 type Poller struct {
 	epfd, wakefd int
+	file         *os.File        // epfd, on Go's netpoller
+	rc           syscall.RawConn // the file's
+	deadline     time.Time       // the file's read deadline, as last set
 	raw          [128]unix.EpollEvent
 	events       [128]Event
 }
@@ -51,15 +62,28 @@ func New() (*Poller, error) {
 	}
 	p := &Poller{epfd: epfd, wakefd: wakefd}
 	if err := p.ctl(unix.EPOLL_CTL_ADD, wakefd, unix.EPOLLIN, wakeKey); err != nil {
-		p.Close()
+		_ = unix.Close(epfd)
+		_ = unix.Close(wakefd)
 		return nil, err
+	}
+	// Non-blocking, so that os.NewFile puts it on Go's netpoller.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		_ = unix.Close(epfd)
+		_ = unix.Close(wakefd)
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	p.file = os.NewFile(uintptr(epfd), "epoll")
+	var err2 error
+	if p.rc, err2 = p.file.SyscallConn(); err2 != nil {
+		p.Close()
+		return nil, err2
 	}
 	return p, nil
 }
 
 // Close closes the epoll instance and the eventfd.
 func (p *Poller) Close() {
-	_ = unix.Close(p.epfd)
+	_ = p.file.Close()
 	_ = unix.Close(p.wakefd)
 }
 
@@ -89,17 +113,48 @@ func (p *Poller) Wake() {
 	_, _ = unix.Write(p.wakefd, one[:]) // EAGAIN: a wake-up is pending already
 }
 
-// Wait waits up to msec milliseconds (-1 for no limit, 0 not at all) for events, and returns
-// them, valid until the next Wait, and whether Wake was called since the last Wait. An
-// interrupted wait returns nothing.
-func (p *Poller) Wait(msec int) (events []Event, woken bool, err error) {
-	n, err := unix.EpollWait(p.epfd, p.raw[:], msec)
+// Poll returns the events ready now, without waiting, valid until the next Poll or Park, and
+// whether Wake was called since.
+func (p *Poller) Poll() (events []Event, woken bool, err error) {
+	n, err := unix.EpollWait(p.epfd, p.raw[:], 0)
 	if err != nil {
 		if errors.Is(err, unix.EINTR) {
 			return nil, false, nil
 		}
 		return nil, false, os.NewSyscallError("epoll_wait", err)
 	}
+	return p.take(n)
+}
+
+// Park waits until events are ready or until, and returns them as Poll does; the zero until
+// waits for events alone. The goroutine parks in Go's netpoller meanwhile.
+func (p *Poller) Park(until time.Time) (events []Event, woken bool, err error) {
+	if !until.Equal(p.deadline) {
+		if err := p.file.SetReadDeadline(until); err != nil {
+			return nil, false, err
+		}
+		p.deadline = until
+	}
+	n := 0
+	var werr error
+	err = p.rc.Read(func(fd uintptr) bool {
+		n, werr = unix.EpollWait(int(fd), p.raw[:], 0)
+		return n > 0 || werr != nil && !errors.Is(werr, unix.EINTR)
+	})
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, err
+	case werr != nil:
+		return nil, false, os.NewSyscallError("epoll_wait", werr)
+	}
+	return p.take(n)
+}
+
+// take returns the first n raw events as Events, and whether the eventfd was among them
+// (which it resets).
+func (p *Poller) take(n int) (events []Event, woken bool, err error) {
 	events = p.events[:0]
 	for _, ev := range p.raw[:n] {
 		key := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
