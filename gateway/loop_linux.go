@@ -45,6 +45,7 @@ type h1Loop struct {
 	idle    map[*target][]*memberConn // pooled member connections, most recent last
 	spare   []*exchange               // buffers of connections that went idle
 	again   []*loopConn               // connections to go on with after the others (maxTurn)
+	busy    bool                      // the last wait found events
 	ticked  int64                     // the coarse time of the last deadline check
 	// draining: the loop has seen the shutdown
 	draining bool
@@ -130,14 +131,7 @@ func (l *h1Loop) run() {
 	defer l.stop()
 	l.yielded = time.Now()
 	for {
-		events, woken, err := l.p.Poll()
-		if err == nil && len(events) == 0 && !woken && len(l.again) == 0 {
-			var until time.Time // none: nothing to expire
-			if len(l.conns) > 0 || len(l.idle) > 0 {
-				until = time.Now().Add(clockTick)
-			}
-			events, woken, err = l.p.Park(until)
-		}
+		events, woken, err := l.wait()
 		if err != nil {
 			l.g.log.Error(err, "HTTP event loop failed; its connections are closed")
 			return
@@ -180,6 +174,32 @@ func (l *h1Loop) run() {
 		}
 	}
 }
+
+// wait returns the events epoll has. A loop that had some the last time waits for more in
+// epoll_wait, up to busyWait; one that had none parks in Go's netpoller (see epoll.Poller),
+// for up to a tick of the coarse clock while it has deadlines to check.
+func (l *h1Loop) wait() (events []epoll.Event, woken bool, err error) {
+	switch {
+	case len(l.again) > 0:
+		events, woken, err = l.p.Wait(0)
+	case l.busy:
+		events, woken, err = l.p.Wait(int(busyWait / time.Millisecond))
+	}
+	if err == nil && len(events) == 0 && !woken && len(l.again) == 0 {
+		var tick time.Duration // none: nothing to expire
+		if len(l.conns) > 0 || len(l.idle) > 0 {
+			tick = clockTick
+		}
+		events, woken, err = l.p.Park(tick)
+	}
+	l.busy = len(events) > 0
+	return events, woken, err
+}
+
+// busyWait is how long a loop that is serving waits for its next events in epoll_wait, holding
+// its Go processor, before it parks: parking and being woken by Go's netpoller costs more than
+// the wait, and a wait this short holds up no other goroutine for long.
+const busyWait = time.Millisecond
 
 // loopYieldEvery is how often a busy loop yields its processor, for the reason the tunnels'
 // loops do (package tunnel's yieldEvery).

@@ -113,10 +113,11 @@ func (p *Poller) Wake() {
 	_, _ = unix.Write(p.wakefd, one[:]) // EAGAIN: a wake-up is pending already
 }
 
-// Poll returns the events ready now, without waiting, valid until the next Poll or Park, and
-// whether Wake was called since.
-func (p *Poller) Poll() (events []Event, woken bool, err error) {
-	n, err := unix.EpollWait(p.epfd, p.raw[:], 0)
+// Wait waits in epoll_wait up to msec milliseconds (0: not at all) for events, and returns
+// them, valid until the next Wait or Park, and whether Wake was called since. The goroutine
+// keeps its Go processor meanwhile: for short waits of a busy loop only.
+func (p *Poller) Wait(msec int) (events []Event, woken bool, err error) {
+	n, err := unix.EpollWait(p.epfd, p.raw[:], msec)
 	if err != nil {
 		if errors.Is(err, unix.EINTR) {
 			return nil, false, nil
@@ -126,9 +127,17 @@ func (p *Poller) Poll() (events []Event, woken bool, err error) {
 	return p.take(n)
 }
 
-// Park waits until events are ready or until, and returns them as Poll does; the zero until
-// waits for events alone. The goroutine parks in Go's netpoller meanwhile.
-func (p *Poller) Park(until time.Time) (events []Event, woken bool, err error) {
+// Park waits until events are ready, or at most about tick (0: no limit), and returns them as
+// Wait does. The goroutine parks in Go's netpoller meanwhile. The limit is a deadline set
+// anew only once the last one passed, so that a loop that parks often sets no timer each time:
+// a park may end up to a tick early.
+func (p *Poller) Park(tick time.Duration) (events []Event, woken bool, err error) {
+	var until time.Time
+	if tick > 0 {
+		if until = p.deadline; until.IsZero() || !time.Now().Before(until) {
+			until = time.Now().Add(tick)
+		}
+	}
 	if !until.Equal(p.deadline) {
 		if err := p.file.SetReadDeadline(until); err != nil {
 			return nil, false, err
