@@ -45,7 +45,6 @@ type h1Loop struct {
 	idle    map[*target][]*memberConn // pooled member connections, most recent last
 	spare   []*exchange               // buffers of connections that went idle
 	again   []*loopConn               // connections to go on with after the others (maxTurn)
-	busy    bool                      // the last wait found events
 	ticked  int64                     // the coarse time of the last deadline check
 	// draining: the loop has seen the shutdown
 	draining bool
@@ -175,31 +174,19 @@ func (l *h1Loop) run() {
 	}
 }
 
-// wait returns the events epoll has. A loop that had some the last time waits for more in
-// epoll_wait, up to busyWait; one that had none parks in Go's netpoller (see epoll.Poller),
-// for up to a tick of the coarse clock while it has deadlines to check.
+// wait returns the events epoll has: at once while connections wait for their turn (maxTurn);
+// otherwise parked in Go's netpoller until there are some (see epoll.Poller), for up to a
+// tick of the coarse clock while the loop has deadlines to check.
 func (l *h1Loop) wait() (events []epoll.Event, woken bool, err error) {
-	switch {
-	case len(l.again) > 0:
-		events, woken, err = l.p.Wait(0)
-	case l.busy:
-		events, woken, err = l.p.Wait(int(busyWait / time.Millisecond))
+	if len(l.again) > 0 {
+		return l.p.Wait(0)
 	}
-	if err == nil && len(events) == 0 && !woken && len(l.again) == 0 {
-		var tick time.Duration // none: nothing to expire
-		if len(l.conns) > 0 || len(l.idle) > 0 {
-			tick = clockTick
-		}
-		events, woken, err = l.p.Park(tick)
+	var tick time.Duration // none: nothing to expire
+	if len(l.conns) > 0 || len(l.idle) > 0 {
+		tick = clockTick
 	}
-	l.busy = len(events) > 0
-	return events, woken, err
+	return l.p.Park(tick)
 }
-
-// busyWait is how long a loop that is serving waits for its next events in epoll_wait, holding
-// its Go processor, before it parks: parking and being woken by Go's netpoller costs more than
-// the wait, and a wait this short holds up no other goroutine for long.
-const busyWait = time.Millisecond
 
 // loopYieldEvery is how often a busy loop yields its processor, for the reason the tunnels'
 // loops do (package tunnel's yieldEvery).

@@ -115,7 +115,7 @@ func (p *Poller) Wake() {
 
 // Wait waits in epoll_wait up to msec milliseconds (0: not at all) for events, and returns
 // them, valid until the next Wait or Park, and whether Wake was called since. The goroutine
-// keeps its Go processor meanwhile: for short waits of a busy loop only.
+// keeps its Go processor meanwhile: for short waits only.
 func (p *Poller) Wait(msec int) (events []Event, woken bool, err error) {
 	n, err := unix.EpollWait(p.epfd, p.raw[:], msec)
 	if err != nil {
