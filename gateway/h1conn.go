@@ -28,16 +28,8 @@ type h1Conn struct {
 	g  *Gateway
 	c  net.Conn
 	rc syscall.RawConn // for client-gone checks; nil if none
-
-	buf []byte // read buffer
-	n   int    // bytes in buf
-	req h1.Request
-
-	resp   h1.Response
-	head   []byte // the request head sent to the member
-	out    []byte // what is written to the client next
+	h1Buffers
 	remote string // the client's IP, for X-Forwarded-For
-	answer answerWriter
 
 	rd, wd   coarse.Lazy // the read and write deadlines
 	switched bool        // the connection was upgraded and belongs to a tunnel now
@@ -50,7 +42,7 @@ type h1Conn struct {
 func newH1Conn(s *h1Server, c net.Conn) *h1Conn {
 	hc, _ := s.free.Get().(*h1Conn)
 	if hc == nil {
-		hc = &h1Conn{buf: make([]byte, min(h1BufferSize, s.g.opts.MaxHeaderBytes))}
+		hc = &h1Conn{h1Buffers: newH1Buffers(s.g.opts.MaxHeaderBytes)}
 	}
 	hc.s, hc.g, hc.c = s, s.g, c
 	hc.rc = peek.RawConn(c)
@@ -144,14 +136,7 @@ const (
 
 // release keeps the state of an ended connection, with its buffers, for a new one.
 func (s *h1Server) release(hc *h1Conn) {
-	*hc = h1Conn{
-		buf:    hc.buf,
-		req:    h1.Request{Fields: hc.req.Fields[:0]},
-		resp:   h1.Response{Fields: hc.resp.Fields[:0]},
-		head:   hc.head[:0],
-		out:    hc.out[:0],
-		answer: answerWriter{header: hc.answer.header, body: hc.answer.body[:0]},
-	}
+	*hc = h1Conn{h1Buffers: hc.emptied()}
 	s.free.Put(hc)
 }
 

@@ -6,6 +6,37 @@ import "github.com/stablering/stablering/gateway/h1"
 // h1proxy.go, the event loops' in loopconn_linux.go) write and read the same way: the request
 // head for the member, the answer head for the client, and the answer body's framing.
 
+// h1Buffers are what a request of either path is read, parsed and written with: the client's
+// bytes, the request and answer heads parsed in place, the head for the member and what goes
+// to the client. They are kept from one request or connection to the next.
+type h1Buffers struct {
+	buf    []byte // the client's bytes: buf[:n] read and not yet served
+	n      int
+	req    h1.Request
+	resp   h1.Response
+	head   []byte // the request head for the member
+	out    []byte // what is written to the client next
+	answer answerWriter
+}
+
+// newH1Buffers returns buffers whose read buffer holds h1BufferSize bytes, or maxHeaderBytes
+// if that is less.
+func newH1Buffers(maxHeaderBytes int) h1Buffers {
+	return h1Buffers{buf: make([]byte, min(h1BufferSize, maxHeaderBytes))}
+}
+
+// emptied returns the buffers emptied, their memory kept.
+func (b *h1Buffers) emptied() h1Buffers {
+	return h1Buffers{
+		buf:    b.buf,
+		req:    h1.Request{Fields: b.req.Fields[:0]},
+		resp:   h1.Response{Fields: b.resp.Fields[:0]},
+		head:   b.head[:0],
+		out:    b.out[:0],
+		answer: answerWriter{header: b.answer.header, body: b.answer.body[:0]},
+	}
+}
+
 // appendMemberHead appends the request head for the member to h: the request line and the
 // fields of r as sent, without the hop-by-hop ones (and those with an underscore in their
 // name); the forwarding fields as setForwarded does for net/http's path, remote being the

@@ -52,9 +52,7 @@ const (
 // exchange is the state of a connection's request, with its buffers: a connection waiting for
 // a request with nothing read leaves it to the loop for the next one to use.
 type exchange struct {
-	buf []byte // the client's bytes: buf[:n] read and not yet served
-	n   int
-	req h1.Request
+	h1Buffers
 
 	snap   *snapshot
 	d      route.Decision
@@ -67,13 +65,9 @@ type exchange struct {
 	reused  bool // mc came from the pool
 	got     bool // some of an answer arrived
 	n1xx    int
-	head    []byte // the request head for the member
-	sent    int    // bytes of head written
-	resp    h1.Response
+	sent    int // bytes of head written
 	body    bodyFramer
-	out     []byte // for the client: out[written:] is yet to be written
-	written int
-	answer  answerWriter
+	written int // bytes of out written
 }
 
 // newExchange returns a spare exchange of the loop, or a new one.
@@ -84,7 +78,7 @@ func (l *h1Loop) newExchange() *exchange {
 		l.spare = l.spare[:n-1]
 		return x
 	}
-	return &exchange{buf: make([]byte, min(h1BufferSize, l.g.opts.MaxHeaderBytes))}
+	return &exchange{h1Buffers: newH1Buffers(l.g.opts.MaxHeaderBytes)}
 }
 
 // maxSpare bounds the exchanges a loop keeps for its connections' next requests.
@@ -95,14 +89,7 @@ func (l *h1Loop) release(x *exchange) {
 	if len(l.spare) >= maxSpare {
 		return
 	}
-	*x = exchange{
-		buf:    x.buf,
-		req:    h1.Request{Fields: x.req.Fields[:0]},
-		resp:   h1.Response{Fields: x.resp.Fields[:0]},
-		head:   x.head[:0],
-		out:    x.out[:0],
-		answer: answerWriter{header: x.answer.header, body: x.answer.body[:0]},
-	}
+	*x = exchange{h1Buffers: x.emptied()}
 	l.spare = append(l.spare, x)
 }
 
