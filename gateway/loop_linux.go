@@ -64,14 +64,11 @@ type fdEntry struct {
 // writable, and the peer's shutdown, edge-triggered.
 const loopEvents = epoll.In | epoll.Out | epoll.RDHup | epoll.Edge
 
-// h1LoopCount is how many HTTP event loops a process with procs of Go's processors runs: as
-// many as the tunnels' (tunnel package), for the same reason: none with a single processor.
-func h1LoopCount(procs int) int { return min(procs/2, 4) }
-
-// startLoops starts the server's event loops; where one cannot start, the connections stay
-// on their goroutines.
+// startLoops starts the server's event loops, as many as the tunnels' (tunnel.LoopCount, for
+// the same reason: none with a single processor); where one cannot start, the connections
+// stay on their goroutines.
 func (s *h1Server) startLoops() {
-	for range h1LoopCount(runtime.GOMAXPROCS(0)) {
+	for range tunnel.LoopCount(runtime.GOMAXPROCS(0)) {
 		p, err := epoll.New()
 		if err != nil {
 			s.g.log.Error(err, "HTTP event loop did not start; connections stay on goroutines")

@@ -8,7 +8,6 @@ import (
 	"os"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/stablering/stablering/gateway/h1"
 	"github.com/stablering/stablering/gateway/internal/sockopt"
@@ -319,7 +318,7 @@ func (c *loopConn) send() {
 		if !m.writable {
 			return
 		}
-		n, err := sendFd(m.fd, x.head[x.sent:])
+		n, err := sockopt.Send(m.fd, x.head[x.sent:])
 		switch {
 		case errors.Is(err, syscall.EAGAIN):
 			m.writable = false
@@ -538,7 +537,7 @@ func (c *loopConn) flush() bool {
 		if !c.writable {
 			return false
 		}
-		n, err := sendFd(c.fd, x.out[x.written:])
+		n, err := sockopt.Send(c.fd, x.out[x.written:])
 		switch {
 		case errors.Is(err, syscall.EAGAIN):
 			c.writable = false
@@ -641,21 +640,5 @@ func readFd(fd int, p []byte) (int, error) {
 			return 0, err
 		}
 		return n, nil
-	}
-}
-
-// sendFd writes p to the socket fd with MSG_NOSIGNAL: a peer that has gone gives EPIPE, not a
-// SIGPIPE.
-func sendFd(fd int, p []byte) (int, error) {
-	for {
-		r, _, errno := syscall.Syscall6(syscall.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))),
-			uintptr(len(p)), syscall.MSG_NOSIGNAL, 0, 0)
-		switch {
-		case errno == syscall.EINTR:
-			continue
-		case errno != 0:
-			return 0, errno
-		}
-		return int(r), nil
 	}
 }

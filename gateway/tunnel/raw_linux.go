@@ -129,7 +129,7 @@ type rawTunnel struct {
 	answered  bool // the client has sent its Close frame, or ended
 }
 
-// rawLoops are the package's event loops, started on first use (see loopCount).
+// rawLoops are the package's event loops, started on first use (see LoopCount).
 var rawLoops struct {
 	once sync.Once
 	all  []*rawLoop
@@ -139,7 +139,7 @@ var rawLoops struct {
 // pickLoop returns a loop for a new raw tunnel, nil if none could be started.
 func pickLoop() *rawLoop {
 	rawLoops.once.Do(func() {
-		for range loopCount(runtime.GOMAXPROCS(0)) {
+		for range LoopCount(runtime.GOMAXPROCS(0)) {
 			l, err := newRawLoop()
 			if err != nil {
 				break
@@ -160,12 +160,12 @@ func pickLoop() *rawLoop {
 	return l
 }
 
-// loopCount is how many event loops a process with procs of Go's processors runs: one for
+// LoopCount is how many event loops a process with procs of Go's processors runs: one for
 // every two, at most four. A loop waiting in epoll_wait holds a processor until Go's scheduler
 // takes it back for other goroutines, which takes it up to 10 ms when the process has been
 // quiet; with a single processor every request would wait for that, so there is no loop then,
 // and tunnels run on goroutines.
-func loopCount(procs int) int { return min(procs/2, 4) }
+func LoopCount(procs int) int { return min(procs/2, 4) }
 
 func newRawLoop() (*rawLoop, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)

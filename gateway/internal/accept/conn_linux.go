@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
+	"github.com/stablering/stablering/gateway/internal/sockopt"
 	"golang.org/x/sys/unix"
 )
 
@@ -101,7 +101,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		c.mu.RUnlock()
 		return 0, c.opError("write", os.ErrDeadlineExceeded)
 	}
-	n, err := ignoringEINTR(func() (int, error) { return sendNoSignal(fd, p) })
+	n, err := sockopt.Send(fd, p)
 	c.mu.RUnlock()
 	switch {
 	case errors.Is(err, syscall.EAGAIN):
@@ -140,20 +140,6 @@ func (c *Conn) fileIO(op string, f *os.File, p []byte, do func(*os.File, []byte)
 	}
 	n, err := do(f, p)
 	return n, c.fileError(op, err)
-}
-
-// sendNoSignal writes p to the socket fd with sendto(2) and MSG_NOSIGNAL: a peer that has gone
-// gives EPIPE, not a SIGPIPE for the runtime to field.
-func sendNoSignal(fd int, p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	r, _, errno := syscall.Syscall6(syscall.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))),
-		uintptr(len(p)), syscall.MSG_NOSIGNAL, 0, 0)
-	if errno != 0 {
-		return 0, errno
-	}
-	return int(r), nil
 }
 
 // poll puts the bare socket into Go's netpoller, as an *os.File with the deadlines set so far,
