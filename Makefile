@@ -104,13 +104,14 @@ promtool: ## Build Prometheus's promtool (PROMTOOL_VERSION) into the cache and p
 # hashing and planning code. The envtest and end-to-end suites are left out: mostly waiting on
 # API servers and processes, they would take several times as long for little more to find.
 RACE_PACKAGES = ./gateway/... ./balancer/... ./controllers/ring/...
-# The gateway's tests run once more on one Go processor, where no event loop runs (neither the
-# HTTP path's nor the tunnels'): every plain request then takes the goroutine path.
+# The gateway's tests run once more on one Go processor, where the tunnels' event loops do not
+# run, and with the HTTP event loops turned off (-http-loops=0, a flag of the gateway's tests):
+# every plain request and every tunnel then takes the goroutine path.
 
 test: verify-generated vet helm-lint envtest registry promtool realnode-packages ## Unit tests, the envtest and end-to-end suites on a real control plane and a real node, the images through a local registry, the alert rules with promtool, the user guide's "Try it locally" commands, and the data path again under the race detector.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" STABLERING_REGISTRY="$(REGISTRY_BINARY)" STABLERING_PROMTOOL="$(PROMTOOL_BINARY)" STABLERING_REQUIRE_CONTROLPLANE=1 STABLERING_REQUIRE_REALNODE=1 HELM="$(HELM)" $(GO) test ./... -count=1 -timeout 30m
 	$(GO) test -race -count=1 -timeout 15m $(RACE_PACKAGES)
-	GOMAXPROCS=1 $(GO) test -count=1 -timeout 10m ./gateway/
+	GOMAXPROCS=1 $(GO) test -count=1 -timeout 10m ./gateway/ -http-loops=0
 
 .PHONY: bench-balancer
 bench-balancer: ## Measure the balancer and regenerate docs/balancer.md.

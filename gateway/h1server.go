@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -36,9 +37,16 @@ type h1Server struct {
 
 func newH1Server(g *Gateway, ln net.Listener) *h1Server {
 	s := &h1Server{g: g, ln: ln, handoff: newHandoffListener(ln.Addr()), conns: map[*h1Conn]struct{}{}}
-	s.startLoops()
+	s.startLoops(httpLoops())
 	return s
 }
+
+// httpLoops is how many HTTP event loops a gateway runs (on Linux): one per Go processor, as
+// nginx runs a worker per CPU. Unlike the tunnels' loops (tunnel.LoopCount), they park in Go's
+// netpoller instead of blocking in epoll_wait, so they hold no processor, and a single
+// processor has one too. The gateway's tests can set it to zero (-http-loops=0) to serve every
+// request on the goroutine path.
+var httpLoops = func() int { return runtime.GOMAXPROCS(0) }
 
 // serve accepts connections until the listener is closed, and returns nil then.
 func (s *h1Server) serve() error {

@@ -64,11 +64,10 @@ type fdEntry struct {
 // writable, and the peer's shutdown, edge-triggered.
 const loopEvents = epoll.In | epoll.Out | epoll.RDHup | epoll.Edge
 
-// startLoops starts the server's event loops, as many as the tunnels' (tunnel.LoopCount, for
-// the same reason: none with a single processor); where one cannot start, the connections
-// stay on their goroutines.
-func (s *h1Server) startLoops() {
-	for range tunnel.LoopCount(runtime.GOMAXPROCS(0)) {
+// startLoops starts n event loops for the server; where one cannot start, the connections stay
+// on their goroutines.
+func (s *h1Server) startLoops(n int) {
+	for range n {
 		p, err := epoll.New()
 		if err != nil {
 			s.g.log.Error(err, "HTTP event loop did not start; connections stay on goroutines")

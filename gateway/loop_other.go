@@ -6,6 +6,6 @@ package gateway
 // connection stays on its goroutine.
 type h1Loop struct{ done chan struct{} }
 
-func (s *h1Server) startLoops()       {}
+func (s *h1Server) startLoops(int)    {}
 func (s *h1Server) lend(*h1Conn) bool { return false }
 func (l *h1Loop) shutdown(bool)       {}

@@ -11,13 +11,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stablering/stablering/gateway"
 )
 
 // TestIdleConnectionsHoldNoGoroutine: a keep-alive connection that waits for its next request
-// waits on an HTTP event loop, not on a goroutine of its own (Linux, two processors or more).
+// waits on an HTTP event loop, not on a goroutine of its own (Linux, unless -http-loops=0).
 func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
-	if runtime.GOOS != "linux" || runtime.GOMAXPROCS(0) < 2 {
-		t.Skip("the HTTP event loops run on Linux with two processors or more")
+	if gateway.HTTPLoops() == 0 {
+		t.Skip("no HTTP event loop runs (Linux only; -http-loops=0 turns them off)")
 	}
 	rec := newRecorder(t, nil)
 	h := gatewayFor(t, rec.backend, testOptions(t))
