@@ -53,7 +53,11 @@ func (g *Gateway) resumeTunnel(offer *resumeOffer, hs resume.Handshake, d route.
 			return g.redial(ctx, ringID, ordinal, resume.Request(offer.head, hs.Token, c), hs)
 		},
 		Resumed: func(held time.Duration) { g.metrics.resumed(ringID, held.Seconds()) },
-		Failed:  func(reason string) { g.metrics.resumeFailed(ringID, reason) },
+		Failed: func(reason string, err error) {
+			g.metrics.resumeFailed(ringID, reason)
+			g.log.Info("resume failed; the client is closed with 1012", "ring", ringID, "member", ordinal,
+				"reason", reason, "error", err)
+		},
 	}
 	return resume.New(client, e.client, member, e.member, opts)
 }

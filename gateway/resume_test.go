@@ -46,6 +46,22 @@ func newResumeMember(t *testing.T, refuse bool, protocol string) *resumeMember {
 	return m
 }
 
+// newResumeMemberAt is newResumeMember listening on addr, which takes no subprotocol and
+// accepts resumes.
+func newResumeMemberAt(t *testing.T, addr string) *resumeMember {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &resumeMember{addr: addr}
+	m.srv = httptest.NewUnstartedServer(http.HandlerFunc(m.serve))
+	_ = m.srv.Listener.Close()
+	m.srv.Listener = ln
+	m.srv.Start()
+	t.Cleanup(m.srv.Close)
+	return m
+}
+
 func (m *resumeMember) serve(w http.ResponseWriter, r *http.Request) {
 	resuming := r.Header.Get(resume.HeaderResume) != ""
 	if resuming {
@@ -244,7 +260,7 @@ func TestResumeFails(t *testing.T) {
 		{name: "another subprotocol", protocol: "chat", act: func(t *testing.T, h *harness, sr *resolved.Ring, _ *wsClient) {
 			serveAgain(h, sr, newResumeMember(t, false, "").addr)
 		}, code: websocket.StatusServiceRestart, reason: "mismatch"},
-		{name: "unreachable", act: func(t *testing.T, h *harness, sr *resolved.Ring, _ *wsClient) {
+		{name: "unreachable until the bound", hold: 1, act: func(t *testing.T, h *harness, sr *resolved.Ring, _ *wsClient) {
 			serveAgain(h, sr, closedAddress(t))
 		}, code: websocket.StatusServiceRestart, reason: "unreached"},
 		{name: "over the connection's bound", maxBytes: 100, act: func(t *testing.T, _ *harness, _ *resolved.Ring, c *wsClient) {
@@ -294,6 +310,87 @@ func TestResumeFails(t *testing.T) {
 			line := fmt.Sprintf(`stablering_gateway_resume_failures_total{reason=%q,ring="default/chat"} 1`, tc.reason)
 			eventually(t, 2*time.Second, line, func() bool { return strings.Contains(metricsOf(t, h), line) })
 		})
+	}
+}
+
+// TestResumeRetries checks that a restarted member that does not take the resume at first
+// (nothing listens yet, then the answer does not come within the upgrade timeout) is tried
+// again while the hold lasts: the client is never closed, and gets its held message's echo
+// from the member that finally answers.
+func TestResumeRetries(t *testing.T) {
+	old := newResumeMember(t, false, "")
+	sr := resumeRing(old.addr, 1<<16, 30)
+	opts := testOptions(t)
+	opts.UpgradeTimeout = 300 * time.Millisecond
+	h := startGateway(t, opts)
+	h.g.Update([]resolved.Ring{sr})
+	c := dialResumable(t, h)
+	restart(t, h, &sr, old)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.conn.Write(ctx, websocket.MessageText, []byte("held")); err != nil {
+		t.Fatal(err)
+	}
+
+	// Serving at an address nobody listens on: the tries fail to connect.
+	addr := closedAddress(t)
+	serveAgain(h, &sr, addr)
+	time.Sleep(500 * time.Millisecond)
+	// Then something listens there that takes connections and never answers: the tries time out.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var silent []net.Conn
+	var mu sync.Mutex
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range silent {
+			_ = c.Close()
+		}
+	})
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			silent = append(silent, conn)
+			mu.Unlock()
+		}
+	}()
+	eventually(t, 5*time.Second, "two tries that got no answer", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(silent) >= 2
+	})
+	_ = ln.Close()
+	// At last the restarted member serves at that address.
+	next := newResumeMemberAt(t, addr)
+	select {
+	case got := <-c.msgs:
+		if got != "held" {
+			t.Fatalf("after the resume got %q, want the held message's echo", got)
+		}
+	case <-ctx.Done():
+		t.Fatal("the held message was not delivered")
+	}
+	if c.isClosed() {
+		t.Fatalf("client closed (%v)", c.code)
+	}
+	if n := len(next.resumeHeaders()); n != 1 {
+		t.Errorf("%d resume handshakes reached the member, want 1", n)
+	}
+	m := metricsOf(t, h)
+	for _, line := range []string{`stablering_gateway_resumes_total{result="resumed",ring="default/chat"} 1`} {
+		if !strings.Contains(m, line) {
+			t.Errorf("metrics lack %s", line)
+		}
+	}
+	if strings.Contains(m, "stablering_gateway_resume_failures_total{") {
+		t.Errorf("a failure was counted:\n%s", grepLines(m, "resume_failures"))
 	}
 }
 

@@ -9,7 +9,10 @@
 // Close (or the close grace). From then on the client's frames are held, within the
 // connection's bounds and the gateway's Budget, and its pings are answered. Reattach opens the
 // WebSocket to the restarted member again (Options.Redial: the original handshake plus the
-// resume headers, see Request), sends the held frames and splices the two again.
+// resume headers, see Request), sends the held frames and splices the two again. A try that
+// does not reach the member, or gets no answer in time, leaves the client held for the next
+// Reattach to try again, within the hold's bound: a restarted member that is slow to take
+// its first connections costs the client nothing.
 //
 // Whenever the tunnel cannot keep that promise (a message cut in the middle, bounds exceeded,
 // held too long, the member refuses or negotiates otherwise) it closes the client with 1012,
@@ -45,7 +48,7 @@ const (
 	ReasonMidMessage = "mid-message" // the member side ended inside a message
 	ReasonRefused    = "refused"     // the member answered the resume with another status than 101
 	ReasonMismatch   = "mismatch"    // the member's 101 negotiated another protocol or extensions
-	ReasonUnreached  = "unreached"   // the member could not be reached, or its answer not read
+	ReasonUnreached  = "unreached"   // no try reached the member within the bound, or the held frames could not be sent
 )
 
 // Refused is Redial's error for a member that answered with another status than 101.
@@ -76,8 +79,10 @@ type Options struct {
 	Redial func(ctx context.Context, c Counts) (net.Conn, *bufio.Reader, error)
 	// Resumed is called for each resume, with the time the client was held.
 	Resumed func(held time.Duration)
-	// Failed is called when a resume fails, with one of the Reason constants.
-	Failed func(reason string)
+	// Failed is called when a resume fails, with one of the Reason constants and, for a
+	// resume the member refused or did not take (ReasonRefused, ReasonMismatch,
+	// ReasonUnreached), the error that says why; nil otherwise.
+	Failed func(reason string, err error)
 }
 
 // state is where a Tunnel is in a planned restart.
@@ -114,6 +119,7 @@ type Tunnel struct {
 	heldMsgs  uint64        // whole messages in held
 	since     time.Time     // when Detach was called
 	holdTimer *time.Timer   // ends a hold that lasts too long
+	unreached error         // why the last resume did not reach the member, if it did not
 	failed    bool          // a resume failed: the client is being closed
 	closing   bool          // Close was called
 	sentClose bool          // the client got a Close frame: nothing more goes to it
@@ -165,7 +171,7 @@ func (t *Tunnel) Detach() {
 	}
 	t.state = detaching
 	t.since = time.Now()
-	t.holdTimer = time.AfterFunc(t.opts.MaxHold, func() { t.fail(ReasonTimeout, detaching, detached, resuming) })
+	t.holdTimer = time.AfterFunc(t.opts.MaxHold, t.holdEnded)
 	member := t.member
 	// The member answers the Close frame within the grace, or its side ends anyway: a read
 	// deadline wakes the member's reader, which then decides at the boundary it reached.
@@ -195,7 +201,8 @@ func (t *Tunnel) cut() {
 }
 
 // Reattach opens the WebSocket to the member again and splices it, once the member serves
-// again. It returns at once; only a call on a detached tunnel has an effect.
+// again. It returns at once; only a call on a detached tunnel has an effect, and a try that
+// does not reach the member leaves it detached (see again).
 func (t *Tunnel) Reattach() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -225,11 +232,11 @@ func (t *Tunnel) resume(c Counts, deadline time.Time) {
 		var refused *Refused
 		switch {
 		case errors.As(err, &refused):
-			t.fail(ReasonRefused, resuming)
+			t.fail(ReasonRefused, err, resuming)
 		case errors.Is(err, ErrMismatch):
-			t.fail(ReasonMismatch, resuming)
+			t.fail(ReasonMismatch, err, resuming)
 		default:
-			t.fail(ReasonUnreached, resuming)
+			t.again(err)
 		}
 		return
 	}
@@ -245,7 +252,7 @@ func (t *Tunnel) resume(c Counts, deadline time.Time) {
 		t.mu.Unlock()
 		t.mw.Unlock()
 		_ = member.Close()
-		t.fail(ReasonUnreached, resuming)
+		t.fail(ReasonUnreached, err, resuming)
 		return
 	}
 	t.opts.Budget.Give(len(t.held))
@@ -261,14 +268,41 @@ func (t *Tunnel) resume(c Counts, deadline time.Time) {
 	go t.down(member, mr)
 }
 
-// fail closes the client with 1012 after a failed resume, if the tunnel is in one of states.
-func (t *Tunnel) fail(reason string, states ...state) {
+// again lets a resume that did not reach the member, or whose answer did not come in time, be
+// tried again: the tunnel is detached once more, and the next Reattach (the gateway calls it
+// again while the member is Serving) tries again, until the hold's bound. Nothing was sent
+// to either side, so the client loses nothing; err is what the bound reports if no try gets
+// through.
+func (t *Tunnel) again(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.state == resuming {
+		t.state, t.unreached = detached, err
+	}
+}
+
+// holdEnded fails a hold that lasted MaxHold: unreached, with why, when the member was tried
+// and not reached; timeout otherwise.
+func (t *Tunnel) holdEnded() {
+	t.mu.Lock()
+	err := t.unreached
+	t.mu.Unlock()
+	if err != nil {
+		t.fail(ReasonUnreached, err, detaching, detached, resuming)
+		return
+	}
+	t.fail(ReasonTimeout, nil, detaching, detached, resuming)
+}
+
+// fail closes the client with 1012 after a failed resume, if the tunnel is in one of states;
+// err is why, for Options.Failed.
+func (t *Tunnel) fail(reason string, err error, states ...state) {
 	t.mu.Lock()
 	ok := !t.failed && !t.closing && !t.shutDown && slices.Contains(states, t.state)
 	t.failed = t.failed || ok
 	t.mu.Unlock()
 	if ok {
-		t.opts.Failed(reason)
+		t.opts.Failed(reason, err)
 		t.Close(wsframe.CloseServiceRestart, "member restarted; the connection could not be resumed")
 	}
 }
@@ -420,11 +454,11 @@ func (t *Tunnel) hold(h *wsframe.Header) bool {
 	switch {
 	case len(t.held)+len(frame) > t.opts.MaxBytes:
 		t.mu.Unlock()
-		t.fail(ReasonBuffer, detaching, detached, resuming)
+		t.fail(ReasonBuffer, nil, detaching, detached, resuming)
 		return false
 	case !t.opts.Budget.Take(len(frame)):
 		t.mu.Unlock()
-		t.fail(ReasonBudget, detaching, detached, resuming)
+		t.fail(ReasonBudget, nil, detaching, detached, resuming)
 		return false
 	}
 	t.held = append(t.held, frame...)
@@ -439,7 +473,7 @@ func (t *Tunnel) hold(h *wsframe.Header) bool {
 // closingOrFail is what up does after a write to the member failed: while the member restarts
 // a frame cut in the middle cannot be resumed.
 func (t *Tunnel) closingOrFail() bool {
-	t.fail(ReasonMidMessage, detaching, resuming)
+	t.fail(ReasonMidMessage, nil, detaching, resuming)
 	t.shutUnlessClosing()
 	return false
 }
@@ -525,7 +559,7 @@ func (t *Tunnel) memberEnded(member net.Conn) {
 	t.mw.Unlock()
 	_ = member.Close()
 	if !ok {
-		t.fail(ReasonMidMessage, detaching)
+		t.fail(ReasonMidMessage, nil, detaching)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/stablering/stablering/test/e2e/harness"
 )
@@ -44,11 +45,15 @@ var _ = Describe("A paced rollout with resume on", Ordered, func() {
 		Expect(cluster.TriggerRollout(ctx, s.app, "1")).To(Succeed())
 		Expect(cluster.WaitRolloutComplete(ctx, s.app, replicas, 4*time.Minute)).To(Succeed(), s.describe())
 		rolloutTook := time.Since(start)
-		time.Sleep(5 * time.Second) // messages held through the last batch come back
+		// The last batch's connections are resumed once the gateways see its members Serving,
+		// which on a busy machine can be seconds after the rollout completes; then the messages
+		// held through it come back.
+		awaitResumes(ctx, s, connections+rooms, time.Minute)
+		time.Sleep(5 * time.Second)
 		watched := watchers.stop()
 		sum, err := load.Stop()
 		Expect(err).NotTo(HaveOccurred())
-		msg := s.describe(sum) + watched.String()
+		msg := s.describe(sum) + watched.String() + resumeFailureLogs(ctx)
 		resumed, failed := resumeCounts(ctx, s)
 		report("resume", "took %s; StableRing with resume: reconnects %d, disconnects %d, messages lost %d (%d unconfirmed); "+
 			"rooms changed owner %d, split-s %.2f; watchers: %d messages in %d rooms, gaps %d, repeats %d, disconnects %d; "+
@@ -85,6 +90,39 @@ var _ = Describe("A paced rollout with resume on", Ordered, func() {
 		Expect(sum.RoomSplitSeconds).To(BeZero(), msg)
 	}, SpecTimeout(7*time.Minute))
 })
+
+// awaitResumes waits, up to timeout, until the gateways have resumed or failed to resume want
+// connections of the scenario's ring.
+func awaitResumes(ctx context.Context, s *scenario, want int, timeout time.Duration) {
+	GinkgoHelper()
+	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
+		if resumed, failed := resumeCounts(ctx, s); resumed+failed >= want {
+			return
+		}
+	}
+}
+
+// resumeFailureLogs returns the gateways' log lines about failed resumes, which say why.
+func resumeFailureLogs(ctx context.Context) string {
+	gateways, err := cluster.GatewayPods(ctx)
+	if err != nil {
+		return "gateway pods: " + err.Error()
+	}
+	var b strings.Builder
+	for _, gw := range gateways {
+		raw, err := cluster.Kube.CoreV1().Pods(gw.Namespace).GetLogs(gw.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+		if err != nil {
+			fmt.Fprintf(&b, "%s: logs: %v\n", gw.Name, err)
+			continue
+		}
+		for line := range strings.SplitSeq(string(raw), "\n") {
+			if strings.Contains(line, "resume failed") {
+				fmt.Fprintf(&b, "%s: %s\n", gw.Name, line)
+			}
+		}
+	}
+	return b.String()
+}
 
 // resumeCounts sums the resumes and failed resumes of the scenario's ring over the gateways.
 func resumeCounts(ctx context.Context, s *scenario) (resumed, failed int) {
