@@ -341,10 +341,15 @@ func (w *wsClient) echo(msg string) error {
 	if err := w.conn.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
 		return err
 	}
+	return w.expect(ctx, msg)
+}
+
+// expect waits, within ctx, for the next message and checks that it is want.
+func (w *wsClient) expect(ctx context.Context, want string) error {
 	select {
 	case got := <-w.msgs:
-		if got != msg {
-			return fmt.Errorf("echo %q, want %q", got, msg)
+		if got != want {
+			return fmt.Errorf("got %q, want %q", got, want)
 		}
 		return nil
 	case <-w.closed:

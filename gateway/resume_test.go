@@ -39,24 +39,17 @@ type resumeMember struct {
 }
 
 func newResumeMember(t *testing.T, refuse bool, protocol string) *resumeMember {
-	m := &resumeMember{refuse: refuse, protocol: protocol}
-	m.srv = httptest.NewServer(http.HandlerFunc(m.serve))
-	m.addr = m.srv.Listener.Addr().String()
-	t.Cleanup(m.srv.Close)
-	return m
+	return newResumeMemberAt(t, "127.0.0.1:0", refuse, protocol)
 }
 
-// newResumeMemberAt is newResumeMember listening on addr, which takes no subprotocol and
-// accepts resumes.
-func newResumeMemberAt(t *testing.T, addr string) *resumeMember {
+// newResumeMemberAt is newResumeMember listening on addr.
+func newResumeMemberAt(t *testing.T, addr string, refuse bool, protocol string) *resumeMember {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &resumeMember{addr: addr}
-	m.srv = httptest.NewUnstartedServer(http.HandlerFunc(m.serve))
-	_ = m.srv.Listener.Close()
-	m.srv.Listener = ln
+	m := &resumeMember{refuse: refuse, protocol: protocol, addr: ln.Addr().String()}
+	m.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(m.serve)}}
 	m.srv.Start()
 	t.Cleanup(m.srv.Close)
 	return m
@@ -206,13 +199,8 @@ func testResume(t *testing.T, header http.Header) {
 
 	next := newResumeMember(t, false, "")
 	serveAgain(h, &sr, next.addr)
-	select {
-	case got := <-c.msgs:
-		if got != "b" {
-			t.Fatalf("after the resume got %q, want the held message's echo b", got)
-		}
-	case <-ctx.Done():
-		t.Fatal("the held message was not delivered after the resume")
+	if err := c.expect(ctx, "b"); err != nil {
+		t.Fatalf("the held message's echo after the resume: %v", err)
 	}
 	if err := c.echo("c"); err != nil {
 		t.Fatal(err)
@@ -368,14 +356,9 @@ func TestResumeRetries(t *testing.T) {
 	})
 	_ = ln.Close()
 	// At last the restarted member serves at that address.
-	next := newResumeMemberAt(t, addr)
-	select {
-	case got := <-c.msgs:
-		if got != "held" {
-			t.Fatalf("after the resume got %q, want the held message's echo", got)
-		}
-	case <-ctx.Done():
-		t.Fatal("the held message was not delivered")
+	next := newResumeMemberAt(t, addr, false, "")
+	if err := c.expect(ctx, "held"); err != nil {
+		t.Fatalf("the held message's echo after the resume: %v", err)
 	}
 	if c.isClosed() {
 		t.Fatalf("client closed (%v)", c.code)
@@ -384,10 +367,8 @@ func TestResumeRetries(t *testing.T) {
 		t.Errorf("%d resume handshakes reached the member, want 1", n)
 	}
 	m := metricsOf(t, h)
-	for _, line := range []string{`stablering_gateway_resumes_total{result="resumed",ring="default/chat"} 1`} {
-		if !strings.Contains(m, line) {
-			t.Errorf("metrics lack %s", line)
-		}
+	if line := `stablering_gateway_resumes_total{result="resumed",ring="default/chat"} 1`; !strings.Contains(m, line) {
+		t.Errorf("metrics lack %s", line)
 	}
 	if strings.Contains(m, "stablering_gateway_resume_failures_total{") {
 		t.Errorf("a failure was counted:\n%s", grepLines(m, "resume_failures"))
