@@ -162,10 +162,10 @@ func (c *Conn) ready(i int, events uint32) {
 	}
 	if events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLERR|syscall.EPOLLHUP) != 0 {
 		c.reports.Add(1)
-		signal(c.rd.ready)
+		c.l.handOff(c.rd.ready)
 	}
 	if events&(syscall.EPOLLOUT|syscall.EPOLLERR|syscall.EPOLLHUP) != 0 {
-		signal(c.wr.ready)
+		c.l.handOff(c.wr.ready)
 	}
 }
 
