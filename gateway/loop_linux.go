@@ -39,7 +39,7 @@ type h1Loop struct {
 	done     chan struct{}
 
 	// The loop's own.
-	fds     []fdEntry // by descriptor
+	fds     fdTable
 	nextGen uint32
 	conns   map[*loopConn]struct{}
 	idle    map[*target][]*memberConn // pooled member connections, most recent last
@@ -134,14 +134,13 @@ func (l *h1Loop) run() {
 		// Pooled member connections first: one whose member wrote or closed while it was idle
 		// is not to be lent to a request of the same round.
 		for _, ev := range events {
-			if e := l.entry(ev.Key); e != nil && e.m != nil && e.m.owner == nil && !e.m.stillClean(ev.Events) {
+			if e := l.entry(ev.Key); e.m != nil && e.m.owner == nil && !e.m.stillClean(ev.Events) {
 				l.closeMember(e.m)
 			}
 		}
 		for _, ev := range events {
 			e := l.entry(ev.Key)
 			switch {
-			case e == nil:
 			case e.c != nil:
 				e.c.clientReady(ev.Events)
 			case e.m != nil && e.m.owner != nil:
@@ -188,31 +187,28 @@ func (l *h1Loop) wait() (events []epoll.Event, woken bool, err error) {
 // loops do (package tunnel's yieldEvery).
 const loopYieldEvery = 4 * time.Millisecond
 
-// entry returns the entry a key names, nil if its descriptor is no longer the one registered.
-func (l *h1Loop) entry(key uint64) *fdEntry {
-	fd := int(uint32(key))
-	if fd >= len(l.fds) || l.fds[fd].gen != uint32(key>>32) {
-		return nil
+// entry returns the entry a key names, the zero entry if its descriptor is no longer the one
+// registered.
+func (l *h1Loop) entry(key uint64) fdEntry {
+	if e := l.fds.get(int(uint32(key))); e.gen == uint32(key>>32) {
+		return e
 	}
-	return &l.fds[fd]
+	return fdEntry{}
 }
 
 // register registers fd with the loop for c or m, and returns its key.
 func (l *h1Loop) register(fd int, c *loopConn, m *memberConn) (uint64, error) {
-	if fd >= len(l.fds) {
-		l.fds = append(l.fds, make([]fdEntry, fd+1-len(l.fds))...)
-	}
 	l.nextGen++
 	key := uint64(fd) | uint64(l.nextGen)<<32
 	if err := l.p.Add(fd, loopEvents, key); err != nil {
 		return 0, err
 	}
-	l.fds[fd] = fdEntry{gen: l.nextGen, c: c, m: m}
+	l.fds.set(fd, fdEntry{gen: l.nextGen, c: c, m: m})
 	return key, nil
 }
 
 // forget drops the entry of fd, before it is closed or given back.
-func (l *h1Loop) forget(fd int) { l.fds[fd] = fdEntry{} }
+func (l *h1Loop) forget(fd int) { l.fds.clear(fd) }
 
 // takeArrivals registers the lent connections, and carries out a shutdown's requests.
 func (l *h1Loop) takeArrivals() {
