@@ -419,9 +419,9 @@ func (l *rawLoop) run() {
 }
 
 // handOff wakes the goroutine waiting on ch for a Conn's socket, and makes the loop yield its
-// processor at the end of the round, so that the goroutine runs next on this thread. Woken
-// from here, it would go to the processor the loop holds through its epoll_wait, where only
-// another thread can take it: a thread woken for it (a futex call and a context switch), or an
+// processor at the end of the round, so that the goroutines it woke run next on this thread.
+// Woken from here, a goroutine goes to the queue of the processor the loop keeps through its
+// epoll_wait, where only another thread can take it: a thread woken for it (a futex call and a context switch), or an
 // idle one that takes it after a short sleep (nanosleep). Measured with wsbench upgrades at
 // 64 workers (perf stat on the gateway's PID, 3 s, per upgrade): context switches 1.06–1.31
 // without the yield against 0.79–0.83 with it, nanosleep 0.11–0.37 against 0.04–0.05, the
