@@ -44,6 +44,7 @@ type Conn struct {
 	taken bool // a raw tunnel has the socket, or Close closed it: fd is no longer the Conn's
 
 	adopter atomic.Pointer[rawTunnel] // the raw tunnel that took the socket
+	out     atomic.Bool                // the socket is registered for EPOLLOUT too (awaitWritable)
 	// reports counts the loop's reports that the socket is readable; seen is its value
 	// before the last read, which is what take compares it with.
 	reports atomic.Uint32
@@ -131,10 +132,41 @@ func (c *Conn) awaitConnect(ctx context.Context, timeout time.Duration) error {
 		case made:
 			return nil // and maybe already closed by the peer, which a read will tell
 		}
-		if err := c.waitCtx(ctx, &c.wr); err != nil {
+		if err := c.awaitWritable(ctx); err != nil {
 			return err
 		}
 	}
+}
+
+// awaitWritable waits for the loop to report the socket writable, or failed, registering it
+// for EPOLLOUT first if it is not yet (add says why not from the start). The registration
+// looks at the socket as it is: one that became writable since the caller found it full is
+// reported at once.
+func (c *Conn) awaitWritable(ctx context.Context) error {
+	if !c.out.Load() {
+		if err := c.registerWrites(); err != nil {
+			return err
+		}
+	}
+	return c.waitCtx(ctx, &c.wr)
+}
+
+// registerWrites adds EPOLLOUT to the socket's events, unless the Conn is closed.
+func (c *Conn) registerWrites() error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.taken {
+		return net.ErrClosed
+	}
+	if c.out.Swap(true) {
+		return nil // another write did it
+	}
+	ev := keyedEvent(rawEvents|syscall.EPOLLOUT, c.key<<1|backend)
+	if err := syscall.EpollCtl(c.l.epfd, syscall.EPOLL_CTL_MOD, c.fd, &ev); err != nil {
+		c.out.Store(false)
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
 }
 
 // unixNano is t in Unix nanoseconds, 0 for the zero time.
@@ -229,7 +261,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		case err != nil && !errors.Is(err, syscall.EAGAIN):
 			return n, c.opError("write", err)
 		}
-		if err := c.wait(&c.wr); err != nil {
+		if err := c.awaitWritable(context.Background()); err != nil {
 			return n, c.opError("write", err)
 		}
 	}
@@ -327,7 +359,7 @@ func (c *Conn) take(rt *rawTunnel) (ok, readable bool) {
 	c.taken = true
 	c.closeOnce.Do(func() { close(c.closed) })
 	rt.l, rt.key, rt.fd[backend] = c.l, c.key, c.fd
-	rt.out[backend] = true // registered for EPOLLOUT by add
+	rt.out[backend] = c.out.Load()
 	c.adopter.Store(rt)
 	c.l.mu.Lock()
 	c.l.entries[c.key] = rt

@@ -320,7 +320,7 @@ func (l *rawLoop) adopt(rt *rawTunnel, look bool) {
 	case !took:
 		ok = ok && rt.register(backend, syscall.EPOLL_CTL_ADD, rawEvents)
 	case look:
-		ok = ok && rt.register(backend, syscall.EPOLL_CTL_MOD, rawEvents|syscall.EPOLLOUT)
+		ok = ok && rt.register(backend, syscall.EPOLL_CTL_MOD, rt.events(backend))
 	}
 	if !ok {
 		l.post(request{rt: rt, kill: true})
@@ -334,12 +334,15 @@ func (l *rawLoop) stopped() bool {
 	return l.broken
 }
 
-// add registers a Conn's socket with l, for reads and writes.
+// add registers a Conn's socket with l, for reads, as a raw tunnel's sockets are: for writes
+// too only once a write or the connect has to wait (Conn.awaitWritable). Registered for writes
+// from the start, the socket of a connect made at once would be reported writable as soon as it
+// is added, and the loop woken for nothing at every handshake.
 func (l *rawLoop) add(c *Conn) error {
 	if !l.enter(c, &c.key) {
 		return ErrNoLoop
 	}
-	ev := keyedEvent(rawEvents|syscall.EPOLLOUT, c.key<<1|backend)
+	ev := keyedEvent(rawEvents, c.key<<1|backend)
 	if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
 		l.remove(c.key)
 		return os.NewSyscallError("epoll_ctl", err)
@@ -352,6 +355,14 @@ func (l *rawLoop) remove(key uint64) {
 	l.mu.Lock()
 	delete(l.entries, key)
 	l.mu.Unlock()
+}
+
+// events are the events socket i is registered for.
+func (rt *rawTunnel) events(i int) uint32 {
+	if rt.out[i] {
+		return rawEvents | syscall.EPOLLOUT
+	}
+	return rawEvents
 }
 
 // register adds socket i to the loop's epoll instance for events, or changes its events (op),

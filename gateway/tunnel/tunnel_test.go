@@ -99,6 +99,24 @@ func (r *rig) copyBothWays(t *testing.T) {
 	}
 }
 
+// TestWaitsForAFullBackend sends the backend more than its socket takes while it does not
+// read, then reads it all: the tunnel must wait for the backend's socket to take more (a
+// dialled backend is not registered for that until a write finds it full).
+func TestWaitsForAFullBackend(t *testing.T) { eachMode(t, testWaitsForAFullBackend) }
+
+func testWaitsForAFullBackend(t *testing.T) {
+	r := newRig(t, false)
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<18) // 4 MiB
+	go func() { _, _ = r.client.Write(big) }()
+	time.Sleep(200 * time.Millisecond) // both sockets' buffers fill; the tunnel waits
+	if got := readN(t, r.backend, len(big)); !bytes.Equal(got, big) {
+		t.Fatal("client to backend corrupted")
+	}
+	_ = r.backend.Close()
+	expectEOF(t, r.client)
+	<-r.done
+}
+
 // TestCloseAtFrameBoundary requests a close while the backend is in the middle of a frame:
 // the client gets the rest of that frame, then the Close frame, and its answering Close frame
 // reaches the backend before both connections close.
