@@ -44,7 +44,7 @@ type Conn struct {
 	taken bool // a raw tunnel has the socket, or Close closed it: fd is no longer the Conn's
 
 	adopter atomic.Pointer[rawTunnel] // the raw tunnel that took the socket
-	out     atomic.Bool                // the socket is registered for EPOLLOUT too (awaitWritable)
+	out     atomic.Bool               // the socket is registered for EPOLLOUT too (awaitWritable)
 	// reports counts the loop's reports that the socket is readable; seen is its value
 	// before the last read, which is what take compares it with.
 	reports atomic.Uint32
