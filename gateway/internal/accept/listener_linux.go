@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 )
@@ -15,6 +16,35 @@ type Listener struct {
 	rc     syscall.RawConn
 	local  *net.TCPAddr // the listening address; its IP is unspecified when bound to all
 	closed atomic.Bool
+	calls  sync.Pool // of *acceptCall
+}
+
+// acceptCall is the accept4(2) calls of one Accept and their outcome. Its function for the
+// raw connection is made once, and a Listener's pool keeps acceptCalls for its Accepts: a
+// function literal in Accept, capturing Accept's variables, would have them and itself
+// allocated at every connection (4 of the 10 allocations an Accept made).
+type acceptCall struct {
+	try func(fd uintptr) bool
+	nfd int
+	sa  syscall.Sockaddr
+	err error
+}
+
+func newAcceptCall() any {
+	a := &acceptCall{}
+	a.try = func(fd uintptr) bool {
+		for {
+			a.nfd, a.sa, a.err = syscall.Accept4(int(fd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+			switch {
+			case errors.Is(a.err, syscall.EINTR), errors.Is(a.err, syscall.ECONNABORTED): // a client that reset before its turn
+				continue
+			case errors.Is(a.err, syscall.EAGAIN):
+				return false
+			}
+			return true
+		}
+	}
+	return a
 }
 
 // Take returns a Listener on ln's socket, with TCP_NODELAY set for its connections to inherit
@@ -27,6 +57,7 @@ func Take(ln *net.TCPListener) (net.Listener, error) {
 		return nil, err
 	}
 	l := &Listener{file: f}
+	l.calls.New = newAcceptCall
 	l.local, _ = ln.Addr().(*net.TCPAddr)
 	if err := ln.Close(); err != nil {
 		_ = f.Close()
@@ -61,19 +92,12 @@ func (l *Listener) Addr() net.Addr { return l.local }
 // Accept waits for a connection and returns it as a *Conn. Its errors are *net.OpError, with
 // net.ErrClosed once the listener is closed.
 func (l *Listener) Accept() (net.Conn, error) {
-	nfd, sa, aerr := -1, syscall.Sockaddr(nil), error(nil)
-	err := l.rc.Read(func(fd uintptr) bool {
-		for {
-			nfd, sa, aerr = syscall.Accept4(int(fd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
-			switch {
-			case errors.Is(aerr, syscall.EINTR), errors.Is(aerr, syscall.ECONNABORTED): // a client that reset before its turn
-				continue
-			case errors.Is(aerr, syscall.EAGAIN):
-				return false
-			}
-			return true
-		}
-	})
+	a := l.calls.Get().(*acceptCall)
+	a.nfd, a.sa, a.err = -1, nil, nil
+	err := l.rc.Read(a.try)
+	nfd, sa, aerr := a.nfd, a.sa, a.err
+	a.sa, a.err = nil, nil
+	l.calls.Put(a)
 	if err == nil && aerr != nil {
 		err = os.NewSyscallError("accept4", aerr)
 	}
