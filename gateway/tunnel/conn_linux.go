@@ -90,13 +90,27 @@ type waits struct {
 	ready    chan struct{}
 	deadline atomic.Int64 // Unix nanoseconds, 0 for none
 	waiting  atomic.Int32 // waits under way
-	timer    *time.Timer
+	// timer ends a wait at the deadline; made by the first wait that has one (most
+	// handshakes' writes never wait).
+	timer atomic.Pointer[time.Timer]
 }
 
-func newWaits() waits {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return waits{ready: make(chan struct{}, 1), timer: t}
+func newWaits() waits { return waits{ready: make(chan struct{}, 1)} }
+
+// startTimer starts w's timer for d, making it the first time.
+func (w *waits) startTimer(d time.Duration) *time.Timer {
+	if t := w.timer.Load(); t != nil {
+		t.Reset(d)
+		return t
+	}
+	t := time.NewTimer(d)
+	if w.timer.CompareAndSwap(nil, t) {
+		return t
+	}
+	t.Stop() // a concurrent wait made one first
+	t = w.timer.Load()
+	t.Reset(d)
+	return t
 }
 
 // setDeadline sets the deadline, and wakes a wait under way to see it. A wait counts itself
@@ -306,12 +320,12 @@ func (c *Conn) waitCtx(ctx context.Context, w *waits) error {
 	if left <= 0 {
 		return os.ErrDeadlineExceeded
 	}
-	w.timer.Reset(left)
-	defer w.timer.Stop()
+	timer := w.startTimer(left)
+	defer timer.Stop()
 	select {
 	case <-w.ready:
 		return nil
-	case <-w.timer.C:
+	case <-timer.C:
 		return nil // the deadline is checked again before the next wait
 	case <-c.closed:
 		return net.ErrClosed
