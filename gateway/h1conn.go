@@ -46,10 +46,25 @@ func newH1Conn(s *h1Server, c net.Conn) *h1Conn {
 	}
 	hc.s, hc.g, hc.c = s, s.g, c
 	hc.rc = peek.RawConn(c)
-	if host, _, err := net.SplitHostPort(c.RemoteAddr().String()); err == nil {
-		hc.remote = host
-	}
+	hc.remote = remoteHost(c.RemoteAddr())
 	return hc
+}
+
+// remoteHost is the IP address of a client's address as X-Forwarded-For gives it (what
+// net.SplitHostPort leaves of the address's text), "" if it has none. A TCP address is
+// formatted directly, without its port.
+func remoteHost(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok && len(ta.IP) > 0 {
+		if ta.Zone != "" {
+			return ta.IP.String() + "%" + ta.Zone
+		}
+		return ta.IP.String()
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return ""
+	}
+	return host
 }
 
 // serve serves the connection's requests until it ends or is handed off.
