@@ -64,7 +64,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		<-l.slots
 		return nil, err
 	}
-	return &limitedConn{Conn: c, release: l.release}, nil
+	return &limitedConn{Conn: c, l: l}, nil
 }
 
 func (l *limitListener) release() { <-l.slots }
@@ -85,15 +85,15 @@ func (l *limitListener) limit() int { return cap(l.slots) }
 // and spliced connections included.
 type limitedConn struct {
 	net.Conn
-	release func()
-	closed  atomic.Bool
+	l      *limitListener // whose slot it holds
+	closed atomic.Bool
 }
 
 // Close closes the connection and frees its slot.
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	if c.closed.CompareAndSwap(false, true) {
-		c.release()
+		c.l.release()
 	}
 	return err
 }

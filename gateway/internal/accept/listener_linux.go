@@ -114,7 +114,13 @@ func (l *Listener) Accept() (net.Conn, error) {
 func tcpAddr(sa syscall.Sockaddr) *net.TCPAddr {
 	switch sa := sa.(type) {
 	case *syscall.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IPv4(sa.Addr[0], sa.Addr[1], sa.Addr[2], sa.Addr[3]), Port: sa.Port}
+		// One allocation for the address and its IP, in the 16-byte form net.IPv4 gives.
+		v := &struct {
+			addr net.TCPAddr
+			ip   [net.IPv6len]byte
+		}{ip: [net.IPv6len]byte{10: 0xff, 11: 0xff, 12: sa.Addr[0], 13: sa.Addr[1], 14: sa.Addr[2], 15: sa.Addr[3]}}
+		v.addr = net.TCPAddr{IP: v.ip[:], Port: sa.Port}
+		return &v.addr
 	case *syscall.SockaddrInet6:
 		a := &net.TCPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port}
 		if sa.ZoneId != 0 {
