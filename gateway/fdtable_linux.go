@@ -47,10 +47,13 @@ func (t *fdTable) set(fd int, e fdEntry) {
 // clear drops fd's entry, if set, and its page with it when it was the last.
 func (t *fdTable) clear(fd int) {
 	i := fd / fdPageSize
-	if i >= len(t.pages) || t.pages[i] == nil || t.pages[i].entries[fd%fdPageSize].empty() {
+	if i >= len(t.pages) {
 		return
 	}
 	p := t.pages[i]
+	if p == nil || p.entries[fd%fdPageSize].empty() {
+		return
+	}
 	p.entries[fd%fdPageSize] = fdEntry{}
 	if p.used--; p.used == 0 {
 		t.pages[i] = nil

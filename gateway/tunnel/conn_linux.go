@@ -175,10 +175,9 @@ func (c *Conn) registerWrites() error {
 	if c.out.Swap(true) {
 		return nil // another write did it
 	}
-	ev := keyedEvent(rawEvents|syscall.EPOLLOUT, c.key<<1|backend)
-	if err := syscall.EpollCtl(c.l.epfd, syscall.EPOLL_CTL_MOD, c.fd, &ev); err != nil {
+	if err := c.l.ctl(syscall.EPOLL_CTL_MOD, c.fd, c.key, backend, rawEvents|syscall.EPOLLOUT); err != nil {
 		c.out.Store(false)
-		return os.NewSyscallError("epoll_ctl", err)
+		return err
 	}
 	return nil
 }

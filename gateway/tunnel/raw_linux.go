@@ -342,9 +342,18 @@ func (l *rawLoop) add(c *Conn) error {
 	if !l.enter(c, &c.key) {
 		return ErrNoLoop
 	}
-	ev := keyedEvent(rawEvents, c.key<<1|backend)
-	if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
+	if err := l.ctl(syscall.EPOLL_CTL_ADD, c.fd, c.key, backend, rawEvents); err != nil {
 		l.remove(c.key)
+		return err
+	}
+	return nil
+}
+
+// ctl adds socket i (client or backend) of the entry of key, whose descriptor is fd, to l's
+// epoll instance for events, or changes its events (op). Its events carry the key and i.
+func (l *rawLoop) ctl(op, fd int, key uint64, i int, events uint32) error {
+	ev := keyedEvent(events, key<<1|uint64(i))
+	if err := syscall.EpollCtl(l.epfd, op, fd, &ev); err != nil {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	return nil
@@ -368,8 +377,7 @@ func (rt *rawTunnel) events(i int) uint32 {
 // register adds socket i to the loop's epoll instance for events, or changes its events (op),
 // and reports success.
 func (rt *rawTunnel) register(i, op int, events uint32) bool {
-	ev := keyedEvent(events, rt.key<<1|uint64(i)) // the key and which socket
-	return syscall.EpollCtl(rt.l.epfd, op, rt.fd[i], &ev) == nil
+	return rt.l.ctl(op, rt.fd[i], rt.key, i, events) == nil
 }
 
 // post hands r to the loop and wakes it.
@@ -432,11 +440,12 @@ func (l *rawLoop) run() {
 // handOff wakes the goroutine waiting on ch for a Conn's socket, and makes the loop yield its
 // processor at the end of the round, so that the goroutines it woke run next on this thread.
 // Woken from here, a goroutine goes to the queue of the processor the loop keeps through its
-// epoll_wait, where only another thread can take it: a thread woken for it (a futex call and a context switch), or an
-// idle one that takes it after a short sleep (nanosleep). Measured with wsbench upgrades at
-// 64 workers (perf stat on the gateway's PID, 3 s, per upgrade): context switches 1.06–1.31
-// without the yield against 0.79–0.83 with it, nanosleep 0.11–0.37 against 0.04–0.05, the
-// runtime's epoll_pwait 0.68–0.77 against 0.40–0.49, all system calls 18.3 against 17.6.
+// epoll_wait, where only another thread can take it: a thread woken for it (a futex call and a
+// context switch), or an idle one that takes it after a short sleep (nanosleep). Measured with
+// wsbench upgrades at 64 workers (perf stat on the gateway's PID, 3 s, per upgrade): context
+// switches 1.06–1.31 without the yield against 0.79–0.83 with it, nanosleep 0.11–0.37 against
+// 0.04–0.05, the runtime's epoll_pwait 0.68–0.77 against 0.40–0.49, all system calls 18.3
+// against 17.6.
 func (l *rawLoop) handOff(ch chan struct{}) {
 	signal(ch)
 	l.handed = true
